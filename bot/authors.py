@@ -1,0 +1,73 @@
+"""Author matching that survives accents, LaTeX escapes, initials, case and name order.
+
+"Y. Bengio", "yoshua bengio", "Bengio, Yoshua" all match "Yoshua Bengio";
+"S\\"oren Mindermann" matches "Sören Mindermann" and "Soren Mindermann".
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+_LATEX_ACCENT = re.compile(r"\\[`'^\"~=.uvHckb]\{?([A-Za-z])\}?")
+_PARTICLES = {"van", "von", "der", "den", "de", "da", "di", "del", "la", "le", "du", "dos", "das"}
+
+
+def _ascii_fold(s: str) -> str:
+    s = _LATEX_ACCENT.sub(r"\1", s)
+    s = s.replace("{", "").replace("}", "")
+    s = unicodedata.normalize("NFKD", s)
+    s = "".join(ch for ch in s if not unicodedata.combining(ch))
+    return s.replace("ß", "ss").replace("ø", "o").replace("Ø", "O").replace("ł", "l").replace("Ł", "L")
+
+
+@dataclass(frozen=True)
+class Name:
+    given: tuple[str, ...]  # lowercase tokens (may be single letters for initials)
+    family: str  # lowercase family name, particles joined ("van der berg" -> "vanderberg")
+
+    @classmethod
+    def parse(cls, raw: str) -> "Name | None":
+        s = _ascii_fold(raw).strip()
+        s = re.sub(r"\(.*?\)", " ", s)  # affiliations in parentheses
+        if "," in s:  # "Family, Given"
+            family, _, given = s.partition(",")
+            s = f"{given} {family}"
+        tokens = [t for t in re.split(r"[\s.\-]+", re.sub(r"[^A-Za-z\s.\-']", " ", s)) if t]
+        tokens = [t.replace("'", "").lower() for t in tokens]
+        tokens = [t for t in tokens if t]
+        if not tokens:
+            return None
+        # Family name: last token plus any lowercase particles right before it.
+        fam = [tokens[-1]]
+        i = len(tokens) - 2
+        while i >= 1 and tokens[i] in _PARTICLES:
+            fam.insert(0, tokens[i])
+            i -= 1
+        return cls(given=tuple(tokens[: i + 1]), family="".join(fam))
+
+
+def same_person(a: Name, b: Name) -> bool:
+    if a.family != b.family:
+        return False
+    if not a.given or not b.given:
+        return True
+    # First given names must agree: equal, or one is the other's initial.
+    x, y = a.given[0], b.given[0]
+    if len(x) == 1 or len(y) == 1:
+        return x[0] == y[0]
+    return x == y
+
+
+class AuthorMatcher:
+    def __init__(self, watched: list[str]):
+        self.watched = [(w, n) for w in watched if (n := Name.parse(w)) is not None]
+
+    def match(self, authors: list[str]) -> list[str]:
+        """The watched names (as configured) found among a paper's authors."""
+        hits = []
+        parsed = [n for a in authors if (n := Name.parse(a)) is not None]
+        for label, want in self.watched:
+            if any(same_person(want, got) for got in parsed):
+                hits.append(label)
+        return hits

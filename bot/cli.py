@@ -1,0 +1,142 @@
+"""Command line: `python -m bot COMMAND`. Each command is one small function."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .config import ConfigError, Settings, load_env, load_settings
+
+COMMANDS: dict[str, tuple] = {}  # name -> (add_arguments, handler, help)
+
+
+def command(name: str, help: str):
+    def wrap(fn):
+        COMMANDS[name] = (getattr(fn, "_args", lambda p: None), fn, help)
+        return fn
+    return wrap
+
+
+def arguments(add):
+    def wrap(fn):
+        fn._args = add
+        return fn
+    return wrap
+
+
+def open_store(settings: Settings, db_path: str | None = None):
+    from .db import open_db
+
+    return open_db(db_path or settings.path("storage.database"))
+
+
+def _digest_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--date", help="announcement date YYYY-MM-DD (re-renders a stored day)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--feed", metavar="FILE", help="read a saved RSS/Atom feed instead of the network")
+    src.add_argument("--sample", action="store_true", help="use the shipped sample day (offline)")
+    p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+@command("digest", "fetch, score and write the day's digest to data/digests/")
+@arguments(_digest_args)
+def cmd_digest(args, settings: Settings) -> int:
+    from .pipeline import SAMPLE_FEED, print_warnings, run_day
+
+    feed = SAMPLE_FEED if args.sample else args.feed
+    db = open_store(settings, args.db)
+    bar = None
+
+    def progress(n: int) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(desc="embedding papers", unit="paper", file=sys.stderr, leave=False)
+        bar.update(n)
+
+    try:
+        outcome = run_day(settings, db, feed_file=feed, date=args.date, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    print_warnings(outcome)
+    print(outcome.message)
+    if outcome.report:
+        r = outcome.report
+        print(f"  arXiv papers {r.n_feed}, scanned {r.n_scanned}, picked {len(r.picks)} "
+              f"(scorer {r.scorer}, criteria v{r.criteria_version})")
+        for i, pk in enumerate(r.picks[:10], 1):
+            tag = "author match" if pk.author_match else f"R{pk.score.relevance} N{pk.score.novelty}"
+            print(f"  {i:2}. [{tag}] {pk.paper.title[:90]}")
+        if len(r.picks) > 10:
+            print(f"  ... and {len(r.picks) - 10} more")
+    if outcome.paths:
+        print(f"digest written to {outcome.paths[0]} and {outcome.paths[1]}")
+    return 0
+
+
+@command("migrate", "create or upgrade the SQLite database")
+@arguments(lambda p: p.add_argument("--db", metavar="FILE"))
+def cmd_migrate(args, settings: Settings) -> int:
+    from .db import migrate, open_db
+
+    db = open_db(args.db or settings.path("storage.database"), apply_migrations=False)
+    applied = migrate(db)
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Daily arXiv paper assistant")
+    parser.add_argument("--settings", metavar="FILE", help="TOML file layered over settings.toml")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (add, _, help_) in COMMANDS.items():
+        add(sub.add_parser(name, help=help_, description=help_))
+    return parser
+
+
+def _load_plugins() -> None:
+    # Commands defined in other modules register themselves on import.
+    import importlib
+
+    for mod in ("bot.commands_extra",):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    _load_plugins()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.command:
+        parser.print_help()
+        return 2
+    load_env()
+    try:
+        settings = load_settings(args.settings)
+        return COMMANDS[args.command][1](args, settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        from .embed import ModelError
+        from .feed import FeedError
+
+        if isinstance(exc, (FeedError, ModelError, ValueError)):
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        raise

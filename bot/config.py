@@ -1,0 +1,183 @@
+"""Settings: `settings.toml` (documented defaults) layered with an optional team file,
+validated against SPEC so a wrong value stops the run naming the setting.
+
+Secrets are not settings: they come from the environment or `.env` (see `secret`).
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import zoneinfo
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = ROOT / "settings.toml"
+ANNOUNCE_TYPES = ("new", "cross")
+CATEGORY_RE = re.compile(r"^[a-z\-]+(\.[A-Za-z\-]+)?$")
+
+
+class ConfigError(ValueError):
+    """A setting has a value we cannot use; the message names it and what it accepts."""
+
+
+def _check_categories(v):
+    if not isinstance(v, list) or not v or not all(isinstance(c, str) and CATEGORY_RE.match(c) for c in v):
+        return "a non-empty list of arXiv categories like [\"cs.LG\", \"stat.ML\"]"
+
+
+def _check_types(v):
+    if not isinstance(v, list) or not v or any(t not in ANNOUNCE_TYPES for t in v):
+        return f"a non-empty list drawn from {list(ANNOUNCE_TYPES)}"
+
+
+def _int_range(lo, hi):
+    def check(v):
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            return f"a whole number from {lo} to {hi}"
+    return check
+
+
+def _num_range(lo, hi):
+    def check(v):
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
+            return f"a number from {lo} to {hi}"
+    return check
+
+
+def _str(v):
+    if not isinstance(v, str) or not v.strip():
+        return "a non-empty string"
+
+
+def _bool(v):
+    if not isinstance(v, bool):
+        return "true or false"
+
+
+def _url(v):
+    if not isinstance(v, str) or not re.match(r"^https?://", v):
+        return "an http(s) URL"
+
+
+def _str_list(v):
+    if not isinstance(v, list) or not all(isinstance(s, str) and s.strip() for s in v):
+        return "a list of non-empty strings"
+
+
+def _hhmm(v):
+    if not isinstance(v, str) or not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", v):
+        return "a time of day as \"HH:MM\" (24 h)"
+
+
+def _tz(v):
+    try:
+        zoneinfo.ZoneInfo(v)
+    except Exception:
+        return "an IANA timezone name such as \"America/New_York\" or \"Europe/Berlin\""
+
+
+# section.key -> check(value) returning None when fine, else what is accepted.
+SPEC: dict[str, Callable[[Any], str | None]] = {
+    "arxiv.categories": _check_categories,
+    "arxiv.announce_types": _check_types,
+    "arxiv.feed_url": _url,
+    "arxiv.timeout_seconds": _num_range(1, 600),
+    "arxiv.min_interval_seconds": _num_range(0, 60),
+    "arxiv.max_tries": _int_range(1, 10),
+    "arxiv.enrich": _bool,
+    "ranking.criteria_file": _str,
+    "ranking.min_relevance": _int_range(1, 10),
+    "ranking.min_novelty": _int_range(1, 10),
+    "ranking.max_papers": _int_range(1, 200),
+    "ranking.authors": _str_list,
+    "storage.database": _str,
+    "storage.digest_dir": _str,
+    "llm.model": _str,
+    "schedule.time": _hhmm,
+    "schedule.timezone": _tz,
+}
+
+
+@dataclass
+class Settings:
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def path(self, key: str) -> Path:
+        p = Path(self.values[key])
+        return p if p.is_absolute() else ROOT / p
+
+    def override(self, **changes: Any) -> "Settings":
+        """A copy with some keys changed ("section.key" spelled with "__" for the dot), validated."""
+        values = dict(self.values)
+        for k, v in changes.items():
+            values[k.replace("__", ".")] = v
+        validate(values)
+        return Settings(values, self.sources + ["override"])
+
+
+def _flatten(doc: dict, source: str) -> dict[str, Any]:
+    flat = {}
+    for section, body in doc.items():
+        if not isinstance(body, dict):
+            raise ConfigError(f"{source}: `{section}` must be a [section] table, not a bare value")
+        for key, value in body.items():
+            flat[f"{section}.{key}"] = value
+    return flat
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            return _flatten(tomllib.load(fh), str(path))
+    except FileNotFoundError:
+        raise ConfigError(f"settings file {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
+
+
+def validate(values: dict[str, Any]) -> None:
+    for key, value in values.items():
+        check = SPEC.get(key)
+        if check is None:
+            known = ", ".join(sorted(SPEC))
+            raise ConfigError(f"unknown setting `{key}`; known settings: {known}")
+        accepted = check(value)
+        if accepted:
+            raise ConfigError(f"setting `{key}` = {value!r} is invalid: expected {accepted}")
+
+
+def load_settings(path: str | os.PathLike | None = None) -> Settings:
+    """Defaults from settings.toml, then the team file (argument or $ARXIV_SETTINGS)."""
+    values = _read(DEFAULTS_FILE)
+    sources = [str(DEFAULTS_FILE)]
+    extra = path or os.environ.get("ARXIV_SETTINGS")
+    if extra:
+        values.update(_read(Path(extra)))
+        sources.append(str(extra))
+    validate(values)
+    missing = set(SPEC) - set(values)
+    if missing:
+        raise ConfigError(f"settings missing from {DEFAULTS_FILE}: {', '.join(sorted(missing))}")
+    return Settings(values, sources)
+
+
+def load_env() -> None:
+    """Read `.env` into the environment (never overriding what is already set)."""
+    from dotenv import load_dotenv
+
+    load_dotenv(ROOT / ".env", override=False)
+
+
+def secret(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value.strip() if value and value.strip() else None

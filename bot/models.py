@@ -1,0 +1,44 @@
+"""Plain data objects passed between fetch, score, learn and render."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class Paper:
+    arxiv_id: str  # without version, e.g. "2502.15315"
+    title: str
+    authors: list[str]
+    abstract: str
+    categories: list[str] = field(default_factory=list)
+    announce_type: str = "new"
+    version: int = 1
+    license: str = ""
+    doi: str = ""
+    primary_category: str = ""
+    comment: str = ""
+    pdf_url: str = ""
+
+    @property
+    def abs_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv_id}"
+
+    @property
+    def pdf_link(self) -> str:
+        return self.pdf_url or f"https://arxiv.org/pdf/{self.arxiv_id}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Score:
+    arxiv_id: str
+    relevance: int
+    novelty: int
+    comment: str
+    raw: float = 0.0  # the scorer's continuous score, for ordering ties
+    source: str = "local"  # local | llm | local-fallback | author
+
+    def to_dict(self) -> dict:
+        return asdict(self)

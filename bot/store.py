@@ -1,0 +1,88 @@
+"""Reading and writing domain objects in the SQLite store (all SQL is parameterised)."""
+from __future__ import annotations
+
+import json
+
+from .db import now
+from .models import Paper, Score
+
+
+def save_papers(db, date: str, papers: list[Paper]) -> None:
+    ts = now()
+    with db.conn:
+        for pos, p in enumerate(papers):
+            db.conn.execute(
+                """insert into papers (arxiv_id, version, title, authors, abstract, categories,
+                       primary_category, comment, pdf_url, license, doi, first_seen, updated_at)
+                   values (?,?,?,?,?,?,?,?,?,?,?,?,?)
+                   on conflict(arxiv_id) do update set
+                       version=excluded.version, title=excluded.title, authors=excluded.authors,
+                       abstract=excluded.abstract, categories=excluded.categories,
+                       license=excluded.license, doi=excluded.doi, updated_at=excluded.updated_at,
+                       primary_category=coalesce(nullif(excluded.primary_category, ''), papers.primary_category),
+                       comment=coalesce(nullif(excluded.comment, ''), papers.comment),
+                       pdf_url=coalesce(nullif(excluded.pdf_url, ''), papers.pdf_url)""",
+                (p.arxiv_id, p.version, p.title, json.dumps(p.authors), p.abstract, json.dumps(p.categories),
+                 p.primary_category, p.comment, p.pdf_url, p.license, p.doi, date, ts),
+            )
+            db.conn.execute(
+                "insert or replace into announcements (date, arxiv_id, announce_type, position) values (?,?,?,?)",
+                (date, p.arxiv_id, p.announce_type, pos),
+            )
+
+
+def save_enrichment(db, arxiv_id: str, primary_category: str, comment: str, pdf_url: str) -> None:
+    with db.conn:
+        db.conn.execute("update papers set primary_category=?, comment=?, pdf_url=? where arxiv_id=?",
+                        (primary_category, comment, pdf_url, arxiv_id))
+
+
+def _paper(row: dict, announce_type: str = "new") -> Paper:
+    return Paper(
+        arxiv_id=row["arxiv_id"], version=row["version"] or 1, title=row["title"],
+        authors=json.loads(row["authors"] or "[]"), abstract=row["abstract"],
+        categories=json.loads(row["categories"] or "[]"), announce_type=announce_type,
+        license=row["license"] or "", doi=row["doi"] or "", primary_category=row["primary_category"] or "",
+        comment=row["comment"] or "", pdf_url=row["pdf_url"] or "",
+    )
+
+
+def load_papers(db, date: str) -> list[Paper]:
+    """The papers announced on a date, in feed order."""
+    rows = db.query(
+        """select p.*, a.announce_type as ann from announcements a join papers p using (arxiv_id)
+           where a.date = ? order by a.position""", [date])
+    return [_paper(r, r["ann"]) for r in rows]
+
+
+def get_paper(db, arxiv_id: str) -> Paper | None:
+    row = next(db.query("select * from papers where arxiv_id = ?", [arxiv_id]), None)
+    return _paper(row) if row else None
+
+
+def load_scores(db, scorer: str, criteria_version: int, ids: list[str]) -> dict[str, Score]:
+    out = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = db.query(
+            f"""select * from scores where scorer = ? and criteria_version = ?
+                and arxiv_id in ({','.join('?' * len(chunk))})""", [scorer, criteria_version, *chunk])
+        for r in rows:
+            out[r["arxiv_id"]] = Score(r["arxiv_id"], r["relevance"], r["novelty"], r["comment"],
+                                       r["raw"] or 0.0, r["source"])
+    return out
+
+
+def save_scores(db, scorer: str, criteria_version: int, date: str, scores: list[Score]) -> None:
+    ts = now()
+    with db.conn:
+        db.conn.executemany(
+            """insert or replace into scores (arxiv_id, scorer, criteria_version, relevance, novelty,
+                   comment, raw, source, date, created_at) values (?,?,?,?,?,?,?,?,?,?)""",
+            [(s.arxiv_id, scorer, criteria_version, s.relevance, s.novelty, s.comment, s.raw, s.source, date, ts)
+             for s in scores])
+
+
+def audit(db, who: str, action: str, detail: str = "") -> None:
+    with db.conn:
+        db.conn.execute("insert into audit_log (who, action, detail, at) values (?,?,?,?)", (who, action, detail, now()))
