@@ -105,7 +105,9 @@ def _load_plugins() -> None:
     # Commands defined in other modules register themselves on import.
     import importlib
 
-    for mod in ("bot.commands_extra",):
+    # Each surface owns its commands: bot.llm_cli (costs), bot.slack_cli (run), bot.learn_cli
+    # (eval, feedback import/export). A module that does not exist yet is skipped.
+    for mod in ("bot.llm_cli", "bot.slack_cli", "bot.learn_cli"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:
