@@ -98,6 +98,13 @@ SPEC: dict[str, Callable[[Any], str | None]] = {
     "llm.model": _str,
     "schedule.time": _hhmm,
     "schedule.timezone": _tz,
+    # Slack surface (bot/slack): where the daily thread goes, who may change settings.
+    "slack.channel": _str,
+    "slack.admins": _str_list,
+    "slack.post_abstract_chars": _int_range(0, 2500),
+    "slack.max_authors": _int_range(1, 100),
+    "slack.top_titles": _int_range(0, 20),
+    "slack.seconds_between_posts": _num_range(0, 10),
 }
 
 

@@ -1,0 +1,50 @@
+"""The Bolt app factory: settings, database and Web API client in; app out.
+
+The same app serves Socket Mode (`python -m bot run`) and HTTP (`python -m bot run --http`,
+and the tests, which point the client at a local Slack server).
+"""
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from ..config import Settings
+from .client import is_slack
+from .context import AppContext
+from .listeners import register_listeners
+
+log = logging.getLogger(__name__)
+
+
+def default_run_day(settings: Settings, db, client: WebClient):
+    def run(date: str | None = None, channel: str | None = None, **kwargs):
+        from .post import run_and_post
+
+        return run_and_post(settings, db, client, date=date, channel=channel, **kwargs)
+    return run
+
+
+def create_app(settings: Settings, db, client: WebClient, signing_secret: str | None = None, *,
+               process_before_response: bool = False, run_day=None, next_run=None,
+               token_verification_enabled: bool | None = None) -> App:
+    """Build the app. Only `client=` goes to App: given a token too, Bolt ignores the client's."""
+    if token_verification_enabled is None:
+        # auth.test at start-up catches a bad token early on real Slack; against a local
+        # server or proxy the first request checks it instead.
+        token_verification_enabled = is_slack(client.base_url)
+    app = App(
+        client=client,
+        signing_secret=signing_secret or "",
+        process_before_response=process_before_response,
+        token_verification_enabled=token_verification_enabled,
+        logger=logging.getLogger("slack_bolt"),
+    )
+    ctx = AppContext(settings=settings, db=db, client=client,
+                     run_day=run_day or default_run_day(settings, db, client))
+    if next_run is not None:
+        ctx.next_run = next_run
+    app.ctx = ctx  # reachable from tests and the CLI
+    register_listeners(app, ctx)
+    return app

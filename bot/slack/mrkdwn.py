@@ -1,0 +1,65 @@
+"""Making outside text safe and short for Slack.
+
+Titles, abstracts, author names and comments come from arXiv or an LLM: in mrkdwn an
+unescaped `<!channel>` pings everyone and `<https://x|y>` disguises a link, so `&`, `<`
+and `>` are always escaped. Block Kit rejects a whole message when one field is too long,
+so text is cut at a word boundary, measured after escaping.
+"""
+from __future__ import annotations
+
+import re
+
+ELLIPSIS = "…"
+
+
+def escape(text: str | None) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return (text or "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def squash(text: str | None) -> str:
+    """One line: newlines and runs of spaces in feed text become single spaces."""
+    return re.sub(r"\s+", " ", text or "").strip()
+
+
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut at a word boundary with an ellipsis when cut."""
+    if len(text) <= limit:
+        return text
+    if limit <= 1:
+        return ELLIPSIS[:limit]
+    cut = text[:limit - 1]
+    space = cut.rfind(" ")
+    if space >= limit // 2:  # a word boundary not too far back; else cut mid-word
+        cut = cut[:space]
+    return cut.rstrip(" ,;:.-") + ELLIPSIS
+
+
+def safe(text: str | None, limit: int) -> str:
+    """Squashed, cut and escaped so the *escaped* text fits in `limit` characters.
+
+    Cutting happens before escaping, so an entity like `&amp;` is never split in half.
+    """
+    raw = squash(text)
+    out = escape(clip(raw, limit))
+    budget = limit
+    while len(out) > limit and budget > 1:
+        budget -= max(1, len(out) - limit)
+        out = escape(clip(raw, budget))
+    return out
+
+
+def plain(text: str | None, limit: int) -> str:
+    """For plain_text fields (headers, button labels): no escaping needed, only length."""
+    return clip(squash(text), limit)
+
+
+def short_authors(authors: list[str], keep: int, limit: int = 300) -> str:
+    """"A, B, C et al. (12 authors)" — escaped and cut."""
+    names = [squash(a) for a in authors if squash(a)]
+    if not names:
+        return "unknown authors"
+    shown = ", ".join(names[:keep])
+    if len(names) > keep:
+        shown += f" et al. ({len(names)} authors)"
+    return safe(shown, limit)
