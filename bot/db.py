@@ -132,3 +132,17 @@ def open_db(path: str | Path, *, apply_migrations: bool = True) -> sqlite_utils.
     if apply_migrations:
         migrate(db)
     return db
+
+
+@migration
+def m002_slack_delivery(db: sqlite_utils.Database) -> None:
+    # Slack answers with the channel's ID (C...) even when we post to "#name"; reactions and
+    # button clicks name the ID, so keep it beside the configured channel.
+    db["deliveries"].add_column("channel_id", str)
+    db["deliveries"].create_index(["channel_id", "ts"])
+    # One row per scheduled day (in the schedule's timezone) and channel: what the job did,
+    # so a restart catches up a missed day exactly once.
+    db["scheduled_runs"].create({
+        "day": str, "channel": str, "status": str,  # posted | empty | failed
+        "detail": str, "at": str,
+    }, pk=("day", "channel"))
