@@ -62,7 +62,8 @@ def split_authors(creator: str) -> list[str]:
     creator = _clean(creator)
     if not creator:
         return []
-    parts = re.split(r",\s*|\s+and\s+", creator)
+    # ", and" (the serial comma) is one separator, not a comma and an author named "and C".
+    parts = re.split(r",\s*(?:and\s+)?|\s+and\s+", creator)
     return [p.strip() for p in parts if p.strip() and p.strip().lower() != "and"]
 
 

@@ -1,0 +1,234 @@
+"""Parsing arXiv feeds: the real captures, and every kind of broken input we have seen."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from bot.feed import FeedError, feed_url, parse_feed, select, split_authors
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+CAPTURES = ROOT.parent / "shared" / "data" / "feeds"
+RSS_CAPTURE = CAPTURES / "rss-2026-09-24-cs.LG+cs.AI+cs.CL+stat.ML-4items.xml"
+DAY = FIXTURES / "rss-2025-02-24-7items.xml"
+WEEKEND = FIXTURES / "rss-2025-03-01-weekend-empty.xml"
+
+needs_captures = pytest.mark.skipif(not CAPTURES.is_dir(), reason=f"real captures not found at {CAPTURES}")
+
+
+# --- the real captures ----------------------------------------------------------------
+
+@needs_captures
+def test_rss_capture_items_and_announce_types():
+    feed = parse_feed(RSS_CAPTURE.read_bytes(), source="capture")
+    assert feed.date == date(2026, 9, 24)  # channel pubDate, Eastern midnight: not shifted to UTC
+    assert feed.title == "cs.LG, cs.AI, cs.CL, stat.ML updates on arXiv.org"
+    assert feed.skipped == []
+    got = [(p.arxiv_id, p.version, p.announce_type) for p in feed.papers]
+    assert got == [("2609.26811", 1, "new"), ("2609.26820", 1, "new"),
+                   ("2205.06398", 2, "cross"), ("2009.13987", 3, "replace")]
+
+
+@needs_captures
+def test_rss_capture_fields_of_one_item():
+    p = parse_feed(RSS_CAPTURE.read_bytes()).papers[2]
+    assert p.title == "Outlier Detection for Multi-Network Data"
+    assert p.authors == ["Pritam Dey", "Zhengwu Zhang", "David B. Dunson"]
+    assert p.categories == ["stat.ME", "stat.AP", "stat.ML"]  # feed order; primary not marked
+    assert p.doi == "10.1093/bioinformatics/btac431"
+    assert p.license == "http://creativecommons.org/licenses/by-sa/4.0/"
+    # The description's "arXiv:... Announce Type: ... Abstract:" prefix is stripped.
+    assert p.abstract.startswith("It has become routine in neuroscience")
+    assert "Announce Type" not in p.abstract and "Abstract:" not in p.abstract
+    assert "\n" not in p.abstract and "  " not in p.abstract
+    assert p.abs_url == "https://arxiv.org/abs/2205.06398"
+
+
+@needs_captures
+def test_rss_capture_select_keeps_new_and_cross_never_replacements():
+    feed = parse_feed(RSS_CAPTURE.read_bytes())
+    assert [p.arxiv_id for p in select(feed, ["new", "cross"])] == ["2609.26811", "2609.26820", "2205.06398"]
+    assert [p.arxiv_id for p in select(feed, ["new"])] == ["2609.26811", "2609.26820"]
+
+
+@needs_captures
+@pytest.mark.parametrize("name, n, first_id, first_version, first_authors", [
+    ("api-2026-09-24-cat-cs.CL-3results.xml", 3, "2609.28471", 1, ["Peter Kirby"]),
+    ("api-2026-02-12-ti-random-5results.xml", 5, "2101.02199", 5, ["Paul Dario", "Matan Harel", "Ron Peled"]),
+    ("api-2019-08-10-all-science-10results-legacy.xml", 10, "1501.05039", 1, ["Yangyong Zhu", "Yun Xiong"]),
+])
+def test_api_atom_captures(name, n, first_id, first_version, first_authors):
+    feed = parse_feed((CAPTURES / name).read_bytes(), source=name)
+    assert feed.skipped == []
+    assert len(feed.papers) == n
+    first = feed.papers[0]
+    assert (first.arxiv_id, first.version, first.authors) == (first_id, first_version, first_authors)
+    for p in feed.papers:
+        assert p.title and p.abstract and p.authors and p.categories
+        assert "\n" not in p.title and "\r" not in p.abstract  # CRLF capture too
+        assert not p.arxiv_id.endswith(f"v{p.version}")
+
+
+@needs_captures
+def test_api_legacy_old_style_ids_keep_their_archive():
+    feed = parse_feed((CAPTURES / "api-2019-08-10-all-science-10results-legacy.xml").read_bytes())
+    ids = [p.arxiv_id for p in feed.papers]
+    assert "quant-ph/0210005" in ids and "physics/0507092" in ids
+    assert next(p for p in feed.papers if p.arxiv_id == "quant-ph/0210005").abs_url == \
+        "https://arxiv.org/abs/quant-ph/0210005"
+
+
+@needs_captures
+def test_api_atom_multiline_title_is_one_line():
+    feed = parse_feed((CAPTURES / "api-2019-08-10-all-science-10results-legacy.xml").read_bytes())
+    report = next(p for p in feed.papers if p.arxiv_id == "1503.01162")
+    assert report.title.startswith("Report on a Boston University Conference December 7-8, 2012 on 'How Can the History")
+
+
+# --- the small day fixture (items copied from the sample day) ---------------------------
+
+def test_fixture_day_authors_with_latex_escapes_are_kept_verbatim():
+    feed = parse_feed(DAY.read_bytes())
+    bengio = next(p for p in feed.papers if p.arxiv_id == "2502.15657")
+    assert bengio.authors[0] == "Yoshua Bengio"
+    assert 'S\\"oren Mindermann' in bengio.authors  # matching folds it; storage keeps the source
+    assert len(bengio.authors) == 13
+
+
+def test_fixture_day_select_drops_replace_and_replace_cross():
+    feed = parse_feed(DAY.read_bytes())
+    assert len(feed.papers) == 7
+    kept = select(feed, ["new", "cross"])
+    assert [p.announce_type for p in kept] == ["new", "new", "cross", "new", "new"]
+
+
+def test_select_drops_duplicate_ids_keeping_the_first():
+    body = DAY.read_text(encoding="utf-8")
+    first_item = body[body.index("    <item>"):body.index("</item>") + len("</item>\n")]
+    doubled = body.replace("  </channel>", first_item + "  </channel>")
+    feed = parse_feed(doubled)
+    assert len(feed.papers) == 8
+    kept = select(feed, ["new", "cross"])
+    assert [p.arxiv_id for p in kept].count("2502.15657") == 1
+
+
+# --- empty and broken input -------------------------------------------------------------
+
+def test_weekend_feed_is_empty_not_an_error():
+    feed = parse_feed(WEEKEND.read_bytes(), source="weekend")
+    assert feed.empty and feed.papers == [] and feed.skipped == []
+    assert feed.date == date(2025, 3, 1)
+
+
+def test_truncated_xml_says_it_may_be_truncated():
+    body = DAY.read_bytes()
+    with pytest.raises(FeedError, match=r"cut\.xml: the feed is not well-formed XML .*truncated"):
+        parse_feed(body[: len(body) // 2], source="cut.xml")
+
+
+def test_html_error_page_is_named_as_such():
+    with pytest.raises(FeedError, match="HTML page instead of an RSS feed"):
+        parse_feed((FIXTURES / "arxiv-error-page.html").read_bytes(), source="x")
+
+
+def test_feed_error_title_names_the_query():
+    with pytest.raises(FeedError, match=r"Feed error for query: cs\.XX.*category misspelled"):
+        parse_feed((FIXTURES / "rss-feed-error-400.xml").read_bytes())
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"", "empty"),
+    (b"   \n", "empty"),
+    (b"<?xml version='1.0'?><opml version='2.0'><body/></opml>", "root element <opml>"),
+    (b"<rss version='2.0'></rss>", "not an RSS feed"),
+])
+def test_other_non_feeds_are_rejected_with_the_reason(body, message):
+    with pytest.raises(FeedError, match=message):
+        parse_feed(body, source="body")
+
+
+def _day_with(edit) -> bytes:
+    return edit(DAY.read_text(encoding="utf-8")).encode("utf-8")
+
+
+def test_item_without_title_is_skipped_with_a_reason_others_kept():
+    body = _day_with(lambda s: s.replace(
+        "<title>Tight Clusters Make Specialized Experts</title>", "<title></title>"))
+    feed = parse_feed(body)
+    assert len(feed.papers) == 6
+    assert "2502.15315" not in [p.arxiv_id for p in feed.papers]
+    assert len(feed.skipped) == 1 and "2502.15315: no title" in feed.skipped[0]
+    assert feed.skipped[0].startswith("item 2:")
+
+
+def test_item_without_any_id_is_skipped():
+    def strip_ids(s: str) -> str:
+        start = s.index("<link>https://arxiv.org/abs/2502.15118</link>")
+        item_end = s.index("</item>", start)
+        item = s[start:item_end]
+        bare = (item.replace("<link>https://arxiv.org/abs/2502.15118</link>", "")
+                .replace('<guid isPermaLink="false">oai:arXiv.org:2502.15118v1</guid>', "")
+                .replace("arXiv:2502.15118v1 Announce Type: new \nAbstract: ", ""))
+        return s[:start] + bare + s[item_end:]
+
+    feed = parse_feed(_day_with(strip_ids))
+    assert len(feed.papers) == 6
+    assert len(feed.skipped) == 1 and "no arXiv id" in feed.skipped[0]
+    assert "Do we really need the Rademacher" in feed.skipped[0]  # says which item
+
+
+def test_item_without_abstract_is_skipped():
+    def empty_desc(s: str) -> str:
+        start = s.index("arXiv:2502.15451v1 Announce Type: new")
+        end = s.index("</description>", start)
+        return s[:start] + "arXiv:2502.15451v1 Announce Type: new \nAbstract: " + s[end:]
+
+    feed = parse_feed(_day_with(empty_desc))
+    assert [s for s in feed.skipped if "2502.15451: no abstract" in s]
+    assert len(feed.papers) == 6
+
+
+def test_item_without_creator_has_no_authors_but_is_kept():
+    body = _day_with(lambda s: s.replace("<dc:creator>Yuan Sun</dc:creator>", ""))
+    paper = next(p for p in parse_feed(body).papers if p.arxiv_id == "2502.15451")
+    assert paper.authors == []
+
+
+def test_description_without_prefix_falls_back_to_guid_and_announce_type_tag():
+    body = _day_with(lambda s: s.replace("arXiv:2502.10603v1 Announce Type: cross \nAbstract: ", ""))
+    paper = next(p for p in parse_feed(body).papers if p.arxiv_id == "2502.10603")
+    assert paper.announce_type == "cross" and paper.version == 1
+    assert paper.abstract.startswith("Advances in machine learning methods")
+
+
+def test_channel_without_pubdate_takes_the_items_date():
+    body = _day_with(lambda s: s.replace("    <pubDate>Mon, 24 Feb 2025 00:00:00 -0500</pubDate>\n    <skipDays>",
+                                         "    <skipDays>", 1))
+    feed = parse_feed(body)
+    assert feed.date == date(2025, 2, 24)
+
+
+def test_str_and_bytes_parse_alike():
+    assert parse_feed(DAY.read_text(encoding="utf-8")).papers == parse_feed(DAY.read_bytes()).papers
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("creator, names", [
+    ("Yuan Sun", ["Yuan Sun"]),
+    ("A. One, B. Two, C. Three", ["A. One", "B. Two", "C. Three"]),
+    ("A. One, B. Two and C. Three", ["A. One", "B. Two", "C. Three"]),
+    ("A. One, B. Two, and C. Three", ["A. One", "B. Two", "C. Three"]),
+    ("Alexander Anderson", ["Alexander Anderson"]),  # "and" inside a word is not a separator
+    ("  Yi\n  Ma ,  Li Fei-Fei ", ["Yi Ma", "Li Fei-Fei"]),
+    ("", []),
+])
+def test_split_authors(creator, names):
+    assert split_authors(creator) == names
+
+
+def test_feed_url_joins_categories_with_plus():
+    assert feed_url("https://rss.arxiv.org/rss/", ["cs.LG", "cs.AI"]) == "https://rss.arxiv.org/rss/cs.LG+cs.AI"
+    assert feed_url("http://127.0.0.1:9/rss", ["stat.ML"]) == "http://127.0.0.1:9/rss/stat.ML"
