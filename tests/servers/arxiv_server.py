@@ -36,6 +36,8 @@ class ArxivServer:
         self._scripts: dict[str, list[Reply]] = {}
         self._served: dict[str, int] = {}
         self.requests: list[Seen] = []
+        self.in_flight = 0
+        self.max_in_flight = 0  # most requests being answered at once (arXiv allows one)
         self._lock = threading.Lock()
         server = self
 
@@ -44,14 +46,20 @@ class ArxivServer:
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
                 reply = server._next(self.path, dict(self.headers))
-                if reply.delay:
-                    time.sleep(reply.delay)
                 try:
+                    if reply.delay:
+                        time.sleep(reply.delay)
                     self.send_response(reply.status)
                     self.send_header("Content-Type", reply.content_type)
                     self.send_header("Content-Length", str(len(reply.body)))
                     for k, v in reply.headers.items():
                         self.send_header(k, v)
+                finally:
+                    # Counted done before the body goes out: once the client has the body it
+                    # may send its next request before this thread gets to run again.
+                    with server._lock:
+                        server.in_flight -= 1
+                try:
                     self.end_headers()
                     self.wfile.write(reply.body)
                 except (BrokenPipeError, ConnectionResetError):
@@ -62,7 +70,8 @@ class ArxivServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
 
     @property
     def url(self) -> str:
@@ -80,6 +89,8 @@ class ArxivServer:
     def _next(self, path: str, headers: dict[str, str]) -> Reply:
         with self._lock:
             self.requests.append(Seen(path, headers))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
             replies = self._scripts.get(path)
             if not replies:
                 return Reply(404, b"<html><body>Not Found</body></html>", content_type="text/html")
