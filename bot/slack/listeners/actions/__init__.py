@@ -1,6 +1,10 @@
-"""Slack actions listeners (filled in by the listeners work)."""
+"""Listeners for interactive components: vote buttons, the PDF link, the Home tab button."""
 from __future__ import annotations
 
 
 def register(app, ctx) -> None:
-    """Attach this kind's listeners to the app."""
+    from . import open_criteria_editor, pdf_button, vote_buttons
+
+    vote_buttons.register(app, ctx)
+    pdf_button.register(app, ctx)
+    open_criteria_editor.register(app, ctx)

@@ -1,6 +1,8 @@
-"""Slack commands listeners (filled in by the listeners work)."""
+"""Slash command listeners: `/arxiv` and its subcommands, one module each."""
 from __future__ import annotations
 
 
 def register(app, ctx) -> None:
-    """Attach this kind's listeners to the app."""
+    from . import arxiv
+
+    arxiv.register(app, ctx)

@@ -1,6 +1,9 @@
-"""Slack events listeners (filled in by the listeners work)."""
+"""Listeners for Events API events: reactions (votes) and the App Home tab."""
 from __future__ import annotations
 
 
 def register(app, ctx) -> None:
-    """Attach this kind's listeners to the app."""
+    from . import app_home_opened, reactions
+
+    reactions.register(app, ctx)
+    app_home_opened.register(app, ctx)

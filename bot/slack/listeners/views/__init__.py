@@ -1,6 +1,8 @@
-"""Slack views listeners (filled in by the listeners work)."""
+"""Listeners for submitted views (modals)."""
 from __future__ import annotations
 
 
 def register(app, ctx) -> None:
-    """Attach this kind's listeners to the app."""
+    from . import criteria_modal
+
+    criteria_modal.register(app, ctx)

@@ -1,0 +1,58 @@
+"""👍 / 👎 buttons on a paper message: toggle the clicker's vote, confirm it to them alone,
+and update the message in place with the team's new tally."""
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.errors import SlackApiError
+
+from .... import feedback, store
+from ...blocks import VOTE_DOWN, VOTE_UP
+from ...mrkdwn import safe
+from ...votes import paper_message, refresh_tally
+
+log = logging.getLogger(__name__)
+VOTES = {VOTE_UP: 1, VOTE_DOWN: -1}
+EMOJI = {1: "👍", -1: "👎"}
+
+
+def confirmation(title: str, change: feedback.VoteChange) -> str:
+    """What the clicker sees (only them): the vote now held, and how to undo it."""
+    name = f"*{safe(title, 200)}*"
+    if change.after == 0:
+        return f"Your {EMOJI[change.before]} on {name} is removed."
+    if change.before:
+        return f"Changed your vote on {name} from {EMOJI[change.before]} to {EMOJI[change.after]}."
+    return f"{EMOJI[change.after]} noted on {name}. Click {EMOJI[change.after]} again to take it back."
+
+
+def register(app, ctx) -> None:
+    def ack_vote(ack):
+        ack()
+
+    def record_vote(body, action):
+        user = (body.get("user") or {}).get("id", "")
+        container = body.get("container") or {}
+        channel = container.get("channel_id") or (body.get("channel") or {}).get("id", "")
+        ts = container.get("message_ts") or (body.get("message") or {}).get("ts", "")
+        arxiv_id = (action.get("value") or "").strip()
+        paper = store.get_paper(ctx.db, arxiv_id) if arxiv_id else None
+        if paper is None or not user:
+            log.warning("vote button for unknown paper %r ignored", arxiv_id[:40])
+            if channel and user:
+                ctx.client.chat_postEphemeral(channel=channel, user=user,
+                                              text="I do not know that paper any more; the vote was not recorded.")
+            return
+        change = feedback.toggle_vote(ctx.db, arxiv_id, user, VOTES[action["action_id"]], "button", channel)
+        msg = paper_message(ctx.db, channel, ts, arxiv_id)
+        # The vote is stored; a failed update or confirmation is logged and loses nothing.
+        if msg is not None:
+            refresh_tally(ctx.settings, ctx.db, ctx.client, channel, ts)
+        try:
+            ctx.client.chat_postEphemeral(channel=channel, user=user, text=confirmation(paper.title, change),
+                                          thread_ts=msg["thread_ts"] if msg else None)
+        except SlackApiError as exc:
+            log.warning("could not confirm a vote to %s: %s", user, exc.response.get("error"))
+
+    for action_id in VOTES:
+        app.action(action_id)(ack=ack_vote, lazy=[record_vote])

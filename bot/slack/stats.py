@@ -1,0 +1,100 @@
+"""Team feedback figures for `/arxiv stats` and the App Home tab (read-only SQL)."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DayFigures:
+    date: str
+    picked: int
+    liked: int  # picks with more 👍 than 👎
+    disliked: int
+
+
+@dataclass
+class TeamStats:
+    days: list[DayFigures] = field(default_factory=list)  # newest first
+    up: int = 0  # current 👍 on the picks of those days
+    down: int = 0
+    voters: int = 0
+    all_time_votes: int = 0
+    top_categories: list[tuple[str, int]] = field(default_factory=list)  # (category, 👍)
+    top_papers: list[tuple[str, str, int]] = field(default_factory=list)  # (arxiv_id, title, net)
+
+    @property
+    def picked(self) -> int:
+        return sum(d.picked for d in self.days)
+
+    @property
+    def liked(self) -> int:
+        return sum(d.liked for d in self.days)
+
+    @property
+    def liked_share(self) -> float | None:
+        return self.liked / self.picked if self.picked else None
+
+
+def team_stats(db, days: int = 10, top: int = 5) -> TeamStats:
+    """Figures over the last `days` announcement days that had picks."""
+    dates = [r["date"] for r in db.query(
+        "select distinct date from picks order by date desc limit ?", [days])]
+    out = TeamStats()
+    out.all_time_votes = next(db.query("select count(*) as n from feedback"))["n"]
+    if not dates:
+        return out
+    marks = ",".join("?" * len(dates))
+    per_paper = {r["arxiv_id"]: r for r in db.query(
+        f"""select f.arxiv_id, sum(f.vote = 1) as up, sum(f.vote = -1) as down
+            from feedback f where f.arxiv_id in (select arxiv_id from picks where date in ({marks}))
+            group by f.arxiv_id""", dates)}
+    for d in dates:
+        ids = [r["arxiv_id"] for r in db.query("select arxiv_id from picks where date = ?", [d])]
+        net = [(per_paper[i]["up"] - per_paper[i]["down"]) if i in per_paper else 0 for i in ids]
+        out.days.append(DayFigures(d, len(ids), sum(n > 0 for n in net), sum(n < 0 for n in net)))
+    out.up = sum(r["up"] for r in per_paper.values())
+    out.down = sum(r["down"] for r in per_paper.values())
+    out.voters = next(db.query(
+        f"""select count(distinct user_id) as n from feedback
+            where arxiv_id in (select arxiv_id from picks where date in ({marks}))""", dates))["n"]
+    liked = [i for i, r in per_paper.items() if r["up"] > 0]
+    cats: Counter = Counter()
+    papers = {}
+    if liked:
+        lm = ",".join("?" * len(liked))
+        for r in db.query(f"select arxiv_id, title, categories, primary_category from papers where arxiv_id in ({lm})",
+                          liked):
+            papers[r["arxiv_id"]] = r
+            listed = json.loads(r["categories"] or "[]")
+            cat = r["primary_category"] or (listed[0] if listed else "")
+            if cat:
+                cats[cat] += per_paper[r["arxiv_id"]]["up"]
+    out.top_categories = cats.most_common(top)
+    ranked = sorted(((i, per_paper[i]["up"] - per_paper[i]["down"]) for i in liked if i in papers),
+                    key=lambda x: (-x[1], x[0]))
+    out.top_papers = [(i, papers[i]["title"], net) for i, net in ranked[:top] if net > 0]
+    return out
+
+
+def stats_lines(s: TeamStats) -> list[str]:
+    """The figures as mrkdwn lines (titles and categories escaped)."""
+    from .mrkdwn import escape, safe
+
+    if not s.days:
+        return ["No picks yet: the first daily post will start the figures."]
+    share = s.liked_share
+    lines = [
+        f"*Last {len(s.days)} posted days* ({s.days[-1].date} to {s.days[0].date}): "
+        f"{s.picked} picks, {s.liked} liked ({share:.0%}), "
+        f"{sum(d.disliked for d in s.days)} disliked",
+        f"*Votes on them:* 👍 {s.up} · 👎 {s.down} from {s.voters} "
+        f"{'person' if s.voters == 1 else 'people'} ({s.all_time_votes} votes held in all)",
+    ]
+    if s.top_categories:
+        lines.append("*Most liked categories:* " + ", ".join(f"{escape(c)} ({n} 👍)" for c, n in s.top_categories))
+    if s.top_papers:
+        lines.append("*Most liked papers:*")
+        lines += [f"• <https://arxiv.org/abs/{escape(i)}|{safe(t, 150)}> (net +{n})" for i, t, n in s.top_papers]
+    return lines

@@ -1,0 +1,116 @@
+"""The team's watched authors and arXiv categories, changed from Slack.
+
+Both live in `team_settings` as JSON lists (keys 'authors' and 'categories'); until the
+first change from Slack they are the configured `ranking.authors` / `arxiv.categories`.
+`bot.pipeline.watched_authors` and `bot.pipeline.team_categories` read the same rows, so
+the next run uses what was changed here. Callers record each change with `store.audit`.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+from ..authors import Name, same_person
+from ..config import SPEC
+from ..db import now
+from ..pipeline import team_categories, watched_authors
+
+MAX_AUTHORS = 200
+MAX_NAME_CHARS = 100
+MAX_CATEGORIES = 20
+
+
+class TeamSettingError(ValueError):
+    """A change that cannot be made; the message says what was wrong."""
+
+
+def _save(db, key: str, values: list[str], who: str) -> None:
+    with db.conn:
+        db.conn.execute(
+            """insert into team_settings (key, value, updated_by, updated_at) values (?,?,?,?)
+               on conflict(key) do update set value=excluded.value, updated_by=excluded.updated_by,
+                   updated_at=excluded.updated_at""",
+            (key, json.dumps(values, ensure_ascii=False), who, now()))
+
+
+def parse_names(text: str) -> list[str]:
+    """Names separated by commas, semicolons or new lines; each checked to be a person's name."""
+    names = [re.sub(r"\s+", " ", n).strip() for n in re.split(r"[,;\n]", text or "")]
+    names = [n for n in names if n]
+    if not names:
+        raise TeamSettingError("no author name given")
+    for n in names:
+        if len(n) > MAX_NAME_CHARS:
+            raise TeamSettingError(f"an author name is longer than {MAX_NAME_CHARS} characters")
+        if Name.parse(n) is None:
+            raise TeamSettingError(f"`{n}` does not look like a person's name (it has no letters)")
+    return names
+
+
+def authors(settings, db) -> list[str]:
+    return watched_authors(settings, db)
+
+
+def _find(names: list[str], wanted: str) -> int | None:
+    """Index of the listed name that is the same person as `wanted` (initials, accents, order)."""
+    w = Name.parse(wanted)
+    for i, n in enumerate(names):
+        parsed = Name.parse(n)
+        if n.casefold() == wanted.casefold() or (w and parsed and same_person(w, parsed) and
+                                                  len(parsed.given) == len(w.given)):
+            return i
+    return None
+
+
+def add_authors(settings, db, names: list[str], who: str) -> tuple[list[str], list[str]]:
+    """Adds the names not yet watched; returns (added, already watched)."""
+    current = authors(settings, db)
+    added, present = [], []
+    for n in names:
+        if _find(current, n) is not None:
+            present.append(n)
+        else:
+            current.append(n)
+            added.append(n)
+    if len(current) > MAX_AUTHORS:
+        raise TeamSettingError(f"at most {MAX_AUTHORS} watched authors; remove some first")
+    if added:
+        _save(db, "authors", current, who)
+    return added, present
+
+
+def remove_authors(settings, db, names: list[str], who: str) -> tuple[list[str], list[str]]:
+    """Removes the listed names; returns (removed, not found)."""
+    current = authors(settings, db)
+    removed, missing = [], []
+    for n in names:
+        i = _find(current, n)
+        if i is None:
+            missing.append(n)
+        else:
+            removed.append(current.pop(i))
+    if removed:
+        _save(db, "authors", current, who)
+    return removed, missing
+
+
+def categories(settings, db) -> list[str]:
+    return team_categories(settings, db)
+
+
+def parse_categories(text: str) -> list[str]:
+    """`cs.LG cs.AI` (spaces or commas) -> ["cs.LG", "cs.AI"], checked like `arxiv.categories`."""
+    cats = list(dict.fromkeys(c for c in re.split(r"[\s,;]+", text or "") if c))
+    if not cats:
+        raise TeamSettingError("no category given, e.g. `cs.LG cs.AI stat.ML`")
+    if len(cats) > MAX_CATEGORIES:
+        raise TeamSettingError(f"at most {MAX_CATEGORIES} categories")
+    bad = [c for c in cats if SPEC["arxiv.categories"]([c])]
+    if bad:
+        raise TeamSettingError(f"not an arXiv category name: {', '.join(bad[:5])} "
+                               "(expected names like cs.LG, stat.ML, math.OC, econ)")
+    return cats
+
+
+def set_categories(db, cats: list[str], who: str) -> None:
+    _save(db, "categories", cats, who)
