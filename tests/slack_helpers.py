@@ -154,3 +154,33 @@ def view_submission_payload(user_id: str, callback_id: str, values: dict, *, vie
                  "title": {"type": "plain_text", "text": "x"}, "blocks": []},
         "response_urls": [],
     }
+
+
+# ---- a stored, already-scored day (what the pipeline leaves behind) -------------------------
+
+def stored_day(db, date: str = "2025-02-24", n: int = 5, *, titles: list[str] | None = None,
+               scorer: str = "local:minilm", criteria_version: int = 1) -> list[str]:
+    """Save `n` papers with scores and picks for `date` through the real store; returns ids
+    in pick order. Titles default to "Paper k"; pass odd ones (long, hostile) to test rendering."""
+    from bot import store
+    from bot.db import now
+    from bot.models import Paper, Score
+
+    ids = [f"2502.{15000 + k:05d}" for k in range(n)]
+    papers = [Paper(arxiv_id=i, title=(titles[k] if titles and k < len(titles) else f"Paper {k + 1} on learning"),
+                    authors=[f"Author {j} Surname{k}" for j in range(1 + k % 9)],
+                    abstract=f"Abstract of paper {k + 1}. " + "We study things. " * 40,
+                    categories=["cs.LG", "cs.AI"]) for k, i in enumerate(ids)]
+    store.save_papers(db, date, papers)
+    store.save_scores(db, scorer, criteria_version, date,
+                      [Score(i, 9 - k % 3, 5 + k % 4, f"Relevant to topic {k % 3}", raw=1.0 - k / 100) for k, i in enumerate(ids)])
+    with db.conn:
+        db.conn.execute("delete from picks where date = ?", (date,))
+        db.conn.executemany(
+            "insert into picks (date, rank, arxiv_id, relevance, novelty, comment, author_match, scorer) values (?,?,?,?,?,?,?,?)",
+            [(date, k + 1, i, 9 - k % 3, 5 + k % 4, f"Relevant to topic {k % 3}", 0, scorer) for k, i in enumerate(ids)])
+        db.conn.execute(
+            """insert or replace into runs (date, status, source, scorer, criteria_version, n_feed, n_kept,
+                   n_scanned, n_picked, started_at, finished_at, attempts) values (?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (date, "done", "test", scorer, criteria_version, n * 10, n * 5, n * 5, n, now(), now(), 1))
+    return ids

@@ -165,6 +165,10 @@ class SlackServer:
         with self.lock:
             self._scripts.setdefault(method, []).append(s)
 
+    def clear_scripts(self) -> None:
+        with self.lock:
+            self._scripts.clear()
+
     def add_channel(self, channel_id: str, name: str, *, is_member: bool = True) -> None:
         with self.lock:
             self.channels[channel_id] = {"name": name, "is_member": is_member}
@@ -407,6 +411,16 @@ class SlackServer:
             return {"ok": False, "error": "channel_not_found"}
         self.channels[cid]["is_member"] = True
         return {"ok": True, "channel": {"id": cid, "name": self.channels[cid]["name"]}}
+
+    def _m_conversations_history(self, p):
+        cid = self._channel_id(p.get("channel"))
+        if cid is None:
+            return {"ok": False, "error": "channel_not_found"}
+        if not self.channels[cid]["is_member"]:
+            return {"ok": False, "error": "not_in_channel"}
+        top = [m for m in self.posted(cid) if m.get("thread_ts") in (None, m["ts"])]
+        limit = int(p.get("limit") or 100)
+        return {"ok": True, "messages": list(reversed(top))[:limit], "has_more": len(top) > limit}
 
     def _m_conversations_replies(self, p):
         cid = self._channel_id(p.get("channel"))

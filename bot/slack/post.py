@@ -1,0 +1,350 @@
+"""Deliver a day's picks to a Slack channel as one thread, exactly once.
+
+Every message is recorded in `deliveries` (date, channel, item) around its post: first
+an intent row (ts empty), then the ts Slack returned. So:
+- a second run for the same date and channel finds every item delivered and posts nothing;
+- a crash or a Slack error in the middle leaves the remaining picks undelivered, and the
+  next run continues the same thread (the parent's ts is recorded);
+- a crash between Slack's answer and the record leaves an intent without ts: the next run
+  looks for the message in the channel (block ids name the day and the paper) before
+  posting again, so even that window gives no duplicate when the history can be read.
+
+Scored papers are never lost on a Slack error: picks stay in the database, and the error
+is reported with what to do about it.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError, SlackClientError
+
+from .. import feedback, store
+from ..authors import AuthorMatcher
+from ..config import Settings
+from ..db import now
+from ..digest import DayReport, Pick
+from ..models import Score
+from .blocks import (PAPER_BLOCK_PREFIX, paper_text, parent_blocks, parent_text,  # noqa: F401 (re-export)
+                     render_paper_blocks)
+
+log = logging.getLogger(__name__)
+PARENT = "parent"
+DAY_BLOCK_PREFIX = "day:"
+
+# Errors that no retry fixes: stop the day, say what to do, keep everything for a re-run.
+ADVICE = {
+    "not_in_channel": "the app is not a member of {channel}: invite it there (/invite @arXiv Papers) and run again",
+    "channel_not_found": "channel {channel} does not exist or the app cannot see it: check slack.channel "
+                         "(a private channel needs its ID and an invitation)",
+    "is_archived": "channel {channel} is archived: unarchive it or set another slack.channel",
+    "invalid_auth": "Slack rejected SLACK_BOT_TOKEN (invalid_auth): copy the Bot User OAuth Token again",
+    "not_authed": "no Slack token was sent: set SLACK_BOT_TOKEN",
+    "token_revoked": "the Slack token was revoked: reinstall the app and update SLACK_BOT_TOKEN",
+    "token_expired": "the Slack token expired: reinstall the app and update SLACK_BOT_TOKEN",
+    "account_inactive": "the app's Slack account is inactive (app removed?): reinstall the app",
+    "missing_scope": "the token lacks a scope the app needs: reinstall the app from manifest.yml",
+    "ratelimited": "Slack kept answering 429 (rate limited) after retries: run again in a minute",
+}
+# Errors of one message's content: post a plain version rather than stopping the thread.
+CONTENT_ERRORS = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
+
+
+@dataclass
+class DayPost:
+    date: str | None
+    channel: str
+    status: str  # posted | already_posted | empty | nothing_picked | failed
+    message: str
+    thread_ts: str | None = None
+    sent: int = 0  # messages posted by this call (parent included)
+    already: int = 0  # items found delivered before this call
+    total: int = 0  # picks of the day
+    error: str | None = None  # Slack's error code when failed
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+class _Stop(Exception):
+    def __init__(self, code: str, text: str):
+        super().__init__(text)
+        self.code = code
+
+
+# ---- the delivery record ----------------------------------------------------------------
+
+def _deliveries(db, date: str, channel: str) -> dict[str, dict]:
+    return {r["item"]: r for r in db.query(
+        "select * from deliveries where date = ? and channel = ?", [date, channel])}
+
+
+def _intend(db, date: str, channel: str, item: str, thread_ts: str | None, channel_id: str | None) -> None:
+    with db.conn:
+        db.conn.execute(
+            """insert into deliveries (date, channel, item, ts, thread_ts, posted_at, channel_id)
+               values (?, ?, ?, null, ?, null, ?)
+               on conflict(date, channel, item) do update set thread_ts = excluded.thread_ts,
+                   channel_id = coalesce(excluded.channel_id, deliveries.channel_id)""",
+            (date, channel, item, thread_ts, channel_id))
+
+
+def _record(db, date: str, channel: str, item: str, ts: str, thread_ts: str | None, channel_id: str) -> None:
+    with db.conn:
+        db.conn.execute(
+            """update deliveries set ts = ?, thread_ts = ?, channel_id = ?, posted_at = ?
+               where date = ? and channel = ? and item = ?""",
+            (ts, thread_ts, channel_id, now(), date, channel, item))
+
+
+def _forget(db, date: str, channel: str, item: str) -> None:
+    with db.conn:
+        db.conn.execute("delete from deliveries where date = ? and channel = ? and item = ? and ts is null",
+                        (date, channel, item))
+
+
+def find_paper_message(db, channel_id: str, ts: str) -> dict | None:
+    """The delivery row of a bot paper message (None for the parent or any other message).
+
+    Listeners use it to ignore reactions and clicks on messages that are not our papers.
+    """
+    row = next(db.query(
+        "select * from deliveries where (channel_id = ? or channel = ?) and ts = ? and item != ?",
+        [channel_id, channel_id, ts, PARENT]), None)
+    return row
+
+
+# ---- rebuilding a stored day --------------------------------------------------------------
+
+def load_pick(db, settings: Settings, date: str, arxiv_id: str) -> tuple[Pick, int] | None:
+    """A stored pick and its rank, to re-render its message (after a vote, on resume)."""
+    row = next(db.query("select * from picks where date = ? and arxiv_id = ?", [date, arxiv_id]), None)
+    paper = store.get_paper(db, arxiv_id)
+    if row is None or paper is None:
+        return None
+    return _pick_from_row(row, paper, _matcher(settings, db)), row["rank"]
+
+
+def _matcher(settings: Settings, db) -> AuthorMatcher:
+    from ..pipeline import watched_authors
+
+    return AuthorMatcher(watched_authors(settings, db))
+
+
+def _pick_from_row(row: dict, paper, matcher: AuthorMatcher) -> Pick:
+    score = Score(row["arxiv_id"], row["relevance"], row["novelty"], row["comment"] or "", source=row["scorer"] or "")
+    matched = (matcher.match(paper.authors) or ["a watched author"]) if row["author_match"] else []
+    return Pick(paper, score, matched)
+
+
+def load_report(settings: Settings, db, date: str) -> DayReport | None:
+    """The day as it was picked, from the database (no re-scoring): a resume posts exactly
+    the picks the thread started with, even if the criteria changed in between."""
+    run = next(db.query("select * from runs where date = ?", [date]), None)
+    if run is None or run["status"] not in ("done", "empty"):
+        return None
+    matcher = _matcher(settings, db)
+    picks = []
+    for row in db.query("select * from picks where date = ? order by rank", [date]):
+        paper = store.get_paper(db, row["arxiv_id"])
+        if paper is not None:
+            picks.append(_pick_from_row(row, paper, matcher))
+    cost = next(db.query("select sum(cost_usd) as c, max(model) as m from llm_calls where date = ? and ok = 1",
+                         [date]))
+    usage = {"cost": cost["c"], "model": cost["m"]} if cost["c"] is not None else {}
+    return DayReport(date=date, n_feed=run["n_feed"] or 0, n_scanned=run["n_scanned"] or 0, picks=picks,
+                     scorer=run["scorer"] or "", criteria_text="", criteria_version=run["criteria_version"],
+                     usage=usage)
+
+
+# ---- posting ------------------------------------------------------------------------------
+
+def _call(fn: Callable, where: str, **kwargs) -> dict:
+    try:
+        return fn(**kwargs).data
+    except SlackApiError as exc:
+        code = exc.response.get("error") or f"HTTP {exc.response.status_code}"
+        if exc.response.status_code == 429:
+            code = "ratelimited"
+        if code in CONTENT_ERRORS:
+            raise
+        advice = ADVICE.get(code, "Slack answered {code}").format(channel=where, code=code)
+        if code == "missing_scope":
+            advice += f" (needed: {exc.response.get('needed', '?')})"
+        raise _Stop(code, advice) from None
+    except SlackClientError as exc:  # connection refused, timeout after the client's retries
+        raise _Stop("connection", f"cannot reach Slack ({exc}); check the network or SLACK_API_URL") from None
+
+
+def _post(client: WebClient, channel: str, text: str, blocks: list[dict], thread_ts: str | None,
+          fallback_blocks: list[dict] | None = None) -> dict:
+    kwargs = dict(channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False)
+    if thread_ts:
+        kwargs["thread_ts"] = thread_ts
+    try:
+        return _call(client.chat_postMessage, channel, **kwargs)
+    except SlackApiError as exc:  # a content error: say less rather than lose the paper
+        log.warning("Slack refused a message's blocks (%s); posting a plain version", exc.response.get("error"))
+        kwargs["blocks"] = fallback_blocks or [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
+        return _call(client.chat_postMessage, channel, **kwargs)
+
+
+def _found_in_channel(client: WebClient, channel_id: str | None, block_id: str, thread_ts: str | None) -> str | None:
+    """The ts of a message we posted but did not record (crash window), if Slack shows it."""
+    if not channel_id:
+        return None
+    try:
+        if thread_ts:
+            messages = client.conversations_replies(channel=channel_id, ts=thread_ts, limit=200).get("messages", [])
+        else:
+            messages = client.conversations_history(channel=channel_id, limit=100).get("messages", [])
+    except SlackClientError as exc:
+        log.warning("cannot read the channel to check for an unrecorded message (%s); posting again", exc)
+        return None
+    for m in messages:
+        if any(b.get("block_id") == block_id for b in m.get("blocks") or []):
+            return m["ts"]
+    return None
+
+
+def post_day(settings: Settings, db, client: WebClient, report: DayReport, channel: str | None = None, *,
+             sleep: Callable[[float], None] = time.sleep) -> DayPost:
+    """Post (or continue, or confirm) the day's thread. Never raises for Slack errors."""
+    channel = channel or settings["slack.channel"]
+    date, picks = report.date, report.picks
+    result = DayPost(date, channel, "posted", "", total=len(picks))
+    if not picks:
+        result.status, result.message = "nothing_picked", f"no picks for {date}: nothing to post"
+        return result
+    pace = float(settings["slack.seconds_between_posts"])
+    abstract_chars, max_authors = settings["slack.post_abstract_chars"], settings["slack.max_authors"]
+    done = _deliveries(db, date, channel)
+    result.already = sum(1 for r in done.values() if r["ts"])
+    last_post = [0.0]
+
+    def paced():
+        # Slack allows about one message a second per channel: wait out the rest of it.
+        wait = pace - (time.monotonic() - last_post[0])
+        if last_post[0] and wait > 0:
+            sleep(wait)
+        last_post[0] = time.monotonic()
+
+    def deliver(item: str, block_id: str, text: str, blocks: list[dict], thread_ts: str | None,
+                channel_id: str | None) -> tuple[str, str]:
+        row = done.get(item)
+        if row and row["ts"]:
+            return row["ts"], row["channel_id"] or channel_id
+        if row:  # an intent without ts: a run died around this post
+            found = _found_in_channel(client, channel_id, block_id, thread_ts)
+            if found:
+                _record(db, date, channel, item, found, thread_ts or found, channel_id)
+                result.warnings.append(f"{item}: found an unrecorded message in Slack; not posted again")
+                return found, channel_id
+        _intend(db, date, channel, item, thread_ts, channel_id)
+        paced()
+        try:
+            answer = _post(client, channel, text, blocks, thread_ts)
+        except _Stop as stop:
+            if stop.code != "connection":  # Slack said no: nothing was posted, drop the intent
+                _forget(db, date, channel, item)
+            raise
+        ts, cid = answer["ts"], answer.get("channel") or channel_id or channel
+        _record(db, date, channel, item, ts, thread_ts or ts, cid)
+        result.sent += 1
+        return ts, cid
+
+    try:
+        parent_id = f"{DAY_BLOCK_PREFIX}{date}"
+        blocks = parent_blocks(report, settings["slack.top_titles"])
+        blocks[0]["block_id"] = parent_id
+        parent = done.get(PARENT)
+        # A channel configured by ID can be searched even before Slack has answered once.
+        known_id = (parent or {}).get("channel_id") or (None if channel.startswith("#") else channel)
+        thread_ts, channel_id = deliver(PARENT, parent_id, parent_text(report), blocks, None, known_id)
+        result.thread_ts = thread_ts
+        counts = _tallies(db, [pk.paper.arxiv_id for pk in picks])
+        for rank, pk in enumerate(picks, 1):
+            aid = pk.paper.arxiv_id
+            if (r := done.get(aid)) and r["ts"]:
+                continue
+            pblocks = render_paper_blocks(pk, counts.get(aid), rank=rank, abstract_chars=abstract_chars,
+                                          max_authors=max_authors)
+            deliver(aid, f"{PAPER_BLOCK_PREFIX}{aid}", paper_text(pk), pblocks, thread_ts, channel_id)
+    except _Stop as stop:
+        delivered = sum(1 for r in _deliveries(db, date, channel).values() if r["ts"] and r["item"] != PARENT)
+        result.status, result.error = "failed", stop.code
+        result.message = (f"Slack posting for {date} stopped: {stop}. {delivered} of {len(picks)} papers are in "
+                          f"the thread; the rest are kept and `python -m bot post --date {date}` continues it.")
+        log.error(result.message)
+        store.audit(db, "slack", "post_failed", f"{date} {channel}: {stop.code}")
+        return result
+    if result.sent == 0:
+        result.status = "already_posted"
+        result.message = f"{date} was already posted to {channel} ({len(picks)} papers): nothing new to post"
+    else:
+        resumed = " (continued)" if result.already else ""
+        result.message = f"posted {date} to {channel}{resumed}: {result.sent} message(s), {len(picks)} papers in the thread"
+    return result
+
+
+def _tallies(db, ids: list[str]) -> dict[str, dict]:
+    return {aid: feedback.tally(db, aid) for aid in ids}
+
+
+def update_paper_message(settings: Settings, db, client: WebClient, channel_id: str, ts: str) -> bool:
+    """Re-render a posted paper message with the current tally (after a vote). False when
+    the message is not one of ours or Slack refuses the update (logged, never raised)."""
+    row = find_paper_message(db, channel_id, ts)
+    if row is None:
+        return False
+    found = load_pick(db, settings, row["date"], row["item"])
+    if found is None:
+        return False
+    pick, rank = found
+    blocks = render_paper_blocks(pick, feedback.tally(db, pick.paper.arxiv_id), rank=rank,
+                                 abstract_chars=settings["slack.post_abstract_chars"],
+                                 max_authors=settings["slack.max_authors"])
+    try:
+        client.chat_update(channel=row["channel_id"] or channel_id, ts=ts, text=paper_text(pick), blocks=blocks)
+    except SlackClientError as exc:
+        log.warning("could not update the paper message %s in %s: %s", ts, channel_id, exc)
+        return False
+    return True
+
+
+# ---- the day's job ------------------------------------------------------------------------
+
+def run_and_post(settings: Settings, db, client: WebClient, *, date: str | None = None, channel: str | None = None,
+                 feed_file=None, scorer=None, progress=None) -> DayPost:
+    """Run the day's pipeline (or reuse a stored day) and post it; never raises for Slack.
+
+    With a date whose picks are stored, the stored picks are posted as they are (a resume
+    must not re-rank); otherwise the pipeline runs (fetch, score, pick) first.
+    """
+    from ..feed import FeedError
+    from ..pipeline import run_day
+
+    channel = channel or settings["slack.channel"]
+    report = load_report(settings, db, date) if date and feed_file is None else None
+    if report is None:
+        try:
+            outcome = run_day(settings, db, feed_file=feed_file, date=date, scorer=scorer, progress=progress)
+        except (FeedError, ValueError, RuntimeError, OSError) as exc:
+            return DayPost(date, channel, "failed", f"the day's run failed before posting: {exc}", error="pipeline")
+        if outcome.status == "empty":
+            return DayPost(outcome.date, channel, "empty", f"{outcome.message}: nothing to post",
+                           warnings=outcome.warnings)
+        report = outcome.report
+        warnings = outcome.warnings
+    else:
+        warnings = []
+    if report.date and not report.picks and report.n_scanned == 0:
+        return DayPost(report.date, channel, "empty", f"no announcements for {report.date}: nothing to post")
+    posted = post_day(settings, db, client, report, channel)
+    posted.warnings = warnings + posted.warnings
+    return posted

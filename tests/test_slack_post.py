@@ -1,0 +1,271 @@
+"""The daily thread against a local Slack Web API over real HTTP: content, exactly-once
+delivery, resume after a crash, 429s and errors that must be reported without loss."""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bot import feedback  # noqa: E402
+from bot.config import load_settings  # noqa: E402
+from bot.db import open_db  # noqa: E402
+from bot.slack.client import make_web_client  # noqa: E402
+from bot.slack.post import (find_paper_message, load_report, post_day, run_and_post,  # noqa: E402
+                            update_paper_message)
+from tests.servers.slack_server import DEFAULT_CHANNEL_ID, SlackServer  # noqa: E402
+from tests.slack_helpers import BOT_TOKEN, stored_day  # noqa: E402
+
+DATE = "2025-02-24"
+EVIL = "<!channel> <https://evil.example|click>"
+SAMPLE = ROOT / "data" / "samples" / "2025-02-24.xml"
+
+
+@pytest.fixture
+def slack():
+    with SlackServer() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return load_settings().override(slack__seconds_between_posts=0, slack__channel="#arxiv-papers",
+                                    storage__digest_dir=str(tmp_path / "digests"))
+
+
+@pytest.fixture
+def db(tmp_path):
+    return open_db(tmp_path / "bot.sqlite")
+
+
+@pytest.fixture
+def client(slack):
+    return make_web_client(BOT_TOKEN, slack.api_url)
+
+
+def post(settings, db, client, **kw):
+    return post_day(settings, db, client, load_report(settings, db, DATE), **kw)
+
+
+def paper_ids_posted(slack) -> list[str]:
+    """The arXiv id of every paper message in the channel (duplicates show up twice)."""
+    out = []
+    for m in slack.posted(DEFAULT_CHANNEL_ID):
+        for b in m.get("blocks") or []:
+            if b.get("block_id", "").startswith("paper:"):
+                out.append(b["block_id"][len("paper:"):])
+    return out
+
+
+def test_daily_thread_parent_then_one_reply_per_pick(slack, settings, db, client):
+    ids = stored_day(db, DATE, 5)
+    result = post(settings, db, client)
+
+    assert result.status == "posted" and result.sent == 6 and result.ok
+    messages = slack.posted(DEFAULT_CHANNEL_ID)
+    parent = messages[0]
+    assert "thread_ts" not in parent
+    assert "5 of 25 papers" in parent["text"]  # top-level fallback
+    summary = json.dumps(parent["blocks"])
+    assert "*5* picked of *25* scanned" in summary and "criteria v1" in summary and "local:minilm" in summary
+    assert "Paper 1 on learning" in summary  # top titles
+    replies = slack.thread(DEFAULT_CHANNEL_ID, parent["ts"])
+    assert [r["blocks"][-1]["block_id"] for r in replies] == [f"paper:{i}" for i in ids]
+    first = replies[0]
+    head = first["blocks"][0]["text"]["text"]
+    assert head.startswith(f"*1. <https://arxiv.org/abs/{ids[0]}|Paper 1 on learning>*")
+    assert "Relevance *9*/10 · Novelty *5*/10" in first["blocks"][1]["text"]["text"]
+    assert first["blocks"][2]["text"]["text"].startswith("> Abstract of paper 1.")
+    buttons = first["blocks"][-1]["elements"]
+    assert [(b["action_id"], b.get("value")) for b in buttons[:2]] == [("vote_up", ids[0]), ("vote_down", ids[0])]
+    assert buttons[2]["url"] == f"https://arxiv.org/pdf/{ids[0]}"
+    for call in slack.calls_to("chat.postMessage"):
+        assert call.params["unfurl_links"] is False and call.params["text"]
+    rows = list(db.query("select * from deliveries where date = ? order by posted_at", [DATE]))
+    assert len(rows) == 6 and all(r["ts"] and r["channel_id"] == DEFAULT_CHANNEL_ID for r in rows)
+    assert {r["thread_ts"] for r in rows} == {parent["ts"]}
+
+
+def test_second_run_for_same_day_and_channel_posts_nothing(slack, settings, db, client):
+    stored_day(db, DATE, 4)
+    post(settings, db, client)
+    before = len(slack.calls_to("chat.postMessage"))
+
+    again = post(settings, db, client)
+
+    assert again.status == "already_posted" and again.sent == 0 and again.already == 5
+    assert len(slack.calls_to("chat.postMessage")) == before
+    assert "already posted" in again.message
+
+
+def test_other_channel_gets_its_own_thread(slack, settings, db, client):
+    slack.add_channel("C0OTHER", "ml-reading")
+    stored_day(db, DATE, 2)
+    post(settings, db, client)
+    other = post(settings, db, client, channel="#ml-reading")
+    assert other.status == "posted" and len(slack.posted("C0OTHER")) == 3
+
+
+def test_hostile_title_is_rendered_harmless(slack, settings, db, client):
+    stored_day(db, DATE, 2, titles=[EVIL, "A & B <script>"])
+    assert post(settings, db, client).ok
+
+    wire = json.dumps([c.params for c in slack.calls_to("chat.postMessage")])
+    assert "<!channel>" not in wire and "<https://evil.example" not in wire and "<script>" not in wire
+    assert "&lt;!channel&gt; &lt;https://evil.example|click&gt;" in wire
+    assert "A &amp; B &lt;script&gt;" in wire
+    # The only links are ours: every <...|...> points at arxiv.org.
+    for call in slack.calls_to("chat.postMessage"):
+        for link in re.findall(r"<([^|>]+)\|", json.dumps(call.params["blocks"])):
+            assert link.startswith("https://arxiv.org/"), link
+
+
+def test_long_title_authors_and_abstract_are_cut_within_block_kit_limits(slack, settings, db, client):
+    ids = stored_day(db, DATE, 1, titles=["Very & long <title> " * 300])
+    with db.conn:
+        db.conn.execute("update papers set authors = ?, abstract = ? where arxiv_id = ?",
+                        (json.dumps([f"Author Number{k}" for k in range(400)]), "word & " * 5000, ids[0]))
+    settings = settings.override(slack__post_abstract_chars=2500)
+
+    result = post(settings, db, client)
+
+    assert result.status == "posted"  # the server rejects any block over Slack's limits
+    reply = slack.posted(DEFAULT_CHANNEL_ID)[1]
+    head = reply["blocks"][0]["text"]["text"]
+    assert "…" in head and "et al. (400 authors)" in head
+    assert reply["blocks"][2]["text"]["text"].endswith("…")
+    assert "&amp" in reply["blocks"][2]["text"]["text"] and not re.search(r"&(?!amp;|lt;|gt;)", head)
+
+
+def test_fatal_error_mid_thread_then_clean_resume_in_same_thread(slack, settings, db, client):
+    ids = stored_day(db, DATE, 6)
+    slack.fail("chat.postMessage", "invalid_auth", after=3, times=None)  # parent + 2 papers, then dead
+
+    first = post(settings, db, client)
+
+    assert first.status == "failed" and first.error == "invalid_auth"
+    assert "SLACK_BOT_TOKEN" in first.message and "2 of 6 papers" in first.message
+    assert f"post --date {DATE}" in first.message
+    assert len(list(db.query("select * from picks where date = ?", [DATE]))) == 6  # nothing lost
+    assert paper_ids_posted(slack) == ids[:2]
+
+    slack.clear_scripts()
+    second = post(settings, db, client)
+
+    assert second.status == "posted" and second.sent == 4 and second.already == 3
+    assert paper_ids_posted(slack) == ids  # each exactly once, in rank order
+    parent_ts = slack.posted(DEFAULT_CHANNEL_ID)[0]["ts"]
+    assert len(slack.thread(DEFAULT_CHANNEL_ID, parent_ts)) == 6
+    assert len([m for m in slack.posted(DEFAULT_CHANNEL_ID) if "thread_ts" not in m]) == 1
+
+
+def test_crash_between_slack_answer_and_record_does_not_duplicate(slack, settings, db, client):
+    settings = settings.override(slack__channel=DEFAULT_CHANNEL_ID)  # by ID: searchable before any answer
+    ids = stored_day(db, DATE, 3)
+    post(settings, db, client)
+    # What a kill right after chat.postMessage returned leaves: an intent without ts (the
+    # parent's intent does not know Slack's channel id yet; a reply's does, from the parent).
+    with db.conn:
+        db.conn.execute("update deliveries set ts = null, posted_at = null where item = ?", (ids[2],))
+        db.conn.execute("update deliveries set ts = null, posted_at = null, channel_id = null where item = 'parent'")
+    posts_before = len(slack.calls_to("chat.postMessage"))
+
+    again = post(settings, db, client)
+
+    assert again.ok and again.sent == 0
+    assert len(slack.calls_to("chat.postMessage")) == posts_before
+    assert paper_ids_posted(slack) == ids
+    assert sum("not posted again" in w for w in again.warnings) == 2
+    assert all(r["ts"] for r in db.query("select ts from deliveries where date = ?", [DATE]))
+
+
+def test_429_is_retried_after_retry_after(slack, settings, db, client):
+    ids = stored_day(db, DATE, 3)
+    slack.rate_limit("chat.postMessage", retry_after=1, after=2)
+
+    result = post(settings, db, client)
+
+    assert result.status == "posted"
+    statuses = [c.status for c in slack.calls_to("chat.postMessage")]
+    assert statuses == [200, 200, 429, 200, 200]
+    assert paper_ids_posted(slack) == ids
+
+
+def test_not_in_channel_is_reported_and_loses_nothing(slack, settings, db, client):
+    slack.add_channel(DEFAULT_CHANNEL_ID, "arxiv-papers", is_member=False)
+    ids = stored_day(db, DATE, 3)
+
+    result = post(settings, db, client)
+
+    assert result.status == "failed" and result.error == "not_in_channel"
+    assert "invite" in result.message and "#arxiv-papers" in result.message
+    assert list(db.query("select * from deliveries")) == []
+    slack.add_channel(DEFAULT_CHANNEL_ID, "arxiv-papers", is_member=True)
+    assert post(settings, db, client).sent == 4 and paper_ids_posted(slack) == ids
+
+
+@pytest.mark.parametrize("error,words", [("channel_not_found", "does not exist"), ("token_revoked", "revoked")])
+def test_other_slack_errors_name_the_fix(slack, settings, db, client, error, words):
+    stored_day(db, DATE, 1)
+    if error == "token_revoked":
+        slack.tokens_revoked.add(BOT_TOKEN)
+    else:
+        settings = settings.override(slack__channel="#no-such-channel")
+    result = post(settings, db, client)
+    assert result.status == "failed" and result.error == error and words in result.message
+
+
+def test_posts_are_paced_per_channel(slack, settings, db, client):
+    stored_day(db, DATE, 3)
+    waits = []
+    post_day(settings.override(slack__seconds_between_posts=1.0), db, client, load_report(settings, db, DATE),
+             sleep=waits.append)
+    assert len(waits) == 3 and all(0 < w <= 1.0 for w in waits)  # between 4 posts, none before the first
+
+
+def test_vote_updates_the_message_in_place(slack, settings, db, client):
+    ids = stored_day(db, DATE, 2)
+    post(settings, db, client)
+    reply = slack.posted(DEFAULT_CHANNEL_ID)[1]
+    assert find_paper_message(db, DEFAULT_CHANNEL_ID, slack.posted(DEFAULT_CHANNEL_ID)[0]["ts"]) is None  # parent
+    assert find_paper_message(db, DEFAULT_CHANNEL_ID, reply["ts"])["item"] == ids[0]
+
+    feedback.set_vote(db, ids[0], "U1", 1, "button")
+    feedback.set_vote(db, ids[0], "U2", -1, "reaction")
+    assert update_paper_message(settings, db, client, DEFAULT_CHANNEL_ID, reply["ts"])
+
+    updated = slack.posted(DEFAULT_CHANNEL_ID)[1]
+    texts = [e["text"]["text"] for e in updated["blocks"][-1]["elements"]]
+    assert texts[:2] == ["👍 1", "👎 1"] and "edited" in updated
+    assert not update_paper_message(settings, db, client, DEFAULT_CHANNEL_ID, "1.000")
+
+
+def _feed_with(tmp_path: Path, n_items: int) -> Path:
+    text = SAMPLE.read_text(encoding="utf-8")
+    items = re.findall(r"\s*<item>.*?</item>", text, flags=re.S)
+    head, tail = text.split(items[0], 1)[0], text.rsplit(items[-1], 1)[1]
+    path = tmp_path / f"feed-{n_items}.xml"
+    path.write_text(head + "".join(items[:n_items]) + tail, encoding="utf-8")
+    return path
+
+
+def test_run_and_post_scores_a_feed_then_posts_its_picks(slack, settings, db, client, tmp_path):
+    settings = settings.override(ranking__min_relevance=1, ranking__max_papers=4)
+    result = run_and_post(settings, db, client, feed_file=_feed_with(tmp_path, 8))
+
+    assert result.status == "posted" and result.date == DATE and result.total >= 4
+    picks = [r["arxiv_id"] for r in db.query("select arxiv_id from picks where date = ? order by rank", [DATE])]
+    assert paper_ids_posted(slack) == picks
+    # The stored day is posted as picked: asking again posts nothing and scores nothing.
+    assert run_and_post(settings, db, client, date=DATE).status == "already_posted"
+
+
+def test_empty_day_posts_nothing(slack, settings, db, client, tmp_path):
+    result = run_and_post(settings, db, client, feed_file=_feed_with(tmp_path, 0))
+    assert result.status == "empty" and slack.calls_to("chat.postMessage") == []
