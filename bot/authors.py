@@ -10,10 +10,13 @@ import unicodedata
 from dataclasses import dataclass
 
 _LATEX_ACCENT = re.compile(r"\\[`'^\"~=.uvHckb]\{?([A-Za-z])\}?")
+# Dotless i/j (`Mart\'{\i}n`, `Mart\'\i n`): the control word and the space ending it.
+_LATEX_DOTLESS = re.compile(r"\\([ij])(?![A-Za-z]) ?")
 _PARTICLES = {"van", "von", "der", "den", "de", "da", "di", "del", "la", "le", "du", "dos", "das"}
 
 
 def _ascii_fold(s: str) -> str:
+    s = _LATEX_DOTLESS.sub(r"\1", s)
     s = _LATEX_ACCENT.sub(r"\1", s)
     s = s.replace("{", "").replace("}", "")
     s = unicodedata.normalize("NFKD", s)
@@ -33,18 +36,20 @@ class Name:
         if "," in s:  # "Family, Given"
             family, _, given = s.partition(",")
             s = f"{given} {family}"
-        tokens = [t for t in re.split(r"[\s.\-]+", re.sub(r"[^A-Za-z\s.\-']", " ", s)) if t]
-        tokens = [t.replace("'", "").lower() for t in tokens]
-        tokens = [t for t in tokens if t]
-        if not tokens:
+        words = re.split(r"[\s.]+", re.sub(r"[^A-Za-z\s.\-']", " ", s))
+        words = [w for w in (w.replace("'", "").strip("-").lower() for w in words) if w]
+        if not words:
             return None
-        # Family name: last token plus any lowercase particles right before it.
-        fam = [tokens[-1]]
-        i = len(tokens) - 2
-        while i >= 1 and tokens[i] in _PARTICLES:
-            fam.insert(0, tokens[i])
+        # Family name: the last word plus any particles right before it. A hyphenated
+        # family name is one name ("Williams-King" is not "King"); hyphenated given names
+        # are several ("Jean-Luc", "J.-L.").
+        fam = [words[-1].replace("-", "")]
+        i = len(words) - 2
+        while i >= 1 and words[i] in _PARTICLES:
+            fam.insert(0, words[i])
             i -= 1
-        return cls(given=tuple(tokens[: i + 1]), family="".join(fam))
+        given = tuple(t for w in words[: i + 1] for t in w.split("-") if t)
+        return cls(given=given, family="".join(fam))
 
 
 def same_person(a: Name, b: Name) -> bool:
