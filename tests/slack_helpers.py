@@ -184,3 +184,14 @@ def stored_day(db, date: str = "2025-02-24", n: int = 5, *, titles: list[str] | 
                    n_scanned, n_picked, started_at, finished_at, attempts) values (?,?,?,?,?,?,?,?,?,?,?,?)""",
             (date, "done", "test", scorer, criteria_version, n * 10, n * 5, n * 5, n, now(), now(), 1))
     return ids
+
+
+def sample_feed(n_items: int) -> str:
+    """The shipped sample day's RSS cut to its first `n_items` items (0: an empty day)."""
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "data" / "samples" / "2025-02-24.xml").read_text(encoding="utf-8")
+    items = re.findall(r"\s*<item>.*?</item>", text, flags=re.S)
+    head, tail = text.split(items[0], 1)[0], text.rsplit(items[-1], 1)[1]
+    return head + "".join(items[:n_items]) + tail

@@ -20,11 +20,10 @@ from bot.slack.client import make_web_client  # noqa: E402
 from bot.slack.post import (find_paper_message, load_report, post_day, run_and_post,  # noqa: E402
                             update_paper_message)
 from tests.servers.slack_server import DEFAULT_CHANNEL_ID, SlackServer  # noqa: E402
-from tests.slack_helpers import BOT_TOKEN, stored_day  # noqa: E402
+from tests.slack_helpers import BOT_TOKEN, sample_feed, stored_day  # noqa: E402
 
 DATE = "2025-02-24"
 EVIL = "<!channel> <https://evil.example|click>"
-SAMPLE = ROOT / "data" / "samples" / "2025-02-24.xml"
 
 
 @pytest.fixture
@@ -247,11 +246,8 @@ def test_vote_updates_the_message_in_place(slack, settings, db, client):
 
 
 def _feed_with(tmp_path: Path, n_items: int) -> Path:
-    text = SAMPLE.read_text(encoding="utf-8")
-    items = re.findall(r"\s*<item>.*?</item>", text, flags=re.S)
-    head, tail = text.split(items[0], 1)[0], text.rsplit(items[-1], 1)[1]
     path = tmp_path / f"feed-{n_items}.xml"
-    path.write_text(head + "".join(items[:n_items]) + tail, encoding="utf-8")
+    path.write_text(sample_feed(n_items), encoding="utf-8")
     return path
 
 
@@ -269,3 +265,36 @@ def test_run_and_post_scores_a_feed_then_posts_its_picks(slack, settings, db, cl
 def test_empty_day_posts_nothing(slack, settings, db, client, tmp_path):
     result = run_and_post(settings, db, client, feed_file=_feed_with(tmp_path, 0))
     assert result.status == "empty" and slack.calls_to("chat.postMessage") == []
+
+
+def test_killed_mid_thread_then_resumed_without_duplicates(slack, db, tmp_path):
+    """A real `python -m bot post` process is SIGKILLed while posting; the next run
+    continues the same thread and every paper appears exactly once."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    ids = stored_day(db, DATE, 8)
+    team = tmp_path / "team.toml"
+    team.write_text('[slack]\nchannel = "#arxiv-papers"\nseconds_between_posts = 0.3\n', encoding="utf-8")
+    env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.api_url}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "--settings", str(team), "post", "--date", DATE,
+                             "--db", str(tmp_path / "bot.sqlite")], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(slack.calls_to("chat.postMessage", ok_only=True)) < 4 and proc.poll() is None:
+        assert time.monotonic() < deadline, "the post command never got going"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # it really died mid-thread
+    killed_at = paper_ids_posted(slack)
+    assert 3 <= len(killed_at) < 8 and killed_at == ids[:len(killed_at)]
+
+    settings = load_settings(team).override(slack__seconds_between_posts=0)
+    resumed = post(settings, db, make_web_client(BOT_TOKEN, slack.api_url))
+
+    assert resumed.status == "posted" and resumed.already >= len(killed_at) + 1
+    assert paper_ids_posted(slack) == ids
+    assert len([m for m in slack.posted(DEFAULT_CHANNEL_ID) if "thread_ts" not in m]) == 1

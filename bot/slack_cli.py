@@ -1,0 +1,130 @@
+"""Slack commands: `python -m bot run [--http]` (the app plus the daily scheduler in one
+process) and `python -m bot post` (run the day now and post it, exactly once).
+
+Secrets come from the environment or `.env`: SLACK_BOT_TOKEN always, SLACK_APP_TOKEN for
+Socket Mode, SLACK_SIGNING_SECRET for HTTP mode. SLACK_API_URL points every Web API call
+at another base URL (a proxy or a local test server).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+
+from .cli import arguments, command, open_store
+from .config import ConfigError, Settings, secret
+
+log = logging.getLogger(__name__)
+
+
+def _need(name: str, why: str) -> str:
+    value = secret(name)
+    if not value:
+        raise ConfigError(f"{name} is not set: {why}. Put it in the environment or in .env "
+                          "(see docs/slack.md)")
+    return value
+
+
+def _client():
+    from .slack.client import make_web_client
+
+    return make_web_client(_need("SLACK_BOT_TOKEN", "the app's Bot User OAuth Token (xoxb-...)"))
+
+
+def build(settings: Settings, db_path: str | None, *, signing_secret: str | None = None):
+    """The app, its context and a scheduler sharing the run lock, ready to start."""
+    from .scheduler import DailyScheduler
+    from .slack.app import create_app
+
+    db = open_store(settings, db_path)
+    holder: dict = {}
+    app = create_app(settings, db, _client(), signing_secret, next_run=lambda: holder["s"].next_run())
+    sched = DailyScheduler.from_settings(settings, db, lambda: app.ctx.run_day(), lock=app.ctx.run_lock).install()
+    holder["s"] = sched
+    return app, sched
+
+
+def _run_args(p):
+    p.add_argument("--http", action="store_true",
+                   help="serve /slack/events over HTTP on $PORT (default: Socket Mode, no public URL)")
+    p.add_argument("--port", type=int, help="HTTP port (default $PORT or 3000)")
+    p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
+    p.add_argument("--no-scheduler", action="store_true", help="only answer Slack; post nothing on a clock")
+
+
+@command("run", "start the Slack app and the weekday scheduler (Socket Mode, or --http)")
+@arguments(_run_args)
+def cmd_run(args, settings: Settings) -> int:
+    logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
+    if args.http:
+        return _serve_http(args, settings)
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    app_token = _need("SLACK_APP_TOKEN", "Socket Mode needs an app-level token (xapp-..., connections:write)")
+    app, sched = build(settings, args.db)
+    stop = threading.Event()
+    if not args.no_scheduler:
+        sched.start_thread(stop)
+        print(f"scheduler: weekdays at {settings['schedule.time']} {settings['schedule.timezone']}, "
+              f"next post {sched.next_run():%a %d %b %H:%M %Z} to {settings['slack.channel']}")
+    print("Slack app connected in Socket Mode; Ctrl-C stops it")
+    try:
+        SocketModeHandler(app, app_token, web_client=app.client).start()
+    finally:
+        stop.set()
+    return 0
+
+
+def _serve_http(args, settings: Settings) -> int:
+    from gunicorn.app.base import BaseApplication
+
+    from .slack.wsgi import wsgi_app
+
+    signing_secret = _need("SLACK_SIGNING_SECRET", "HTTP mode verifies every request with the app's Signing Secret")
+    _need("SLACK_BOT_TOKEN", "the app's Bot User OAuth Token (xoxb-...)")
+    port = args.port or int(os.environ.get("PORT") or 3000)
+
+    class Server(BaseApplication):
+        # One worker process: it owns the SQLite connection and the one scheduler thread
+        # (more workers would each run a scheduler). Threads answer Slack concurrently.
+        def load_config(self):
+            for key, value in {"bind": f"0.0.0.0:{port}", "workers": 1, "worker_class": "gthread",
+                               "threads": 8, "timeout": 120, "accesslog": "-"}.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            # Built inside the worker (after gunicorn forks): no SQLite handle crosses a fork.
+            app, sched = build(settings, args.db, signing_secret=signing_secret)
+            if not args.no_scheduler:
+                sched.start_thread(threading.Event())
+            return wsgi_app(app)
+
+    print(f"serving /slack/events on port {port} (gunicorn)")
+    Server().run()
+    return 0
+
+
+def _post_args(p):
+    p.add_argument("--date", help="post a stored announcement day YYYY-MM-DD (default: fetch the latest)")
+    p.add_argument("--channel", help="channel ID or #name (default: slack.channel)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--feed", metavar="FILE", help="score a saved RSS/Atom feed instead of fetching")
+    src.add_argument("--sample", action="store_true", help="use the shipped sample day (offline)")
+    p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
+
+
+@command("post", "run the day now and post it to Slack (exactly once per date and channel)")
+@arguments(_post_args)
+def cmd_post(args, settings: Settings) -> int:
+    from .pipeline import SAMPLE_FEED
+    from .slack.post import run_and_post
+
+    client = _client()
+    db = open_store(settings, args.db)
+    feed = SAMPLE_FEED if args.sample else args.feed
+    result = run_and_post(settings, db, client, date=args.date, channel=args.channel, feed_file=feed)
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(result.message, file=sys.stderr if not result.ok else sys.stdout)
+    return 0 if result.ok else 1
