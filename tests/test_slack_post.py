@@ -298,3 +298,64 @@ def test_killed_mid_thread_then_resumed_without_duplicates(slack, db, tmp_path):
     assert resumed.status == "posted" and resumed.already >= len(killed_at) + 1
     assert paper_ids_posted(slack) == ids
     assert len([m for m in slack.posted(DEFAULT_CHANNEL_ID) if "thread_ts" not in m]) == 1
+
+
+def test_run_http_serves_signed_requests_through_gunicorn(slack, tmp_path):
+    """`python -m bot run --http` as the Procfile's web: line starts it: signed requests
+    are answered, forged and stale ones refused, and SLACK_API_URL reaches the client."""
+    import json as _json
+    import os
+    import socket
+    import subprocess
+    import time
+
+    import requests
+
+    from tests.slack_helpers import SIGNING_SECRET, SlackSender
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.api_url,
+           "SLACK_SIGNING_SECRET": SIGNING_SECRET, "PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "run", "--http", "--no-scheduler",
+                             "--db", str(tmp_path / "bot.sqlite")], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            try:
+                if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).text == "ok\n":
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline, "gunicorn did not start"
+            time.sleep(0.1)
+        sender = SlackSender(f"http://127.0.0.1:{port}/slack/events")
+        challenge = _json.dumps({"type": "url_verification", "challenge": "c-123", "token": "x"})
+        ok = sender.post(challenge, "application/json")
+        assert ok.status_code == 200 and ok.json() == {"challenge": "c-123"}
+        assert sender.post(challenge, "application/json", secret="forged").status_code == 401
+        assert sender.post(challenge, "application/json", timestamp=int(time.time()) - 600).status_code == 401
+        event = sender.event({"type": "reaction_added", "user": "U1", "reaction": "smile",
+                              "item": {"type": "message", "channel": DEFAULT_CHANNEL_ID, "ts": "1.0"}})
+        assert event.status_code == 200
+        assert slack.calls_to("auth.test")  # the app's Web API calls went to SLACK_API_URL
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_run_in_socket_mode_without_app_token_says_what_is_missing(tmp_path):
+    import os
+    import subprocess
+
+    dotenv = ROOT / ".env"
+    if dotenv.exists() and "SLACK_APP_TOKEN" in dotenv.read_text(encoding="utf-8"):
+        pytest.skip("a local .env provides SLACK_APP_TOKEN")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLACK_")}
+    env["SLACK_BOT_TOKEN"] = BOT_TOKEN
+    done = subprocess.run([sys.executable, "-m", "bot", "run", "--db", str(tmp_path / "x.sqlite")], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "SLACK_APP_TOKEN is not set" in done.stderr
