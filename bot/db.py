@@ -146,3 +146,26 @@ def m002_slack_delivery(db: sqlite_utils.Database) -> None:
         "day": str, "channel": str, "status": str,  # posted | empty | failed
         "detail": str, "at": str,
     }, pk=("day", "channel"))
+
+
+@migration
+def m003_llm_usage(db: sqlite_utils.Database) -> None:
+    # LLM calls (issue 3): the split of the cost for the digest's table, direct vs Batch API
+    # (half price), how many papers a call carried and why it stopped (length = truncated).
+    calls = db["llm_calls"]
+    calls.add_column("kind", str)  # direct | batch
+    calls.add_column("n_papers", int)
+    calls.add_column("finish_reason", str)
+    calls.add_column("prompt_cost_usd", float)
+    calls.add_column("completion_cost_usd", float)
+    calls.add_column("scorer", str)
+    calls.create_index(["date"])
+    # Batch API jobs, so a resumed run collects its batch instead of submitting (and paying) again.
+    db["llm_batches"].create({
+        "id": str, "date": str, "scorer": str, "criteria_version": int, "model": str,
+        "status": str,  # submitted | collected | abandoned
+        "requests": str,  # JSON {custom_id: [arxiv ids]}
+        "input_file_id": str, "output_file_id": str,
+        "submitted_at": str, "deadline": str, "finished_at": str, "detail": str,
+    }, pk="id")
+    db["llm_batches"].create_index(["date", "scorer", "criteria_version"])
