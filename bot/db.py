@@ -169,3 +169,11 @@ def m003_llm_usage(db: sqlite_utils.Database) -> None:
         "submitted_at": str, "deadline": str, "finished_at": str, "detail": str,
     }, pk="id")
     db["llm_batches"].create_index(["date", "scorer", "criteria_version"])
+
+
+@migration
+def m004_run_notes(db: sqlite_utils.Database) -> None:
+    # What the scoring run told the reader (notes) and its LLM usage, so a re-run that finds
+    # every score stored renders the same digest instead of silently dropping them.
+    db["runs"].add_column("notes", str)  # JSON list
+    db["runs"].add_column("usage", str)  # JSON object

@@ -6,6 +6,7 @@ is idempotent (nothing is duplicated) and an interrupted run resumes where it st
 """
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -158,7 +159,13 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
         have.update(result.scores)
         notes += result.notes
         usage = result.usage
-    _set_run(db, date, status="scored", scorer=scorer.name, criteria_version=crit.version, n_scanned=len(papers))
+    elif (prior := _run_row(db, date)) and prior["scorer"] == scorer.name and prior["criteria_version"] == crit.version:
+        # Every score was stored (a re-run or a re-render): keep what the scoring run told the
+        # reader, so the same day renders the same digest.
+        notes = json.loads(prior["notes"] or "[]")
+        usage = json.loads(prior["usage"] or "{}")
+    _set_run(db, date, status="scored", scorer=scorer.name, criteria_version=crit.version, n_scanned=len(papers),
+             notes=json.dumps(notes), usage=json.dumps(usage))
 
     matcher = AuthorMatcher(watched_authors(settings, db))
     matches = {p.arxiv_id: m for p in papers if (m := matcher.match(p.authors))}
