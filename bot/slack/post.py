@@ -278,8 +278,9 @@ def post_day(settings: Settings, db, client: WebClient, report: DayReport, chann
     except _Stop as stop:
         delivered = sum(1 for r in _deliveries(db, date, channel).values() if r["ts"] and r["item"] != PARENT)
         result.status, result.error = "failed", stop.code
+        where = "" if channel == settings["slack.channel"] else f" --channel {channel}"
         result.message = (f"Slack posting for {date} stopped: {stop}. {delivered} of {len(picks)} papers are in "
-                          f"the thread; the rest are kept and `python -m bot post --date {date}` continues it.")
+                          f"the thread; the rest are kept and `python -m bot post --date {date}{where}` continues it.")
         log.error(result.message)
         store.audit(db, "slack", "post_failed", f"{date} {channel}: {stop.code}")
         return result
