@@ -106,12 +106,13 @@ class DailyScheduler:
                 detail = f"crashed: {exc}"
             else:
                 detail = getattr(result, "message", str(result))
-        status = _status(result)
-        with self.db.conn:
-            self.db.conn.execute(
-                """insert into scheduled_runs (day, channel, status, detail, at) values (?,?,?,?,?)
-                   on conflict(day, channel) do update set status=excluded.status, detail=excluded.detail,
-                       at=excluded.at""", (day, self.channel, status, detail, utc_now()))
+            status = _status(result)
+            # Still under the lock: the job's connection is shared with `/arxiv run`.
+            with self.db.conn:
+                self.db.conn.execute(
+                    """insert into scheduled_runs (day, channel, status, detail, at) values (?,?,?,?,?)
+                       on conflict(day, channel) do update set status=excluded.status, detail=excluded.detail,
+                           at=excluded.at""", (day, self.channel, status, detail, utc_now()))
         log.log(logging.ERROR if status == "failed" else logging.INFO, "scheduled run for %s: %s", day, detail)
         if status == "failed":
             self._schedule_retry()
