@@ -18,6 +18,17 @@ from .listeners import register_listeners
 log = logging.getLogger(__name__)
 
 
+class _QuietTokenNotice(logging.Filter):
+    # Bolt reads SLACK_BOT_TOKEN from the environment on its own and then warns that the
+    # client's token wins; that is exactly what we want, so the warning only confuses.
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+_bolt_log = logging.getLogger("slack_bolt")
+_bolt_log.addFilter(_QuietTokenNotice())
+
+
 def default_run_day(settings: Settings, db, client: WebClient):
     def run(date: str | None = None, channel: str | None = None, **kwargs):
         from .post import run_and_post
@@ -39,7 +50,7 @@ def create_app(settings: Settings, db, client: WebClient, signing_secret: str | 
         signing_secret=signing_secret or "",
         process_before_response=process_before_response,
         token_verification_enabled=token_verification_enabled,
-        logger=logging.getLogger("slack_bolt"),
+        logger=_bolt_log,
     )
     ctx = AppContext(settings=settings, db=db, client=client,
                      run_day=run_day or default_run_day(settings, db, client))
