@@ -262,8 +262,7 @@ def test_killed_process_then_cli_rerun_completes(tmp_path):
         from bot.db import open_db
         from bot.embed import EmbeddingCache
         from bot.pipeline import run_day
-        from bot.scoring.base import ScoringResult
-from bot.scoring.local import LocalScorer
+        from bot.scoring.local import LocalScorer
 
         class Killed(LocalScorer):
             def score(self, papers, criteria, date, progress=None):
