@@ -3,6 +3,8 @@ from __future__ import annotations
 
 
 def register(app, ctx) -> None:
+    from ...thread_db import listener_ctx
     from . import arxiv
 
+    ctx = listener_ctx(ctx)  # each listener thread works on its own SQLite connection
     arxiv.register(app, ctx)

@@ -11,6 +11,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ...thread_db import close_thread_dbs
+
 log = logging.getLogger(__name__)
 
 
@@ -52,6 +54,8 @@ def start_later(inv: Invocation, work: Callable[[], None]) -> threading.Thread:
                             "the details are in the app's log.")
             except Exception:
                 log.exception("could not tell the caller about the failure")
+        finally:
+            close_thread_dbs()  # this thread ends here; its SQLite connection with it
 
     thread = threading.Thread(target=guarded, name=f"arxiv-{inv.sub or 'cmd'}", daemon=True)
     thread.start()

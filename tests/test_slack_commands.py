@@ -1,0 +1,254 @@
+"""`/arxiv` and the criteria modal end to end: Slack-signed slash commands and view
+submissions into the real Bolt app over real HTTP, the app calling the local Slack Web
+API server, follow-ups arriving at a local stand-in for the command's response_url."""
+from __future__ import annotations
+
+import json
+import threading
+
+from bot import criteria
+from bot.pipeline import team_categories, watched_authors
+from bot.slack.listeners.views.criteria_modal import joined_text, split_parts
+from bot.slack.post import DayPost
+from bot.slack.stats import team_stats
+from bot.slack.team_settings import TeamSettingError, parse_categories, parse_names
+from tests.slack_helpers import block_actions_payload, view_submission_payload
+from tests.slack_listener_fixtures import *  # noqa: F401,F403  (fixtures h, harness_factory)
+from tests.slack_listener_fixtures import DATE, eventually
+
+import pytest
+
+
+def audit_actions(h) -> list[tuple[str, str]]:
+    return [(r["who"], r["action"]) for r in h.db.query("select who, action from audit_log order by id")]
+
+
+def versions(h) -> list[dict]:
+    return list(h.db.query("select id, text, created_by, note from criteria_versions order by id"))
+
+
+# ---- the criteria modal -----------------------------------------------------------------
+
+def open_editor(h, user="U0ALICE") -> dict:
+    resp = h.command("criteria", user_id=user)
+    assert resp.status_code == 200 and resp.text == ""  # the modal is the answer
+    return eventually(lambda: h.slack.calls_to("views.open", ok_only=True), what="views.open")[-1].params
+
+
+def submit(h, view: dict, text: str | None, user="U0ALICE", more: str | None = None):
+    values = {"criteria_1": {"text": {"type": "plain_text_input", "value": text}}}
+    if more is not None or any(b.get("block_id") == "criteria_2" for b in view["view"]["blocks"]):
+        values["criteria_2"] = {"text": {"type": "plain_text_input", "value": more}}
+    payload = view_submission_payload(user, view["view"]["callback_id"], values,
+                                      private_metadata=view["view"]["private_metadata"])
+    resp = h.sender.interactive(payload)
+    assert resp.status_code == 200
+    return resp.json() if resp.text else {}
+
+
+def test_criteria_modal_round_trip_saves_a_new_version(h):
+    opened = open_editor(h)
+    view = opened["view"]
+    assert opened["trigger_id"].endswith(".trigger")
+    first = next(b for b in view["blocks"] if b.get("block_id") == "criteria_1")
+    current = criteria.current(h.db, h.settings.path("ranking.criteria_file"))
+    assert first["element"]["initial_value"] == current.text and first["element"]["multiline"] is True
+    assert not first.get("optional") and len(view["title"]["text"]) <= 24
+
+    new_text = "1. Sparse autoencoders and mechanistic interpretability\n   - Relevant: features, circuits"
+    answer = submit(h, opened, new_text)
+    assert answer["response_action"] == "update"
+    assert "version 2" in json.dumps(answer["view"])
+    rows = versions(h)
+    assert [r["id"] for r in rows] == [1, 2]
+    assert rows[-1]["text"] == new_text and rows[-1]["created_by"] == "U0ALICE"
+    assert criteria.current(h.db, h.settings.path("ranking.criteria_file")).text == new_text
+    assert ("U0ALICE", "criteria.save") in audit_actions(h)
+
+    # The same text again is no new version.
+    again = submit(h, open_editor(h), new_text)
+    assert "Nothing changed" in json.dumps(again["view"]) and len(versions(h)) == 2
+
+
+def test_criteria_modal_refuses_empty_and_too_long_text_with_the_reason(h):
+    opened = open_editor(h)
+    empty = submit(h, opened, None)
+    assert empty == {"response_action": "errors", "errors": {"criteria_1": "Not saved: the criteria text is empty."}}
+    blank = submit(h, opened, "   \n  ")
+    assert "empty" in blank["errors"]["criteria_1"]
+    too_long = submit(h, opened, "x" * 2900, more="y " * 2600)
+    assert too_long["response_action"] == "errors" and "too long" in too_long["errors"]["criteria_1"]
+    assert "8000" in too_long["errors"]["criteria_1"]
+    assert len(versions(h)) == 1  # nothing saved
+    assert not any(a == "criteria.save" for _, a in audit_actions(h))
+
+
+def test_long_criteria_are_spread_over_boxes_and_joined_back():
+    text = "\n".join(f"{i}. topic number {i} " + "word " * 60 for i in range(1, 25))
+    parts = split_parts(text)
+    assert len(parts) == 3 and all(len(p) <= 2900 for p in parts)
+    values = {f"criteria_{i}": {"text": {"value": p}} for i, p in enumerate(parts, 1)}
+    assert joined_text(values) == text.strip()  # saved criteria are stripped
+    assert split_parts("") == [""] and split_parts("short") == ["short"]
+    assert [len(p) for p in split_parts("z" * 6000)] == [2900, 2900, 200]
+
+
+def test_criteria_history_and_restore(h):
+    criteria.current(h.db, h.settings.path("ranking.criteria_file"))
+    criteria.save_version(h.db, "1. Second version of our criteria text", created_by="U0BOB", note="edited in Slack")
+    listing = h.command("criteria history")
+    assert listing.status_code == 200
+    assert "*v2* (current)" in listing.text and "<@U0BOB>" in listing.text and "*v1*" in listing.text
+    restored = h.command("criteria restore 1")
+    assert "Version 1 restored as version 3" in restored.text
+    rows = versions(h)
+    assert rows[-1]["id"] == 3 and rows[-1]["text"] == rows[0]["text"] and rows[-1]["note"] == "restored from version 1"
+    assert rows[-1]["created_by"] == "U0ALICE"
+    assert ("U0ALICE", "criteria.restore") in audit_actions(h)
+    assert "already the current" in h.command("criteria restore 3").text
+    assert "no criteria version 42" in h.command("criteria restore 42").text
+    assert "not a version number" in h.command("criteria restore two").text
+
+
+# ---- authors and categories -------------------------------------------------------------
+
+def test_authors_add_remove_list_reach_the_pipeline(h):
+    assert "Yoshua Bengio" in h.command("authors list").text  # from settings ranking.authors
+    added = h.command("authors add Geoffrey Hinton, Y. LeCun; Y. Bengio")
+    assert "Added: Geoffrey Hinton, Y. LeCun" in added.text and "Already watched: Y. Bengio" in added.text
+    assert watched_authors(h.settings, h.db) == ["Yoshua Bengio", "Geoffrey Hinton", "Y. LeCun"]
+    removed = h.command("authors remove yoshua bengio, Nobody Here")
+    assert "Removed: Yoshua Bengio" in removed.text and "Not in the list: Nobody Here" in removed.text
+    assert watched_authors(h.settings, h.db) == ["Geoffrey Hinton", "Y. LeCun"]
+    row = next(h.db.query("select updated_by from team_settings where key = 'authors'"))
+    assert row["updated_by"] == "U0ALICE"
+    assert audit_actions(h) == [("U0ALICE", "authors.add"), ("U0ALICE", "authors.remove")]
+
+
+def test_author_names_from_slack_are_escaped_and_checked(h):
+    resp = h.command("authors add <!here> Smith")
+    assert "&lt;!here&gt; Smith" in resp.text and "<!here>" not in resp.text
+    assert "Nothing changed" in h.command("authors add 12345").text
+    with pytest.raises(TeamSettingError):
+        parse_names(" , ;")
+
+
+def test_categories_list_and_set(h):
+    assert "cs.LG cs.AI" in h.command("categories").text
+    changed = h.command("categories set cs.LG stat.ML cs.LG")
+    assert "Categories set to cs.LG stat.ML" in changed.text
+    assert team_categories(h.settings, h.db) == ["cs.LG", "stat.ML"]
+    bad = h.command("categories set cs.LG <b>bogus</b>")
+    assert "Nothing changed" in bad.text and "&lt;b&gt;bogus" in bad.text
+    assert team_categories(h.settings, h.db) == ["cs.LG", "stat.ML"]
+    assert audit_actions(h) == [("U0ALICE", "categories.set")]
+    assert parse_categories("cs.AI, econ math.OC") == ["cs.AI", "econ", "math.OC"]
+
+
+# ---- permissions ------------------------------------------------------------------------
+
+def test_only_admins_may_change_when_admins_are_configured(harness_factory):
+    h = harness_factory(admins=["U0ADMIN"])
+    for text in ("criteria", "criteria restore 1", "authors add Ada Lovelace", "authors remove Yoshua Bengio",
+                 "categories set cs.CL", "run"):
+        resp = h.command(text, user_id="U0BOB")
+        assert resp.status_code == 200
+        assert "Only the team's admins" in resp.text and "<@U0ADMIN>" in resp.text, text
+    # A forged or stale modal from a non-admin is refused too.
+    opened = view_for_submit(h)
+    refused = submit(h, opened, "1. A non-admin tries to replace the criteria", user="U0BOB")
+    assert refused["response_action"] == "errors" and "admins" in refused["errors"]["criteria_1"]
+    # Nothing changed and nothing was opened for the non-admin.
+    assert h.slack.calls_to("views.open") == [] and audit_actions(h) == []
+    assert watched_authors(h.settings, h.db) == ["Yoshua Bengio"]
+    assert len(list(h.db.query("select id from criteria_versions"))) <= 1
+    # Reading stays open to everyone; the admin may change.
+    assert "Watched authors" in h.command("authors list", user_id="U0BOB").text
+    assert "Added: Ada Lovelace" in h.command("authors add Ada Lovelace", user_id="U0ADMIN").text
+    assert audit_actions(h) == [("U0ADMIN", "authors.add")]
+    assert h.command("criteria", user_id="U0ADMIN").text == ""
+    eventually(lambda: h.slack.calls_to("views.open", ok_only=True))
+
+
+def view_for_submit(h) -> dict:
+    from bot.slack.listeners.views.criteria_modal import criteria_modal
+
+    return {"view": criteria_modal(h.app.ctx)}
+
+
+# ---- run --------------------------------------------------------------------------------
+
+def test_run_acks_at_once_while_the_slow_run_continues_and_refuses_a_second(harness_factory):
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    calls = []
+
+    def slow_run(date=None, channel=None, **kw):
+        calls.append(date)
+        started.set()
+        release.wait(30)
+        finished.set()
+        return DayPost(date, "#arxiv-papers", "posted", f"posted {date} to #arxiv-papers: 4 message(s)")
+
+    h = harness_factory(run_day=slow_run)
+    first = h.command(f"run {DATE}")
+    # The answer came back while the run had not finished (it waits for `release`).
+    assert first.status_code == 200 and "Running the stored day 2025-02-24" in first.text
+    assert not finished.is_set()
+    assert started.wait(10)
+    second = h.command("run")
+    assert "already in progress" in second.text
+    assert h.hooks.texts() == []
+    release.set()
+    texts = eventually(lambda: h.hooks.texts(), what="the follow-up on response_url")
+    assert texts == [":white_check_mark: posted 2025-02-24 to #arxiv-papers: 4 message(s)"]
+    assert calls == [DATE]
+    eventually(lambda: not h.app.ctx.run_lock.locked(), what="the run lock released")
+
+
+def test_run_of_a_posted_day_posts_nothing_twice(h):
+    before = len(h.slack.calls_to("chat.postMessage"))
+    resp = h.command(f"run {DATE}")
+    assert resp.status_code == 200
+    text = eventually(lambda: h.hooks.texts(), what="the follow-up")[0]
+    assert "already posted" in text
+    assert len(h.slack.calls_to("chat.postMessage")) == before == 0
+
+
+def test_run_with_a_bad_date_answers_how_to_use_it(h):
+    resp = h.command("run tomorrow")
+    assert "is not a date" in resp.text and "YYYY-MM-DD" in resp.text
+    assert not h.app.ctx.run_lock.locked()
+
+
+# ---- stats, help, unknown input -----------------------------------------------------------
+
+def test_stats_counts_votes_and_liked_picks(h):
+    for user, action, paper in (("U0ALICE", "vote_up", "2502.00001"), ("U0BOB", "vote_up", "2502.00001"),
+                                ("U0BOB", "vote_down", "2502.00003")):
+        h.sender.action(block_actions_payload(user, action, paper, message_ts=h.messages[paper]))
+    eventually(lambda: len(list(h.db.query("select * from feedback"))) == 3)
+    resp = h.command("stats")
+    assert "3 picks, 1 liked (33%), 1 disliked" in resp.text
+    assert "👍 2 · 👎 1 from 2 people" in resp.text
+    assert "cs.LG (2 👍)" in resp.text and "Sparse autoencoders" in resp.text
+    s = team_stats(h.db)
+    assert (s.picked, s.liked, s.up, s.down, s.voters) == (3, 1, 2, 1, 2)
+
+
+def test_help_and_unknown_input_answer_usage_never_a_trace(h):
+    assert "/arxiv criteria" in h.command("help").text
+    assert "/arxiv criteria" in h.command("").text
+    for text in ("frobnicate <!channel>", "authors destroy all", "categories set", "criteria burn",
+                 "stats please", "run 2025-02-24 2025-02-25"):
+        resp = h.command(text)
+        assert resp.status_code == 200, text
+        assert "I don't know" in resp.text and "/arxiv run [YYYY-MM-DD]" in resp.text, text
+        assert "Traceback" not in resp.text and "<!channel>" not in resp.text
+    assert "&lt;!channel&gt;" in h.command("frobnicate <!channel>").text
+
+
+def test_a_failure_inside_a_subcommand_answers_one_sentence(h):
+    h.db.conn.execute("drop table team_settings")  # a broken store: the real error path
+    resp = h.command("authors list")
+    assert resp.status_code == 200
+    assert "failed on my side (OperationalError)" in resp.text and "Traceback" not in resp.text

@@ -1,0 +1,231 @@
+"""Votes, the App Home tab and request signatures, end to end: Slack-signed requests with
+Slack's documented payloads into the real Bolt app over real HTTP, the app calling the
+local Slack Web API server, votes landing in the real SQLite file."""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.slack.home import next_weekday_run
+from bot.slack.votes import reaction_vote
+from tests.servers.slack_server import DEFAULT_CHANNEL_ID
+from tests.slack_helpers import app_home_opened_event, block_actions_payload, reaction_event
+from tests.slack_listener_fixtures import *  # noqa: F401,F403  (fixtures h, harness_factory)
+from tests.slack_listener_fixtures import EVIL_TITLE, eventually
+
+PAPER = "2502.00001"
+
+
+def click(h, user, action_id, arxiv_id=PAPER):
+    payload = block_actions_payload(user, action_id, arxiv_id, message_ts=h.messages[arxiv_id])
+    resp = h.sender.action(payload)
+    assert resp.status_code == 200
+    return resp
+
+
+def tally_shown(call_or_message) -> str:
+    """The context line of a paper message ("… team 👍 1 · 👎 0"), from a chat.update call
+    or from the message as the Slack server holds it."""
+    blocks = getattr(call_or_message, "params", call_or_message)["blocks"]
+    return next(b["elements"][0]["text"] for b in blocks if b["type"] == "context")
+
+
+def ephemerals(h, user):
+    return [c.params["text"] for c in h.slack.calls_to("chat.postEphemeral") if c.params["user"] == user]
+
+
+# ---- buttons ----------------------------------------------------------------------------
+
+def test_button_vote_is_recorded_confirmed_to_the_clicker_and_shown_in_place(h):
+    click(h, "U0ALICE", "vote_up")
+    update = eventually(lambda: h.updates_of(h.messages[PAPER]), what="chat.update of the paper message")[-1]
+    assert h.votes(PAPER) == {"U0ALICE": (1, "button")}
+    assert update.params["channel"] == DEFAULT_CHANNEL_ID
+    assert "👍 1 · 👎 0" in tally_shown(update)
+    buttons = next(b for b in update.params["blocks"] if b["type"] == "actions")["elements"]
+    assert [b["text"]["text"] for b in buttons[:2]] == ["👍 1", "👎 0"]
+    # The message in the channel itself now carries the tally (updated, not re-posted).
+    stored = h.slack.messages[DEFAULT_CHANNEL_ID][h.messages[PAPER]]
+    assert "edited" in stored and "👍 1" in tally_shown(update)
+    note = eventually(lambda: ephemerals(h, "U0ALICE"))[-1]
+    assert "👍 noted" in note and "again to take it back" in note
+    eph = h.slack.calls_to("chat.postEphemeral")[-1].params
+    assert eph["thread_ts"] == h.messages["parent"]  # shown inside the day's thread
+    events = list(h.db.query("select vote, source from feedback_events where arxiv_id = ?", [PAPER]))
+    assert events == [{"vote": 1, "source": "button"}]
+
+
+def test_clicking_the_same_button_again_removes_the_vote(h):
+    click(h, "U0ALICE", "vote_up")
+    eventually(lambda: len(h.updates_of(h.messages[PAPER])) == 1)
+    click(h, "U0ALICE", "vote_up")
+    update = eventually(lambda: h.updates_of(h.messages[PAPER])[1:], what="second update")[0]
+    assert h.votes(PAPER) == {}
+    assert "👍 0 · 👎 0" in tally_shown(update)
+    assert "removed" in eventually(lambda: ephemerals(h, "U0ALICE")[1:])[0]
+    assert [r["vote"] for r in h.db.query("select vote from feedback_events order by id")] == [1, 0]
+
+
+def test_switching_buttons_replaces_the_vote_and_votes_are_per_user(h):
+    click(h, "U0ALICE", "vote_up")
+    eventually(lambda: len(h.updates_of(h.messages[PAPER])) == 1)
+    click(h, "U0BOB", "vote_up")
+    eventually(lambda: len(h.updates_of(h.messages[PAPER])) == 2)
+    click(h, "U0ALICE", "vote_down")
+    update = eventually(lambda: h.updates_of(h.messages[PAPER])[2:], what="third update")[0]
+    assert h.votes(PAPER) == {"U0ALICE": (-1, "button"), "U0BOB": (1, "button")}
+    assert "👍 1 · 👎 1" in tally_shown(update)
+    assert "from 👍 to 👎" in eventually(lambda: ephemerals(h, "U0ALICE")[1:])[0]
+
+
+def test_confirmation_of_a_vote_on_a_hostile_title_is_escaped(h):
+    evil = "2502.00002"
+    click(h, "U0ALICE", "vote_up", evil)
+    note = eventually(lambda: ephemerals(h, "U0ALICE"))[0]
+    assert "<!channel>" not in note and "<https://evil.example" not in note
+    assert "&lt;!channel&gt;" in note and "&amp;" in note
+    update = eventually(lambda: h.updates_of(h.messages[evil]))[0]
+    shown = " ".join(b.get("text", {}).get("text", "") for b in update.params["blocks"])
+    assert "<!channel>" not in shown and "&lt;!channel&gt;" in shown
+
+
+def test_a_button_for_an_unknown_paper_records_nothing(h):
+    resp = h.sender.action(block_actions_payload("U0ALICE", "vote_up", "9999.99999", message_ts=h.messages[PAPER]))
+    assert resp.status_code == 200
+    note = eventually(lambda: ephemerals(h, "U0ALICE"))[0]
+    assert "not recorded" in note
+    assert list(h.db.query("select * from feedback")) == []
+    assert h.slack.calls_to("chat.update") == []
+
+
+def test_the_pdf_link_button_is_acknowledged(h):
+    resp = h.sender.action(block_actions_payload("U0ALICE", "open_pdf", "", message_ts=h.messages[PAPER]))
+    assert resp.status_code == 200
+
+
+# ---- reactions --------------------------------------------------------------------------
+
+def react(h, kind, user, name, ts, channel=DEFAULT_CHANNEL_ID):
+    resp = h.sender.event(reaction_event(kind, user, name, channel, ts))
+    assert resp.status_code == 200
+
+
+def test_thumbs_reactions_with_any_skin_tone_are_votes_and_removal_takes_them_back(h):
+    ts = h.messages[PAPER]
+    react(h, "reaction_added", "U0ALICE", "+1::skin-tone-4", ts)
+    react(h, "reaction_added", "U0BOB", "thumbsdown", ts)
+    eventually(lambda: len(h.votes(PAPER)) == 2, what="two reaction votes")
+    assert h.votes(PAPER) == {"U0ALICE": (1, "reaction"), "U0BOB": (-1, "reaction")}
+    eventually(lambda: any("👍 1 · 👎 1" in tally_shown(c) for c in h.updates_of(ts)), what="tally update")
+    react(h, "reaction_removed", "U0ALICE", "+1::skin-tone-4", ts)
+    eventually(lambda: "U0ALICE" not in h.votes(PAPER), what="removal")
+    assert h.votes(PAPER) == {"U0BOB": (-1, "reaction")}
+    eventually(lambda: any("👍 0 · 👎 1" in tally_shown(c) for c in h.updates_of(ts)), what="tally after removal")
+
+
+def test_removing_a_reaction_keeps_a_later_vote_the_other_way(h):
+    ts = h.messages[PAPER]
+    react(h, "reaction_added", "U0ALICE", "thumbsup", ts)
+    eventually(lambda: h.votes(PAPER).get("U0ALICE") == (1, "reaction"))
+    click(h, "U0ALICE", "vote_down")
+    eventually(lambda: h.votes(PAPER).get("U0ALICE") == (-1, "button"))
+    react(h, "reaction_removed", "U0ALICE", "thumbsup", ts)
+    # An event sent after the removal is handled; give the removal the same time, then look.
+    react(h, "reaction_added", "U0BOB", "-1", ts)
+    eventually(lambda: "U0BOB" in h.votes(PAPER))
+    time.sleep(0.2)
+    assert h.votes(PAPER)["U0ALICE"] == (-1, "button")
+    assert [r["vote"] for r in h.db.query(
+        "select vote from feedback_events where user_id = 'U0ALICE' order by id")] == [1, -1]
+
+
+def test_reactions_elsewhere_and_other_emoji_are_ignored(h):
+    react(h, "reaction_added", "U0ALICE", "+1", h.messages["parent"])  # the day's parent message
+    react(h, "reaction_added", "U0ALICE", "+1", "1699999999.000001")  # someone else's message
+    react(h, "reaction_added", "U0ALICE", "+1", h.messages[PAPER], channel="C0OTHER")  # same ts, other channel
+    react(h, "reaction_added", "U0ALICE", "tada", h.messages[PAPER])  # not a thumb
+    react(h, "reaction_added", "U0ALICE", "+1000", h.messages[PAPER])
+    # A vote sent last is recorded; when it is, the earlier ones have been handled too.
+    react(h, "reaction_added", "U0BOB", "+1", h.messages["2502.00003"])
+    eventually(lambda: h.votes("2502.00003"))
+    time.sleep(0.2)  # let any stray background listener finish before looking for effects
+    assert list(h.db.query("select arxiv_id, user_id from feedback")) == [{"arxiv_id": "2502.00003",
+                                                                          "user_id": "U0BOB"}]
+    assert {c.params["ts"] for c in h.slack.calls_to("chat.update")} == {h.messages["2502.00003"]}
+
+
+def test_reaction_vote_names():
+    assert reaction_vote("+1") == reaction_vote("thumbsup") == reaction_vote("+1::skin-tone-6") == 1
+    assert reaction_vote("-1") == reaction_vote("thumbsdown::skin-tone-2") == -1
+    assert reaction_vote("heart") is None and reaction_vote("") is None and reaction_vote("+1000") is None
+
+
+# ---- App Home ---------------------------------------------------------------------------
+
+def test_app_home_shows_criteria_next_run_and_stats(h):
+    click(h, "U0ALICE", "vote_up")
+    eventually(lambda: h.votes(PAPER))
+    resp = h.sender.event(app_home_opened_event("U0ALICE"))
+    assert resp.status_code == 200
+    view = eventually(lambda: h.slack.home_views.get("U0ALICE"), what="views.publish")
+    texts = [b.get("text", {}).get("text", "") for b in view["blocks"]]
+    joined = "\n".join(texts)
+    assert view["type"] == "home"
+    assert "Next post:" in joined and "<!date^" in joined
+    assert "Relevant Topics" in joined  # the seeded criteria, shown as plain text
+    assert any(b.get("text", {}).get("type") == "plain_text" and "Relevant" in b["text"]["text"] for b in view["blocks"])
+    assert "1 liked" in joined and "👍 1" in joined
+    editor = next(b for b in view["blocks"] if b.get("accessory", {}).get("action_id") == "open_criteria_editor")
+    assert "version 1" in editor["text"]["text"]
+
+
+def test_home_button_opens_the_criteria_editor(h):
+    payload = block_actions_payload("U0ALICE", "open_criteria_editor", "", message_ts="")
+    payload["container"] = {"type": "view", "view_id": "V0HOME"}
+    payload.pop("channel"), payload.pop("message")
+    resp = h.sender.action(payload)
+    assert resp.status_code == 200
+    opened = eventually(lambda: h.slack.calls_to("views.open", ok_only=True))[0]
+    assert opened.params["view"]["callback_id"] == "criteria_edit"
+    assert '"home": true' in opened.params["view"]["private_metadata"]
+
+
+def test_next_weekday_run_skips_weekends_and_past_times():
+    ny = ZoneInfo("America/New_York")
+    friday_late = datetime(2026, 11, 27, 8, 0, tzinfo=ny)  # a Friday, after 07:00
+    assert next_weekday_run("07:00", "America/New_York", friday_late) == datetime(2026, 11, 30, 7, 0, tzinfo=ny)
+    monday_early = datetime(2026, 11, 30, 6, 59, tzinfo=ny)
+    assert next_weekday_run("07:00", "America/New_York", monday_early) == datetime(2026, 11, 30, 7, 0, tzinfo=ny)
+
+
+# ---- signatures -------------------------------------------------------------------------
+
+def test_forged_and_stale_signatures_are_rejected_and_change_nothing(h):
+    payload = block_actions_payload("U0MALLORY", "vote_up", PAPER, message_ts=h.messages[PAPER])
+    forged = h.sender.action(payload, secret="not-the-signing-secret")
+    stale = h.sender.action(payload, timestamp=int(time.time()) - 6 * 60)
+    assert forged.status_code == 401 and stale.status_code == 401
+    forged_cmd = h.command("authors add Eve Forger", secret="wrong")
+    assert forged_cmd.status_code == 401
+    fine = h.sender.action(block_actions_payload("U0ALICE", "vote_up", PAPER, message_ts=h.messages[PAPER]))
+    assert fine.status_code == 200
+    eventually(lambda: h.votes(PAPER))
+    assert h.votes(PAPER) == {"U0ALICE": (1, "button")}
+    assert "Eve Forger" not in str(list(h.db.query("select * from team_settings")))
+
+
+def test_simultaneous_clicks_all_count_and_the_message_ends_with_the_full_tally(h):
+    """Bolt answers each request on its own thread: eight people clicking at once must give
+    eight votes (one shared SQLite connection lost some: "no such savepoint")."""
+    import concurrent.futures
+
+    users = [f"U0USER{i}" for i in range(8)]
+    with concurrent.futures.ThreadPoolExecutor(len(users)) as pool:
+        answers = list(pool.map(lambda u: click(h, u, "vote_up"), users))
+    assert all(a.status_code == 200 for a in answers)
+    eventually(lambda: len(h.votes(PAPER)) == 8, what="eight votes")
+    assert set(h.votes(PAPER).values()) == {(1, "button")}
+    eventually(lambda: len(h.updates_of(h.messages[PAPER])) == 8, what="eight updates")
+    final = h.slack.messages[DEFAULT_CHANNEL_ID][h.messages[PAPER]]
+    assert "👍 8 · 👎 0" in tally_shown(final)
