@@ -96,12 +96,18 @@ def rank(papers: list[Paper], scores: dict[str, Score], matches: dict[str, list[
             [Pick(p, scores[p.arxiv_id]) for p in others[:max_papers]])
 
 
-def make_scorer(settings: Settings, db):
-    """The scorer for this run: the local one unless an LLM is configured (issue 3)."""
+def make_scorer(settings: Settings, db, *, batch_api: bool | None = None):
+    """The scorer for this run: the local one, unless an LLM is configured (OPENAI_API_KEY,
+    OPENAI_BASE_URL or llm.base_url); then the LLM scores and the local one pre-filters."""
     from .embed import EmbeddingCache
     from .scoring.local import LocalScorer
+    from .scoring.openai_scorer import build_openai_scorer, llm_configured
 
-    return LocalScorer(EmbeddingCache(db))
+    local = LocalScorer(EmbeddingCache(db))
+    if llm_configured(settings):
+        return build_openai_scorer(settings, db, local, AuthorMatcher(watched_authors(settings, db)),
+                                   batch_api=batch_api)
+    return local
 
 
 def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date: str | None = None,
@@ -150,12 +156,21 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
     notes: list[str] = []
     usage: dict = {}
     if todo:
-        result = scorer.score(todo, crit, date, progress=progress) if _accepts_progress(scorer) else \
-            scorer.score(todo, crit, date)
+        extra: dict = {}
+        if _accepts_progress(scorer):
+            extra["progress"] = progress
+        if _accepts(scorer, "save"):
+            # An LLM scorer stores each batch as it arrives: an interrupted run re-bills nothing.
+            extra["save"] = lambda scores: store.save_scores(db, scorer.name, crit.version, date, scores)
+        result = scorer.score(todo, crit, date, **extra)
         missing = [p.arxiv_id for p in todo if p.arxiv_id not in result.scores]
         if missing:
             raise RuntimeError(f"scorer {scorer.name} returned no score for {len(missing)} papers, e.g. {missing[:3]}")
-        store.save_scores(db, scorer.name, crit.version, date, list(result.scores.values()))
+        # Provisional scores (the LLM failed, the budget ran out) are shown, not stored: a
+        # re-run of the day tries those papers again.
+        provisional = getattr(scorer, "provisional_sources", ())
+        store.save_scores(db, scorer.name, crit.version, date,
+                          [s for s in result.scores.values() if s.source not in provisional])
         have.update(result.scores)
         notes += result.notes
         usage = result.usage
@@ -179,7 +194,8 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
               "Author match" if pk.author_match else pk.score.comment, int(bool(pk.author_match)), scorer.name)
              for i, pk in enumerate(picks, 1)])
     report = DayReport(date=date, n_feed=n_feed, n_scanned=len(papers), picks=picks, scorer=scorer.name,
-                       criteria_text=crit.text, criteria_version=crit.version, usage=usage, notes=notes)
+                       criteria_text=crit.text, criteria_version=crit.version, usage=usage, notes=notes,
+                       prompt_text=getattr(scorer, "last_prefix", ""))
     paths = None
     if write_digest:
         paths = write(report, settings.path("storage.digest_dir"))
@@ -189,9 +205,13 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
 
 
 def _accepts_progress(scorer) -> bool:
+    return _accepts(scorer, "progress")
+
+
+def _accepts(scorer, parameter: str) -> bool:
     import inspect
 
-    return "progress" in inspect.signature(scorer.score).parameters
+    return parameter in inspect.signature(scorer.score).parameters
 
 
 def print_warnings(outcome: RunOutcome) -> None:

