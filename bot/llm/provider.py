@@ -63,9 +63,10 @@ def retry_after_seconds(headers, now: float | None = None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
-    parsed = email.utils.parsedate_to_datetime(value) if value else None
-    if parsed is None:
-        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # unreadable: fall back to our own back-off
     return max(0.0, parsed.timestamp() - (now if now is not None else time.time()))
 
 
