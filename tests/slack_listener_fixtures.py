@@ -1,7 +1,7 @@
 """Shared set-up for the listener tests: the real Bolt app over real HTTP on 127.0.0.1,
 wired to the local Slack Web API server, with a day already posted as a thread.
 
-Import the fixtures into a test module with `from tests.slack_listener_fixtures import *`.
+Import the fixtures into a test module: `from tests.slack_listener_fixtures import h, harness_factory`.
 """
 from __future__ import annotations
 

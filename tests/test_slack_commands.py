@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import threading
 
+import pytest
+
 from bot import criteria
 from bot.pipeline import team_categories, watched_authors
 from bot.slack.listeners.views.criteria_modal import joined_text, split_parts
@@ -13,10 +15,7 @@ from bot.slack.post import DayPost
 from bot.slack.stats import team_stats
 from bot.slack.team_settings import TeamSettingError, parse_categories, parse_names
 from tests.slack_helpers import block_actions_payload, view_submission_payload
-from tests.slack_listener_fixtures import *  # noqa: F401,F403  (fixtures h, harness_factory)
-from tests.slack_listener_fixtures import DATE, eventually
-
-import pytest
+from tests.slack_listener_fixtures import DATE, eventually, h, harness_factory  # noqa: F401 (fixtures)
 
 
 def audit_actions(h) -> list[tuple[str, str]]:

@@ -11,8 +11,7 @@ from bot.slack.home import next_weekday_run
 from bot.slack.votes import reaction_vote
 from tests.servers.slack_server import DEFAULT_CHANNEL_ID
 from tests.slack_helpers import app_home_opened_event, block_actions_payload, reaction_event
-from tests.slack_listener_fixtures import *  # noqa: F401,F403  (fixtures h, harness_factory)
-from tests.slack_listener_fixtures import EVIL_TITLE, eventually
+from tests.slack_listener_fixtures import eventually, h, harness_factory  # noqa: F401 (fixtures)
 
 PAPER = "2502.00001"
 

@@ -14,7 +14,7 @@ import math
 from .... import criteria as criteria_mod
 from ....store import audit
 from ...mrkdwn import escape
-from ...permissions import may_change, mention, refusal
+from ...permissions import may_change, mention
 
 log = logging.getLogger(__name__)
 
