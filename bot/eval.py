@@ -1,0 +1,233 @@
+"""Replay benchmark: how well does the ranker pick papers, and how much do thumbs help?
+
+A labelled paper stream (one JSON object a line: date, arxiv_id, title, authors, abstract,
+relevance, ...) is replayed day by day, the way the team would live it:
+  - each day's papers are ranked from the criteria and only the feedback of earlier days,
+  - the simulated team then reacts to the top `top` papers of that ranking only: 👍 to a
+    positive (relevance >= 8), 👎 to a negative (relevance <= 5), nothing otherwise.
+Two arms run side by side: `zero_shot` (the local scorer, criteria only: what the product
+does before any thumb) and `with_feedback` (the same scores blended with bot.learn's model,
+exactly as bot.learn.TasteScorer does in the daily run).
+
+Metrics are per day, averaged over the days on or after `score_from` (feedback accumulates
+from the first day): `auc` (positives vs negatives, days with both), `p_at_top` (share of
+the top that is positive, days with a positive) and `oracle_p_at_top` (the best possible).
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date as Date
+from pathlib import Path
+
+import numpy as np
+
+from .criteria import Criteria
+from .embed import EmbeddingCache, paper_text
+from .learn import LearnConfig, TasteModel, blend, blend_weight, text_features
+from .models import Paper
+
+POSITIVE_MIN = 8  # relevance >= 8: the team would want it
+NEGATIVE_MAX = 5  # relevance <= 5: the team would not
+
+
+@dataclass
+class LabelledPaper:
+    date: str
+    paper: Paper
+    relevance: float
+
+
+@dataclass
+class LabelFile:
+    papers: list[LabelledPaper]
+    problems: list[str] = field(default_factory=list)  # "line N: what was wrong"
+    duplicates: int = 0
+
+
+def _open_text(path: Path):
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")
+
+
+def _check_row(row) -> str | None:
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    for key in ("date", "arxiv_id", "title", "abstract"):
+        if not isinstance(row.get(key), str) or not row[key].strip():
+            return f"`{key}` is missing or not a non-empty string"
+    try:
+        Date.fromisoformat(row["date"])
+    except ValueError:
+        return f"`date` {row['date'][:40]!r} is not YYYY-MM-DD"
+    rel = row.get("relevance")
+    if isinstance(rel, bool) or not isinstance(rel, (int, float)):
+        return "`relevance` is missing or not a number"
+    authors = row.get("authors", [])
+    if not isinstance(authors, list) or not all(isinstance(a, str) for a in authors):
+        return "`authors` is not a list of strings"
+    return None
+
+
+def read_labels(path: str | Path) -> LabelFile:
+    """Parse a labels file (.jsonl or .jsonl.gz). A malformed line is reported with its line
+    number and skipped; the first line of a repeated arxiv_id wins."""
+    path = Path(path)
+    out = LabelFile(papers=[])
+    seen: set[str] = set()
+    try:
+        fh = _open_text(path)
+    except OSError as exc:
+        raise ValueError(f"cannot read labels file {path}: {exc.strerror or exc}") from None
+    with fh:
+        try:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    out.problems.append(f"line {n}: not valid JSON ({exc.msg})")
+                    continue
+                problem = _check_row(row)
+                if problem:
+                    out.problems.append(f"line {n}: {problem}")
+                    continue
+                aid = re.sub(r"v\d+$", "", row["arxiv_id"].strip())
+                if aid in seen:
+                    out.duplicates += 1
+                    continue
+                seen.add(aid)
+                paper = Paper(arxiv_id=aid, title=row["title"], authors=row.get("authors", []),
+                              abstract=row["abstract"])
+                out.papers.append(LabelledPaper(row["date"], paper, float(row["relevance"])))
+        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            raise ValueError(f"cannot read labels file {path}: {exc}") from None
+    return out
+
+
+@dataclass
+class ArmMetrics:
+    auc: list[float] = field(default_factory=list)
+    p_at_top: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        return {"auc": _mean(self.auc), "p_at_top": _mean(self.p_at_top)}
+
+
+def _mean(xs: list[float]) -> float | None:
+    return round(float(np.mean(xs)), 4) if xs else None
+
+
+def day_auc(scores: np.ndarray, rel: np.ndarray) -> float | None:
+    """Probability that a positive outranks a negative (ties count half); None without both."""
+    pos, neg = scores[rel >= POSITIVE_MIN], scores[rel <= NEGATIVE_MAX]
+    if not len(pos) or not len(neg):
+        return None
+    diff = pos[:, None] - neg[None, :]
+    return float(((diff > 0).sum() + 0.5 * (diff == 0).sum()) / diff.size)
+
+
+def top_order(scores: np.ndarray, ids: list[str]) -> np.ndarray:
+    """Best first; ties broken by arxiv id so a replay is deterministic."""
+    return np.array(sorted(range(len(ids)), key=lambda i: (-scores[i], ids[i])), dtype=int)
+
+
+@dataclass
+class ReplayResult:
+    zero_shot: ArmMetrics
+    with_feedback: ArmMetrics
+    oracle: list[float]
+    pos: int
+    neg: int
+    days: int
+    papers: int
+    embedded: int
+    seconds: float
+
+    def to_json(self) -> dict:
+        return {
+            "zero_shot": self.zero_shot.summary(),
+            "with_feedback": self.with_feedback.summary(),
+            "oracle_p_at_top": _mean(self.oracle),
+            "labels": {"pos": self.pos, "neg": self.neg},
+            "days": self.days,
+            "papers": self.papers,
+            "seconds": round(self.seconds, 1),
+        }
+
+
+def zero_shot_scores(scorer, papers: list[Paper], criteria: Criteria, date: str) -> np.ndarray:
+    """The product's criteria-only relevance (LocalScorer's continuous score) for one day."""
+    result = scorer.score(papers, criteria, date)
+    return np.array([result.scores[p.arxiv_id].raw for p in papers], dtype=np.float64)
+
+
+def replay(items: list[LabelledPaper], criteria: Criteria, cache: EmbeddingCache,
+           config: LearnConfig | None = None, top: int = 10, score_from: str | None = None,
+           progress=None, started: float | None = None) -> ReplayResult:
+    from .scoring.local import LocalScorer
+
+    started = time.monotonic() if started is None else started
+    config = config or LearnConfig()
+    before = cache.embedder.embedded
+    docs = [paper_text(it.paper.title, it.paper.abstract) for it in items]
+    vecs = cache.get_many(docs, progress=progress)
+    embedded = cache.embedder.embedded - before
+    # One TF-IDF space for the whole stream (vocabulary and idf only: no labels involved);
+    # the daily run fits its own on the papers it trains on.
+    text_rows = text_features(docs)[1] if config.text_weight > 0 else None
+    rel = np.array([it.relevance for it in items])
+    by_day: dict[str, list[int]] = {}
+    for i, it in enumerate(items):
+        by_day.setdefault(it.date, []).append(i)
+
+    scorer = LocalScorer(cache)
+    zs, fb, oracle = ArmMetrics(), ArmMetrics(), []
+    liked: list[int] = []
+    disliked: list[int] = []
+    voted: set[int] = set()
+    seen: list[int] = []  # earlier days' papers, oldest first
+    days_scored = 0
+    for day in sorted(by_day):
+        idx = by_day[day]
+        papers = [items[i].paper for i in idx]
+        ids = [p.arxiv_id for p in papers]
+        zero = zero_shot_scores(scorer, papers, criteria, day)
+        model = TasteModel(config)
+        if liked or disliked:
+            background = [i for i in seen if i not in voted][-config.max_unlabeled:] if config.max_unlabeled else []
+            train = liked + disliked + background
+            kind = np.r_[np.ones(len(liked)), -np.ones(len(disliked)), np.zeros(len(background))]
+            model.fit(vecs[train], kind, text_rows[train] if text_rows is not None else None)
+        learned = model.decision(vecs[idx], text_rows[idx] if text_rows is not None else None)
+        mixed = blend(zero, learned, blend_weight(model.n_labels, config.prior_labels))
+        r = rel[idx]
+        k = min(top, len(idx))
+        fb_top = top_order(mixed, ids)[:k]
+        if score_from is None or day >= score_from:
+            days_scored += 1
+            for arm, s in ((zs, zero), (fb, mixed)):
+                auc = day_auc(s, r)
+                if auc is not None:
+                    arm.auc.append(auc)
+            if (r >= POSITIVE_MIN).any():
+                zs.p_at_top.append(float((r[top_order(zero, ids)[:k]] >= POSITIVE_MIN).mean()))
+                fb.p_at_top.append(float((r[fb_top] >= POSITIVE_MIN).mean()))
+                oracle.append(min(int((r >= POSITIVE_MIN).sum()), k) / k)
+        # The team reacts to what the with-feedback ranking showed it.
+        for j in fb_top:
+            i = idx[j]
+            if rel[i] >= POSITIVE_MIN:
+                liked.append(i)
+                voted.add(i)
+            elif rel[i] <= NEGATIVE_MAX:
+                disliked.append(i)
+                voted.add(i)
+        seen.extend(idx)
+    return ReplayResult(zs, fb, oracle, len(liked), len(disliked), days_scored, len(items), embedded,
+                        time.monotonic() - started)

@@ -1,0 +1,312 @@
+"""Learning the team's taste from its thumbs.
+
+A per-team linear model over the cached MiniLM vectors of papers:
+  - papers the team liked (net 👍) are positives,
+  - papers it disliked (net 👎) are strong negatives (weighted above the rest),
+  - recent papers nobody voted on are weak negatives (low weight): they give the model a
+    background to contrast with, so one single 👍 already yields a usable direction
+    (the arxiv-sanity-lite recipe; Scholar Inbox weights explicit down-votes higher).
+Classes are balanced, so a handful of likes against thousands of unlabelled papers still
+counts. Training is a logistic regression on a few thousand 384-d rows: well under a
+second, so the model is simply refitted before each scoring run.
+
+The learned score never replaces the criteria: it is blended with the zero-shot score,
+trusting it more as labels accumulate (weight n / (n + prior_labels)).
+
+`TasteModel`, `blend` and `explain` work on arrays (the replay benchmark bot.eval uses
+them directly); `TasteScorer` wires them to the database for the daily pipeline.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .embed import EmbeddingCache, paper_text
+from .models import Paper, Score
+from .scoring.base import ScoringResult
+
+
+@dataclass
+class LearnConfig:
+    """The [learning] settings (see settings.toml for what each one does)."""
+    enabled: bool = True
+    prior_labels: float = 20.0
+    dislike_weight: float = 2.0
+    unlabeled_weight: float = 0.1
+    max_unlabeled: int = 2000
+    ridge_lambda: float = 0.01
+    svm_C: float = 0.01
+    text_weight: float = 0.3
+    explain_similarity: float = 0.6
+
+    @classmethod
+    def from_settings(cls, settings) -> "LearnConfig":
+        return cls(
+            enabled=settings["learning.enabled"],
+            prior_labels=float(settings["learning.prior_labels"]),
+            dislike_weight=float(settings["learning.dislike_weight"]),
+            unlabeled_weight=float(settings["learning.unlabeled_weight"]),
+            max_unlabeled=int(settings["learning.max_unlabeled"]),
+            ridge_lambda=float(settings["learning.ridge_lambda"]),
+            svm_C=float(settings["learning.svm_C"]),
+            text_weight=float(settings["learning.text_weight"]),
+            explain_similarity=float(settings["learning.explain_similarity"]),
+        )
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float32)
+    return X / np.clip(np.linalg.norm(X, axis=-1, keepdims=True), 1e-12, None)
+
+
+def text_features(docs: list[str], min_df: int = 2):
+    """A TF-IDF space fitted on these papers' texts (the arxiv-sanity-lite recipe: words and
+    word pairs, sublinear tf, terms in more than 10% of papers dropped). Returns the
+    fitted vectorizer and the papers' rows."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, max_df=0.1, min_df=min(min_df, len(docs)),
+                          stop_words="english", dtype=np.float32)
+    try:
+        rows = vec.fit_transform(docs)
+    except ValueError:  # too few papers for any term to pass the filters
+        return None, None
+    return vec, rows
+
+
+def _ridge(X: np.ndarray, y: np.ndarray, w: np.ndarray, lam: float):
+    """Weighted ridge regression in closed form (one 384x384 solve): (mean, coefficients)."""
+    w = w / w.sum()
+    mu = w @ X
+    Xc = X - mu
+    A = (Xc * w[:, None]).T @ Xc + lam * np.eye(X.shape[1], dtype=X.dtype)
+    beta = np.linalg.solve(A, (Xc * w[:, None]).T @ (y - w @ y))
+    return mu, beta
+
+
+@dataclass
+class TasteModel:
+    """Liked vs (disliked + weak unlabelled background), two linear views averaged:
+    ridge regression on MiniLM vectors and a linear SVM on TF-IDF (when given)."""
+    config: LearnConfig = field(default_factory=LearnConfig)
+    n_liked: int = 0
+    n_disliked: int = 0
+    _ridge: tuple | None = None
+    _svm: object = None
+    _liked: np.ndarray | None = None
+    _disliked: np.ndarray | None = None
+
+    @property
+    def n_labels(self) -> int:
+        return self.n_liked + self.n_disliked
+
+    def fit(self, vecs: np.ndarray, kind: np.ndarray, text_rows=None) -> "TasteModel":
+        """vecs: one embedding per training paper; kind: +1 liked, -1 disliked, 0 unlabelled;
+        text_rows: the same papers' TF-IDF rows, or None to learn from embeddings only."""
+        cfg = self.config
+        vecs = np.asarray(vecs, dtype=np.float32)
+        kind = np.asarray(kind)
+        liked, disliked, unlabeled = kind > 0, kind < 0, kind == 0
+        self.n_liked, self.n_disliked = int(liked.sum()), int(disliked.sum())
+        self._ridge = self._svm = self._liked = self._disliked = None
+        if not self.n_liked:
+            # No positive yet: the only signal is "less like what was disliked".
+            self._disliked = _unit(vecs[disliked]) if self.n_disliked else None
+            return self
+        if liked.all():
+            # Likes and nothing to contrast them with: similarity to the liked papers.
+            self._liked = _unit(vecs[liked])
+            return self
+        y = liked.astype(np.float32)
+        w = np.where(disliked, cfg.dislike_weight, np.where(unlabeled, cfg.unlabeled_weight, 0.0))
+        # Balanced classes: the likes together weigh as much as all negatives together.
+        w[liked] = w.sum() / self.n_liked
+        w = w * (len(w) / w.sum())
+        self._ridge = _ridge(vecs, y, w, cfg.ridge_lambda)
+        if text_rows is not None and cfg.text_weight > 0:
+            from sklearn.svm import LinearSVC
+
+            self._svm = LinearSVC(C=cfg.svm_C).fit(text_rows, y.astype(int), sample_weight=w)
+        return self
+
+    def decision(self, vecs: np.ndarray, text_rows=None) -> np.ndarray:
+        """Higher = more like what the team liked. Zeros when nothing was learned."""
+        vecs = np.asarray(vecs, dtype=np.float32)
+        if self._ridge is not None:
+            mu, beta = self._ridge
+            s = _z((vecs - mu) @ beta)
+            if self._svm is not None and text_rows is not None:
+                t = self.config.text_weight
+                s = (1 - t) * s + t * _z(self._svm.decision_function(text_rows))
+            return s
+        if self._liked is not None:
+            return (_unit(vecs) @ self._liked.T).max(axis=1)
+        if self._disliked is not None:
+            return -(_unit(vecs) @ self._disliked.T).max(axis=1)
+        return np.zeros(len(vecs))
+
+
+def blend_weight(n_labels: int, prior_labels: float) -> float:
+    """How much the learned score counts: 0 without labels, 1/2 at prior_labels, -> 1."""
+    return n_labels / (n_labels + prior_labels) if n_labels > 0 else 0.0
+
+
+def _z(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 1e-12 else np.zeros_like(x)
+
+
+def blend(zero_shot: np.ndarray, learned: np.ndarray, weight: float) -> np.ndarray:
+    """Mix the two scores of one batch of papers, in the zero-shot score's units.
+
+    Both are standardised over the batch, mixed, then mapped back to the zero-shot mean and
+    spread, so the 1-10 calibration of the base scorer still applies to the result."""
+    zero_shot = np.asarray(zero_shot, dtype=np.float64)
+    if weight <= 0 or len(zero_shot) < 2:
+        return zero_shot.copy()
+    mixed = _z((1 - weight) * _z(zero_shot) + weight * _z(learned))
+    return zero_shot.mean() + zero_shot.std() * mixed
+
+
+def explain(vecs: np.ndarray, liked_vecs: np.ndarray, liked_titles: list[str],
+            threshold: float, most: int = 2) -> list[str]:
+    """One line per paper naming the liked papers it is close to ("" when none is close)."""
+    if not len(vecs) or not len(liked_vecs):
+        return [""] * len(vecs)
+    sims = _unit(vecs) @ _unit(liked_vecs).T
+    out = []
+    for row in sims:
+        close = [j for j in np.argsort(-row) if row[j] >= threshold]
+        if not close:
+            out.append("")
+            continue
+        titles = "; ".join(_short(liked_titles[j]) for j in close[:most])
+        n = len(close)
+        more = f" (and {n - most} more)" if n > most else ""
+        out.append(f"close to {n} paper{'s' if n > 1 else ''} the team liked: {titles}{more}")
+    return out
+
+
+def _short(title: str, limit: int = 80) -> str:
+    title = " ".join(title.split())
+    return title if len(title) <= limit else title[:limit - 1].rstrip() + "…"
+
+
+# ---------------------------------------------------------------------------
+# The database side: labels from `feedback`, vectors from the embedding cache.
+# ---------------------------------------------------------------------------
+
+@dataclass
+class TeamLabels:
+    liked: list[Paper]
+    disliked: list[Paper]
+    unlabeled: list[Paper]
+
+
+def team_labels(db, before: str | None = None, max_unlabeled: int = 2000) -> TeamLabels:
+    """The team's net labels (bot.feedback.labels: latest vote per user, removals gone) as
+    papers, plus up to max_unlabeled recent papers nobody voted on (announced before
+    `before`, when given). Votes on papers this database has never seen are skipped: there
+    is no text to learn from."""
+    from . import feedback
+    from .store import _paper
+
+    net = feedback.labels(db)
+    liked, disliked = [], []
+    ids = list(net)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for r in db.query(f"select * from papers where arxiv_id in ({','.join('?' * len(chunk))})", chunk):
+            (liked if net[r["arxiv_id"]] > 0 else disliked).append(_paper(r))
+    liked.sort(key=lambda p: p.arxiv_id)
+    disliked.sort(key=lambda p: p.arxiv_id)
+    where, params = "", []
+    if before:
+        where, params = "and a.date < ?", [before]
+    rows = db.query(
+        f"""select p.* from papers p
+            where p.arxiv_id not in (select arxiv_id from feedback)
+              and exists (select 1 from announcements a where a.arxiv_id = p.arxiv_id {where})
+            order by p.first_seen desc, p.arxiv_id desc limit ?""", [*params, max_unlabeled])
+    return TeamLabels(liked, disliked, [_paper(r) for r in rows])
+
+
+def has_feedback(db) -> bool:
+    return next(db.query("select 1 as x from feedback limit 1"), None) is not None
+
+
+class TasteScorer:
+    """Wraps the local scorer: its zero-shot relevance blended with the team's learned taste.
+
+    Retrained from the feedback table at every scoring run (cheap), so new votes count from
+    the next run on. Novelty and the comment come from the base scorer unchanged."""
+
+    def __init__(self, base, db, cache: EmbeddingCache, config: LearnConfig | None = None):
+        self.base = base
+        self.db = db
+        self.cache = cache
+        self.config = config or LearnConfig()
+        self.name = f"{base.name}+taste"
+        self._liked: list[Paper] | None = None
+        self._liked_vecs: np.ndarray | None = None
+
+    def _vecs(self, papers: list[Paper]) -> np.ndarray:
+        from .embed import DIM
+
+        if not papers:
+            return np.zeros((0, DIM), np.float32)
+        return self.cache.get_many([paper_text(p.title, p.abstract) for p in papers])
+
+    def learned_scores(self, papers: list[Paper], date: str | None = None) -> tuple[TasteModel, np.ndarray]:
+        """Refit the team's model from the feedback table and score these papers with it."""
+        lab = team_labels(self.db, before=date, max_unlabeled=self.config.max_unlabeled)
+        train = lab.liked + lab.disliked + lab.unlabeled
+        kind = np.r_[np.ones(len(lab.liked)), -np.ones(len(lab.disliked)), np.zeros(len(lab.unlabeled))]
+        self._liked, self._liked_vecs = lab.liked, self._vecs(lab.liked)
+        vecs = self._vecs(train)
+        today = self._vecs(papers)
+        rows = None
+        if self.config.text_weight > 0 and train:
+            _, rows = text_features([paper_text(p.title, p.abstract) for p in train + papers])
+        model = TasteModel(self.config).fit(vecs, kind, rows[:len(train)] if rows is not None else None)
+        return model, model.decision(today, rows[len(train):] if rows is not None else None)
+
+    def score(self, papers: list[Paper], criteria, date: str, progress=None) -> ScoringResult:
+        result = self.base.score(papers, criteria, date, progress=progress)
+        if not papers:
+            return result
+        model, learned = self.learned_scores(papers, date)
+        if not model.n_labels:
+            return result
+        ids = [p.arxiv_id for p in papers]
+        zero = np.array([result.scores[i].raw for i in ids])
+        w = blend_weight(model.n_labels, self.config.prior_labels)
+        mixed = blend(zero, learned, w)
+        relevance = _relevance_scale(mixed)
+        scores = {}
+        for i, pid in enumerate(ids):
+            s = result.scores[pid]
+            scores[pid] = Score(arxiv_id=pid, relevance=int(relevance[i]), novelty=s.novelty, comment=s.comment,
+                                raw=float(mixed[i]), source=s.source)
+        note = (f"Relevance blends the criteria ({1 - w:.0%}) with the team's taste learned from "
+                f"{model.n_liked} liked and {model.n_disliked} disliked papers ({w:.0%}).")
+        return ScoringResult(scores=scores, notes=result.notes + [note], usage=result.usage)
+
+    def explain(self, papers: list[Paper]) -> dict[str, str]:
+        """arxiv_id -> "close to N papers the team liked: ..." for the papers that are."""
+        if self._liked is None:
+            lab = team_labels(self.db, max_unlabeled=0)
+            self._liked, self._liked_vecs = lab.liked, self._vecs(lab.liked)
+        liked_ids = {p.arxiv_id for p in self._liked}
+        todo = [p for p in papers if p.arxiv_id not in liked_ids]
+        lines = explain(self._vecs(todo), self._liked_vecs, [p.title for p in self._liked],
+                        self.config.explain_similarity)
+        return {p.arxiv_id: line for p, line in zip(todo, lines) if line}
+
+
+def _relevance_scale(raw: np.ndarray) -> np.ndarray:
+    from .scoring.local import REL_HI, REL_LO, _to_scale
+
+    return _to_scale(raw, REL_LO, REL_HI)
