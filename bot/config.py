@@ -124,6 +124,16 @@ SPEC: dict[str, Callable[[Any], str | None]] = {
     "slack.max_authors": _int_range(1, 100),
     "slack.top_titles": _int_range(0, 20),
     "slack.seconds_between_posts": _num_range(0, 10),
+    # Learning from feedback (bot/learn.py).
+    "learning.enabled": _bool,
+    "learning.prior_labels": _num_range(0.1, 10000),
+    "learning.dislike_weight": _num_range(0, 100),
+    "learning.unlabeled_weight": _num_range(0, 100),
+    "learning.max_unlabeled": _int_range(0, 100000),
+    "learning.ridge_lambda": _num_range(1e-6, 100),
+    "learning.svm_C": _num_range(1e-6, 100),
+    "learning.text_weight": _num_range(0, 1),
+    "learning.explain_similarity": _num_range(0, 1),
 }
 
 

@@ -1,0 +1,157 @@
+"""Commands for learning from feedback: `eval` (the replay benchmark) and
+`feedback import FILE` / `feedback export [FILE]`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from .cli import arguments, command, open_store
+from .config import ROOT, Settings
+
+EVAL_CACHE = ROOT / "data" / "cache" / "eval-embeddings.sqlite"
+MAX_PROBLEMS_SHOWN = 20
+
+
+def _date(value: str) -> str:
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2025-07-01") from None
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 1")
+    return n
+
+
+def _eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--labels", required=True, metavar="FILE", help="labelled papers, JSON lines (.jsonl or .jsonl.gz)")
+    p.add_argument("--criteria", required=True, metavar="FILE", help="the team's criteria text")
+    p.add_argument("--score-from", type=_date, metavar="DATE",
+                   help="average the metrics over days on or after DATE (feedback still accumulates before)")
+    p.add_argument("--top", type=_positive, default=10, help="papers the team sees (and reacts to) each day")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--cache", metavar="FILE", default=str(EVAL_CACHE),
+                   help="SQLite file caching the paper embeddings between runs")
+    p.add_argument("--threads", type=_positive, help="onnxruntime threads for embedding (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _report_problems(problems: list[str], what: str) -> None:
+    for line in problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"warning: {what} {line} (skipped)", file=sys.stderr)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        print(f"warning: ... and {len(problems) - MAX_PROBLEMS_SHOWN} more malformed lines skipped", file=sys.stderr)
+
+
+@command("eval", "replay a labelled paper stream day by day: zero-shot vs with feedback")
+@arguments(_eval_args)
+def cmd_eval(args, settings: Settings) -> int:
+    from sqlite_utils import Database
+
+    from . import criteria as criteria_mod
+    from .embed import EmbeddingCache, Embedder
+    from .eval import read_labels, replay
+    from .learn import LearnConfig
+
+    started = time.monotonic()
+    try:
+        text = Path(args.criteria).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read criteria file {args.criteria}: {getattr(exc, 'strerror', None) or exc}") from None
+    problem = criteria_mod.validate_text(text)
+    if problem:
+        raise ValueError(f"criteria file {args.criteria}: {problem}")
+    crit = criteria_mod.parse(text)
+    labels = read_labels(args.labels)
+    _report_problems(labels.problems, f"labels file {args.labels}")
+    if not labels.papers:
+        raise ValueError(f"labels file {args.labels} has no usable lines")
+    if args.score_from and not any(it.date >= args.score_from for it in labels.papers):
+        raise ValueError(f"no day in {args.labels} is on or after --score-from {args.score_from}")
+
+    Path(args.cache).parent.mkdir(parents=True, exist_ok=True)
+    cache = EmbeddingCache(Database(args.cache), Embedder(threads=args.threads))
+    bar = None
+
+    def progress(n: int) -> None:
+        nonlocal bar
+        if args.quiet:
+            return
+        if bar is None:
+            from tqdm import tqdm
+
+            bar = tqdm(desc="embedding papers", unit="paper", file=sys.stderr, leave=False)
+        bar.update(n)
+
+    try:
+        result = replay(labels.papers, crit, cache, LearnConfig.from_settings(settings), top=args.top,
+                        score_from=args.score_from, progress=progress, started=started)
+    finally:
+        if bar is not None:
+            bar.close()
+    out = result.to_json()
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    fmt = lambda x: "n/a" if x is None else f"{x:.3f}"  # noqa: E731
+    period = f"days on or after {args.score_from}" if args.score_from else "all days"
+    print(f"replayed {out['papers']} papers over {len(set(it.date for it in labels.papers))} days "
+          f"({result.embedded} embedded now, the rest from {args.cache}); metrics over {out['days']} {period}")
+    print(f"  {'':14s} {'auc':>6s} {'p@' + str(args.top):>6s}")
+    for arm in ("zero_shot", "with_feedback"):
+        print(f"  {arm:14s} {fmt(out[arm]['auc']):>6s} {fmt(out[arm]['p_at_top']):>6s}")
+    print(f"  {'oracle':14s} {'':>6s} {fmt(out['oracle_p_at_top']):>6s}")
+    print(f"  thumbs given: {out['labels']['pos']} up, {out['labels']['neg']} down; {out['seconds']:.1f} s")
+    return 0
+
+
+def _feedback_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    imp = sub.add_parser("import", help="add votes from a JSON lines file (arxiv_id, user, vote, time)")
+    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
+    exp = sub.add_parser("export", help="write the current votes as JSON lines (to FILE or stdout)")
+    exp.add_argument("file", metavar="FILE", nargs="?")
+    exp.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
+
+
+@command("feedback", "import or export the team's votes (JSON lines: arxiv_id, user, vote, time)")
+@arguments(_feedback_args)
+def cmd_feedback(args, settings: Settings) -> int:
+    from .feedback_io import export_votes, import_votes, open_input
+
+    db = open_store(settings, args.db)
+    if args.action == "import":
+        with open_input(args.file) as fh:
+            rep = import_votes(db, fh)
+        _report_problems(rep.problems, f"feedback file {args.file}")
+        print(f"imported {args.file}: {rep.applied} votes applied, {rep.unchanged} already there, "
+              f"{rep.older} older than a stored vote (kept the newer), {len(rep.problems)} malformed lines skipped")
+        if rep.new_papers:
+            print(f"  {rep.new_papers} papers registered from the file's titles and abstracts")
+        if rep.unknown_papers:
+            print(f"  {rep.unknown_papers} papers are unknown here (no title/abstract): their votes are kept "
+                  "but cannot train the model until those papers are fetched")
+        return 0
+    if args.file:
+        try:
+            with open(args.file, "w", encoding="utf-8") as fh:
+                n = export_votes(db, fh)
+        except OSError as exc:
+            raise ValueError(f"cannot write {args.file}: {exc.strerror or exc}") from None
+        print(f"exported {n} votes to {args.file}", file=sys.stderr)
+    else:
+        n = export_votes(db, sys.stdout)
+        print(f"exported {n} votes", file=sys.stderr)
+    return 0
