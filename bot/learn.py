@@ -31,7 +31,7 @@ from .scoring.base import ScoringResult
 class LearnConfig:
     """The [learning] settings (see settings.toml for what each one does)."""
     enabled: bool = True
-    prior_labels: float = 20.0
+    prior_labels: float = 5.0
     dislike_weight: float = 2.0
     unlabeled_weight: float = 0.1
     max_unlabeled: int = 2000

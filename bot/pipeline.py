@@ -107,6 +107,11 @@ def make_scorer(settings: Settings, db, *, batch_api: bool | None = None):
     if llm_configured(settings):
         return build_openai_scorer(settings, db, local, AuthorMatcher(watched_authors(settings, db)),
                                    batch_api=batch_api)
+    from .learn import LearnConfig, TasteScorer, has_feedback
+
+    if settings["learning.enabled"] and has_feedback(db):
+        # The team has voted: blend its learned taste into the local relevance (issue 5).
+        return TasteScorer(local, db, local.cache, LearnConfig.from_settings(settings))
     return local
 
 
@@ -186,6 +191,11 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
     matches = {p.arxiv_id: m for p in papers if (m := matcher.match(p.authors))}
     picks = rank(papers, have, matches, settings["ranking.min_relevance"], settings["ranking.min_novelty"],
                  settings["ranking.max_papers"])
+    if callable(explain := getattr(scorer, "explain", None)):
+        # Feedback-driven ranking says why: "close to 2 papers the team liked: ...".
+        why = explain([pk.paper for pk in picks])
+        for pk in picks:
+            pk.why = pk.why or why.get(pk.paper.arxiv_id, "")
     with db.conn:
         db.conn.execute("delete from picks where date = ?", (date,))
         db.conn.executemany(
