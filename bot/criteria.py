@@ -158,3 +158,104 @@ def save_version(db, text: str, created_by: str, note: str = "") -> int:
     table = db["criteria_versions"]
     table.insert({"text": text, "sha256": sha, "created_by": created_by, "created_at": now(), "note": note})
     return table.last_pk
+
+
+# --- Query texts for the local scorer -------------------------------------------------
+# The local scorer embeds the criteria as two texts: what the team wants (topics with their
+# Relevant lines, free prose, relevant keywords) and what it does not (Irrelevant lines,
+# "Avoid ..." sentences, Irrelevant / Application Work keywords). Measured on the labelled
+# streams (bench/zero_shot_study.py), mixing the two in one text ranks much worse: the
+# irrelevant words pull the query towards the papers they describe.
+
+_NEG_LABEL = re.compile(r"^(irrelevant|not relevant|exclude|avoid|application)", re.I)
+_NEG_CUE = re.compile(r"\b(irrelevant|filter out|not interested|exclude|avoid)\b", re.I)
+_LABELLED_LINE = re.compile(r"^[-*\u2022]\s*\**([A-Za-z][A-Za-z /]*?)\**\s*:\s*(.*)$")
+_KEYWORDS_HEADING = re.compile(r"^\**\s*keywords?\s*:?\s*\**\s*:?\s*$", re.I)
+_AVOID_SENTENCE = re.compile(r"^(avoid|exclude|ignore|skip)\s+(.*)$", re.I)
+
+
+@dataclass
+class QueryTexts:
+    positive: str
+    negative: str  # "" when the criteria name nothing to avoid
+
+
+def keyword_phrases(line: str) -> list[str]:
+    """'a, b (c, d), or e; f etc.' -> ['a', 'b (c, d)', 'e', 'f']: commas inside brackets stay."""
+    parts, depth, buf = [], 0, []
+    for ch in line:
+        depth += (ch in "([") - (ch in ")]")
+        if depth <= 0 and ch in ",;":
+            parts.append("".join(buf))
+            buf, depth = [], 0
+        else:
+            buf.append(ch)
+    parts.append("".join(buf))
+    out = []
+    for part in parts:
+        part = re.sub(r"^\s*(and|or|as well as|e\.g\.|like|such as)\s+", "", part.strip(), flags=re.I)
+        part = re.sub(r"\betc\.?$", "", part).strip(" .:")
+        if len(part) >= 2:
+            out.append(part)
+    return out
+
+
+def query_texts(text: str) -> QueryTexts:
+    topics: list[str] = []
+    prose: list[str] = []
+    negatives: list[str] = []
+    kw_pos: list[str] = []
+    kw_neg: list[str] = []
+    mode = None  # "topic" | "keywords" | None
+    title, pos_lines, neg_lines = "", [], []
+
+    def close_topic():
+        nonlocal title, pos_lines, neg_lines
+        if title:
+            sep = " " if not pos_lines or title[-1:] in ".:;,!?" else ": "
+            topics.append((title + sep + " ".join(pos_lines)).strip())
+            negatives.extend(neg_lines)
+        title, pos_lines, neg_lines = "", [], []
+
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            if mode == "topic" or line.startswith("#"):
+                close_topic()
+                mode = None
+            continue
+        if _KEYWORDS_HEADING.match(line):
+            close_topic()
+            mode = "keywords"
+            continue
+        numbered = _NUM.match(line)
+        if numbered:
+            close_topic()
+            title, mode = numbered.group(2).strip(), "topic"
+            continue
+        labelled = _LABELLED_LINE.match(line)
+        if labelled and mode in ("topic", "keywords"):
+            negative = bool(_NEG_LABEL.match(labelled.group(1).strip()))
+            body = labelled.group(2).strip()
+            if mode == "topic":
+                (neg_lines if negative else pos_lines).append(body)
+            else:
+                (kw_neg if negative else kw_pos).extend(keyword_phrases(body))
+            continue
+        if mode == "topic":
+            pos_lines.append(line)
+            continue
+        # Free prose, one sentence at a time: "Avoid X." is a negative; other sentences
+        # with a negative cue ("filter out irrelevant ones") describe the task, not a topic.
+        for sentence in re.split(r"(?<=[.!?])\s+", line):
+            sentence = sentence.strip()
+            avoid = _AVOID_SENTENCE.match(sentence)
+            if avoid:
+                negatives.append(avoid.group(2).strip(" ."))
+            elif len(sentence) > 3 and not _NEG_CUE.search(sentence):
+                prose.append(sentence)
+    close_topic()
+    kw_pos, kw_neg = list(dict.fromkeys(kw_pos)), list(dict.fromkeys(kw_neg))
+    positive = " ".join(topics + prose + (["Keywords: " + ", ".join(kw_pos)] if kw_pos else []))
+    negative = " ".join(negatives + (["Keywords: " + ", ".join(kw_neg)] if kw_neg else []))
+    return QueryTexts(positive=positive.strip() or text.strip(), negative=negative.strip())

@@ -126,8 +126,7 @@ class EmbeddingCache:
         if "embeddings" not in db.table_names():
             db["embeddings"].create({"key": str, "model": str, "vector": bytes}, pk="key")
 
-    def get_many(self, texts: Sequence[str], progress=None) -> np.ndarray:
-        keys = [text_key(t) for t in texts]
+    def _lookup(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
         uniq = list(dict.fromkeys(keys))
         for start in range(0, len(uniq), 500):
@@ -137,6 +136,18 @@ class EmbeddingCache:
             ).fetchall()
             for key, blob in rows:
                 found[key] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def cached_many(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors already cached for these texts (others are skipped, never embedded)."""
+        found = self._lookup([text_key(t) for t in texts])
+        if not found:
+            return np.zeros((0, DIM), dtype=np.float32)
+        return np.vstack(list(found.values())).astype(np.float32)
+
+    def get_many(self, texts: Sequence[str], progress=None) -> np.ndarray:
+        keys = [text_key(t) for t in texts]
+        found = self._lookup(keys)
         missing = [i for i, k in enumerate(keys) if k not in found]
         # Embed missing texts in slices so a progress bar can move and an
         # interrupted run keeps what it already computed.

@@ -198,7 +198,7 @@ def replay(items: list[LabelledPaper], criteria: Criteria, cache: EmbeddingCache
         papers = [items[i].paper for i in idx]
         ids = [p.arxiv_id for p in papers]
         # Earlier days' papers are the scorer's history (the product keeps them in SQLite).
-        scorer.history_vecs = vecs[seen] if seen else None
+        scorer.history_vecs = vecs[seen] if seen else vecs[:0]
         zero = zero_shot_scores(scorer, papers, criteria, day)
         model = TasteModel(config)
         if liked or disliked:

@@ -83,10 +83,15 @@ def load_feed(settings: Settings, db, feed_file: str | Path | None, http: Polite
 
 def rank(papers: list[Paper], scores: dict[str, Score], matches: dict[str, list[str]],
          min_relevance: int, min_novelty: int, max_papers: int) -> list[Pick]:
-    """Author matches first (never cut), then the best-scored papers above the cutoffs."""
+    """Author matches first (never cut), then the best-scored papers above the cutoffs.
+
+    LLM scores rank by relevance + novelty, as the seed's digest does. The local scorer's
+    novelty is only a heuristic (distance from recent papers), so its scores rank by
+    relevance counted twice: an LLM 8+8 and a local 8 sit side by side."""
     def key(p: Paper):
         s = scores[p.arxiv_id]
-        return (-(s.relevance + s.novelty), -s.relevance, -s.raw, p.arxiv_id)
+        novelty = s.novelty if s.source == "llm" else s.relevance
+        return (-(s.relevance + novelty), -s.relevance, -s.raw, p.arxiv_id)
 
     authored = sorted((p for p in papers if matches.get(p.arxiv_id)), key=key)
     others = sorted((p for p in papers if not matches.get(p.arxiv_id) and

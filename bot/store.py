@@ -55,6 +55,14 @@ def load_papers(db, date: str) -> list[Paper]:
     return [_paper(r, r["ann"]) for r in rows]
 
 
+def earlier_paper_texts(db, before: str, limit: int) -> list[tuple[str, str]]:
+    """(title, abstract) of the papers announced on the latest days before a date, newest first."""
+    rows = db.execute(
+        """select p.title, p.abstract from announcements a join papers p using (arxiv_id)
+           where a.date < ? order by a.date desc, a.position limit ?""", [before, limit]).fetchall()
+    return [(r[0], r[1]) for r in rows]
+
+
 def get_paper(db, arxiv_id: str) -> Paper | None:
     row = next(db.query("select * from papers where arxiv_id = ?", [arxiv_id]), None)
     return _paper(row) if row else None

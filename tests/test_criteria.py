@@ -121,3 +121,36 @@ def test_sha256_identifies_the_text():
     a, b = criteria.parse("1. Sparse routing in MoE layers"), criteria.parse("1. Sparse routing in MoE layers")
     assert a.sha256 == b.sha256 and len(a.sha256) == 64
     assert criteria.parse("1. Dense routing in MoE layers").sha256 != a.sha256
+
+
+# --- the two query texts of the local scorer -----------------------------------------
+
+def test_query_texts_split_what_is_wanted_from_what_is_not():
+    q = criteria.query_texts(DEFAULT.read_text(encoding="utf-8"))
+    # Topics with their Relevant lines, list numbers dropped, then prose, then keywords.
+    assert q.positive.startswith("Representation Learning: Insights into how deep networks encode")
+    assert "1." not in q.positive and "Irrelevant" not in q.positive
+    assert q.positive.endswith("Keywords: Mixture of Experts (MoE), Representation Learning, Compression/Efficiency, "
+                               "Sparse/Sparsity, Pruning, Quantization, Low-rank, Foundation Model")
+    # "Keep relevant papers and filter out irrelevant ones." describes the task, not a topic.
+    assert "filter out" not in q.positive and "filter out" not in q.negative
+    # Irrelevant lines, "Avoid ..." prose, Irrelevant and Application Work keywords.
+    assert q.negative.startswith("purely application-driven work Standard applications of known techniques")
+    assert "Straightforward applications of existing compression methods" in q.negative
+    assert "Reinforcement Learning" in q.negative and "Medical Imaging" in q.negative
+    assert "Sparsity, pruning" not in q.negative and "etc" not in q.negative
+
+
+def test_query_texts_without_negatives_and_without_structure():
+    q = criteria.query_texts("1. Efficient attention kernels;\n2. Graph neural networks for chemistry\n\n"
+                             "Also papers on (sparse, low-rank) adapters.")
+    assert q.negative == ""
+    assert q.positive == ("Efficient attention kernels; Graph neural networks for chemistry "
+                          "Also papers on (sparse, low-rank) adapters.")
+    assert criteria.query_texts("We like papers on sparse mixture-of-experts routing.").positive == \
+        "We like papers on sparse mixture-of-experts routing."
+
+
+def test_keyword_phrases_keep_brackets_whole_and_drop_etc():
+    assert criteria.keyword_phrases("MoE, GNN (graph, mesh), or SSM; KV cache etc.") == \
+        ["MoE", "GNN (graph, mesh)", "SSM", "KV cache"]

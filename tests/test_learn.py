@@ -9,12 +9,13 @@ from bot import criteria as criteria_mod
 from bot import feedback
 from bot.config import load_settings
 from bot.db import open_db
-from bot.embed import Embedder, EmbeddingCache
+from bot.embed import EmbeddingCache
 from bot.learn import LearnConfig, TasteModel, TasteScorer, blend, blend_weight, explain, team_labels
 from bot.models import Paper
 from bot.pipeline import make_scorer, run_day
 from bot.scoring.local import LocalScorer
 from bot.store import save_papers
+from tests.scorer_fixtures import cache, db, model, papers  # noqa: F401 (fixtures by name)
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -71,28 +72,6 @@ TODAY = [
     ("Reinforcement learning for chip placement",
      "A reinforcement learning agent places macros on a chip floorplan to reduce wire length."),
 ]
-
-
-def papers(prefix: str, rows) -> list[Paper]:
-    return [Paper(arxiv_id=f"{prefix}.{i:05d}", title=t, authors=["A. Author"], abstract=a)
-            for i, (t, a) in enumerate(rows)]
-
-
-@pytest.fixture(scope="module")
-def model():
-    e = Embedder()
-    e.load()
-    return e
-
-
-@pytest.fixture
-def db(tmp_path):
-    return open_db(tmp_path / "team.sqlite")
-
-
-@pytest.fixture
-def cache(db, model):
-    return EmbeddingCache(db, model)
 
 
 @pytest.fixture

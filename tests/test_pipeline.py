@@ -418,7 +418,8 @@ def _paper(i: int) -> Paper:
 def test_rank_orders_by_scores_and_never_cuts_author_matches():
     papers = [_paper(i) for i in range(8)]
     rel_nov = [(9, 9), (3, 2), (7, 1), (8, 8), (10, 5), (6, 9), (2, 2), (7, 1)]
-    scores = {p.arxiv_id: Score(p.arxiv_id, r, n, "c", raw=0.1 * i) for i, (p, (r, n)) in enumerate(zip(papers, rel_nov))}
+    scores = {p.arxiv_id: Score(p.arxiv_id, r, n, "c", raw=0.1 * i, source="llm")
+              for i, (p, (r, n)) in enumerate(zip(papers, rel_nov))}
     matches = {papers[1].arxiv_id: ["A1"], papers[6].arxiv_id: ["A6"], papers[3].arxiv_id: ["A3"]}
     picks = rank(papers, scores, matches, min_relevance=7, min_novelty=1, max_papers=2)
     ids = [pk.paper.arxiv_id for pk in picks]
@@ -428,6 +429,10 @@ def test_rank_orders_by_scores_and_never_cuts_author_matches():
     # Ties on relevance + novelty and relevance fall back to the scorer's raw score, then the id.
     tied = rank(papers, scores, {}, min_relevance=7, min_novelty=1, max_papers=10)
     assert [pk.paper.arxiv_id for pk in tied] == [papers[i].arxiv_id for i in (0, 3, 4, 7, 2)]
+    # Local scores: novelty is a heuristic, so relevance leads, then the raw score.
+    local = {k: Score(k, s.relevance, s.novelty, "c", raw=s.raw, source="local") for k, s in scores.items()}
+    by_relevance = rank(papers, local, {}, min_relevance=7, min_novelty=1, max_papers=10)
+    assert [pk.paper.arxiv_id for pk in by_relevance] == [papers[i].arxiv_id for i in (4, 0, 3, 7, 2)]
 
 
 # --- the shipped sample day through the CLI (the one slow test: embeds 365 papers) ----------

@@ -1,9 +1,17 @@
 """The embedded default scorer: no key, no network.
 
-Relevance: cosine similarity between MiniLM embeddings of the paper (title + abstract)
-and of the criteria (its topics, its relevant keywords, the whole text), after removing
-the corpus mean direction, minus a penalty for matching the criteria's Irrelevant lines.
-Mapped to 1-10 with a fixed calibration so a weak day gets low scores, not forced 10s.
+Relevance (the recipe that ranked best zero-shot on the labelled streams; see
+bench/zero_shot_study.py and README "How ranking works"):
+  1. the criteria become two texts, what the team wants (q+) and what it does not (q-),
+     each embedded once with MiniLM;
+  2. a short query and an abstract live in different regions of the embedding space, so
+     each query is moved onto the papers: its prototype is the mean of the m papers
+     nearest to it in the corpus (earlier days' papers and today's; m = 1% of the
+     corpus, at least 10), a pseudo-relevance feedback step that needs no labels;
+  3. relevance = cos(paper, prototype+) - cos(paper, prototype-), in standard deviations
+     above the corpus mean, mapped to 1-10 with a fixed calibration; the corpus holds the
+     earlier days, so a weak day gets low scores rather than forced 10s.
+The reason names the closest criteria topic.
 
 Novelty: how far a paper sits from its nearest neighbours among recent papers (a paper
 unlike anything seen lately scores higher). It is a heuristic and the digest says so.
@@ -12,59 +20,68 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..criteria import Criteria
+from ..criteria import Criteria, query_texts
 from ..embed import EmbeddingCache, paper_text
 from ..models import Paper, Score
 from .base import ScoringResult
 
-# Calibration of the combined similarity to the 1-10 scale (see README "How ranking works").
-REL_LO, REL_HI = 0.02, 0.42
-NEGATIVE_WEIGHT = 0.5
+# Calibration of the relevance score (standard deviations above the corpus mean) to the
+# 1-10 scale: relevance = 4 + 1.6 z, so the default pick threshold 7 is z >= 1.75 (about
+# the top 5-8% of a day: the seed's digest picked 29 of 285 new papers).
+REL_LO, REL_HI = -1.875, 3.75
 NOV_LO, NOV_HI = 0.35, 0.85  # nearest-neighbour similarity: high -> low novelty
+PROTOTYPE_SHARE, PROTOTYPE_MIN = 0.01, 10
+HISTORY_MAX = 20_000  # earlier papers kept as corpus; more adds time, not quality
 
 
 def _to_scale(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return np.clip(np.rint(1 + 9 * (x - lo) / (hi - lo)), 1, 10).astype(int)
 
 
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / max(float(np.linalg.norm(v)), 1e-9)
+
+
+def prototype_size(corpus_size: int) -> int:
+    """1% of the corpus, at least 10, but never more than a tenth of it: on a small first
+    day (one quiet category) a wide prototype would average the wanted and unwanted alike."""
+    return max(1, min(max(PROTOTYPE_MIN, round(corpus_size * PROTOTYPE_SHARE)), corpus_size // 10))
+
+
+def prototype(query: np.ndarray, corpus: np.ndarray, m: int) -> np.ndarray:
+    """Unit mean of the m corpus vectors nearest to the query."""
+    sims = corpus @ query
+    m = min(m, len(corpus))
+    nearest = np.argpartition(-sims, m - 1)[:m]
+    return _unit(corpus[nearest].mean(axis=0))
+
+
 class CriteriaVectors:
-    """The criteria's query texts and their vectors, embedded once per criteria version."""
+    """The criteria's query vectors, embedded once per criteria version."""
 
     def __init__(self, criteria: Criteria, cache: EmbeddingCache):
         self.topic_names = [t.name for t in criteria.topics] or ["criteria"]
         topic_texts = [t.query for t in criteria.topics] or [criteria.text]
-        self.keywords = list(dict.fromkeys(criteria.keywords))
-        self.negatives = list(dict.fromkeys(criteria.negatives))
-        texts = [criteria.text] + topic_texts + self.keywords + self.negatives
+        q = query_texts(criteria.text)
+        texts = [q.positive] + ([q.negative] if q.negative else []) + topic_texts
         vecs = cache.get_many(texts)
-        n_t, n_k = len(topic_texts), len(self.keywords)
-        self.whole = vecs[0]
-        self.topics = vecs[1:1 + n_t]
-        self.keyword_vecs = vecs[1 + n_t:1 + n_t + n_k]
-        self.negative_vecs = vecs[1 + n_t + n_k:]
+        self.positive = vecs[0]
+        self.negative = vecs[1] if q.negative else None
+        self.topics = vecs[2 if q.negative else 1:]
 
 
-def relevance_components(paper_vecs: np.ndarray, cv: CriteriaVectors, center: np.ndarray | None):
-    """Per-paper combined similarity, best topic index and the negative penalty."""
-    def norm(m):
-        if center is not None:
-            m = m - center
-        return m / np.clip(np.linalg.norm(m, axis=-1, keepdims=True), 1e-9, None)
+def relevance(paper_vecs: np.ndarray, cv: CriteriaVectors, corpus: np.ndarray) -> np.ndarray:
+    """cos(paper, prototype of q+) - cos(paper, prototype of q-), per paper, in standard
+    deviations above the corpus mean of the same score.
 
-    P = norm(paper_vecs)
-    T = norm(cv.topics)
-    topic_sims = P @ T.T
-    best_topic = topic_sims.argmax(axis=1)
-    pos = [topic_sims.max(axis=1), P @ norm(cv.whole[None, :])[0]]
-    if len(cv.keyword_vecs):
-        pos.append((P @ norm(cv.keyword_vecs).T).max(axis=1))
-    combined = np.mean(pos, axis=0)
-    penalty = np.zeros(len(P))
-    if len(cv.negative_vecs):
-        neg = (P @ norm(cv.negative_vecs).T).max(axis=1)
-        # Only a negative match stronger than the positive one counts against a paper.
-        penalty = np.clip(neg - combined, 0, None)
-    return combined - NEGATIVE_WEIGHT * penalty, best_topic, topic_sims
+    Standardising makes one 1-10 calibration fit any criteria (with or without negatives,
+    short or long) and keeps a weak day weak: the corpus holds the earlier days too."""
+    m = prototype_size(len(corpus))
+    direction = prototype(cv.positive, corpus, m)
+    if cv.negative is not None:
+        direction = direction - prototype(cv.negative, corpus, m)
+    background = corpus @ direction
+    return (paper_vecs @ direction - background.mean()) / max(float(background.std()), 1e-9)
 
 
 class LocalScorer:
@@ -72,8 +89,21 @@ class LocalScorer:
 
     def __init__(self, cache: EmbeddingCache, history_vecs: np.ndarray | None = None):
         self.cache = cache
-        self.history_vecs = history_vecs  # recent earlier papers, for novelty
+        # Earlier papers: the prototypes' corpus, and novelty. None: read them from the
+        # store (days before the scored one); the replay benchmark passes its own.
+        self.history_vecs = history_vecs
         self.paper_vecs: dict[str, np.ndarray] = {}
+
+    def _history(self, date: str) -> np.ndarray | None:
+        if self.history_vecs is not None:
+            return self.history_vecs[-HISTORY_MAX:] if len(self.history_vecs) else None
+        if "announcements" not in self.cache.db.table_names():
+            return None
+        from ..store import earlier_paper_texts
+
+        texts = [paper_text(t, a) for t, a in earlier_paper_texts(self.cache.db, date, HISTORY_MAX)]
+        vecs = self.cache.cached_many(texts)
+        return vecs if len(vecs) else None
 
     def embed_papers(self, papers: list[Paper], progress=None) -> np.ndarray:
         vecs = self.cache.get_many([paper_text(p.title, p.abstract) for p in papers], progress=progress)
@@ -81,31 +111,39 @@ class LocalScorer:
             self.paper_vecs[p.arxiv_id] = v
         return vecs
 
+
     def score(self, papers: list[Paper], criteria: Criteria, date: str, progress=None) -> ScoringResult:
         if not papers:
             return ScoringResult(scores={})
         vecs = self.embed_papers(papers, progress=progress)
         cv = CriteriaVectors(criteria, self.cache)
-        center = vecs.mean(axis=0) if len(vecs) >= 30 else None
-        raw, best, topic_sims = relevance_components(vecs, cv, center)
-        relevance = _to_scale(raw, REL_LO, REL_HI)
-        novelty = _to_scale(1 - self._nearest_similarity(vecs), 1 - NOV_HI, 1 - NOV_LO)
+        history = self._history(date)
+        corpus = vecs if history is None else np.vstack([history, vecs])
+        raw = relevance(vecs, cv, corpus)
+        topic_sims = vecs @ cv.topics.T
+        best = topic_sims.argmax(axis=1)
+        rel = _to_scale(raw, REL_LO, REL_HI)
+        novelty = _to_scale(1 - nearest_similarity(vecs, history), 1 - NOV_HI, 1 - NOV_LO)
         scores = {}
         for i, p in enumerate(papers):
             topic = cv.topic_names[best[i]]
             topic = topic if len(topic) <= 60 else topic[:57].rstrip() + "..."
             scores[p.arxiv_id] = Score(
-                arxiv_id=p.arxiv_id, relevance=int(relevance[i]), novelty=int(novelty[i]),
+                arxiv_id=p.arxiv_id, relevance=int(rel[i]), novelty=int(novelty[i]),
                 comment=f"Closest criteria topic: {topic} (similarity {topic_sims[i, best[i]]:.2f}).",
                 raw=float(raw[i]), source="local",
             )
         return ScoringResult(scores=scores, notes=[
-            "Scored by the local MiniLM ranker (no LLM): relevance is similarity to the criteria; "
-            "novelty is distance from recent papers."])
+            "Scored by the local MiniLM ranker (no LLM): relevance is similarity to what the "
+            "criteria ask for minus similarity to what they exclude; novelty is distance from recent papers."])
 
-    def _nearest_similarity(self, vecs: np.ndarray) -> np.ndarray:
-        pool = vecs if self.history_vecs is None or not len(self.history_vecs) else np.vstack([vecs, self.history_vecs])
-        sims = vecs @ pool.T
-        n = len(vecs)
-        sims[np.arange(n), np.arange(n)] = -1  # not itself
-        return sims.max(axis=1) if pool.shape[0] > 1 else np.zeros(n)
+
+def nearest_similarity(vecs: np.ndarray, history: np.ndarray | None) -> np.ndarray:
+    """Each paper's cosine to its nearest other paper, today's or earlier."""
+    pool = vecs if history is None else np.vstack([vecs, history])
+    n = len(vecs)
+    if pool.shape[0] < 2:
+        return np.zeros(n)
+    sims = vecs @ pool.T
+    sims[np.arange(n), np.arange(n)] = -1  # not itself
+    return sims.max(axis=1)

@@ -1,0 +1,123 @@
+"""The local scorer's relevance: criteria split into wanted / unwanted query texts, moved
+onto the papers by corpus prototypes, standardised against the corpus (earlier days too).
+Real MiniLM model, real SQLite store."""
+from __future__ import annotations
+
+import numpy as np
+from bot import criteria as criteria_mod
+from bot.db import open_db
+from bot.embed import EmbeddingCache
+from bot.scoring.local import LocalScorer, prototype, prototype_size
+from bot.store import save_papers
+from tests.scorer_fixtures import cache, db, model, papers  # noqa: F401 (fixtures by name)
+
+CRITERIA = criteria_mod.parse(
+    "1. Robot grasping and manipulation\n"
+    "   - Relevant: grasp planning, dexterous hands, learning manipulation policies for robot arms.\n"
+    "   - Irrelevant: surgical robots and medical devices.\n")
+
+GRASP = [
+    ("Learning dexterous grasps for multi-fingered hands", "We train a grasp planner for a five-finger robot hand."),
+    ("Grasp pose detection in clutter", "A network predicts six-DoF grasp poses for a robot arm picking objects."),
+    ("Tactile feedback for robotic manipulation", "Touch sensors improve pick-and-place success of a robot gripper."),
+    ("Imitation learning of manipulation policies", "Robot arms learn to fold cloth and stack blocks from demonstrations."),
+    ("Suction and parallel-jaw grasping benchmark", "We compare grippers on a benchmark of 500 household objects."),
+    ("Reinforcement learning for in-hand rotation", "A dexterous hand learns to rotate objects in its palm."),
+    ("Language-conditioned pick and place", "A robot manipulator follows instructions to move objects on a table."),
+    ("Grasping transparent objects with depth completion", "Depth completion lets a robot grasp glass cups."),
+    ("Bimanual manipulation with two robot arms", "Two arms coordinate to open jars and lift boxes."),
+    ("Sim-to-real transfer of grasping policies", "Domain randomisation transfers grasping from simulation to a real arm."),
+]
+SURGICAL = [
+    ("Autonomous suturing with a surgical robot", "A surgical robot ties sutures on tissue phantoms."),
+    ("Force control for robotic catheter insertion", "A medical device robot steers catheters through vessels."),
+    ("Surgical instrument tracking in endoscopy", "We track the tools of a surgical robot in endoscopic video."),
+]
+OTHER = [
+    ("Contract clause classification with language models", "We classify clauses in legal contracts."),
+    ("Exoplanet detection from light curves", "A convolutional network finds planets in telescope photometry."),
+    ("Forecasting electricity demand", "Gradient boosting predicts hourly load of a power grid."),
+    ("Sentiment of financial news", "We measure how news sentiment moves stock prices."),
+    ("Protein secondary structure prediction", "A transformer predicts helices and sheets from sequences."),
+    ("Speech recognition for low-resource languages", "Self-supervised audio models transcribe rare languages."),
+    ("Traffic flow prediction with graph networks", "Road sensors and a graph network forecast congestion."),
+    ("Poetry generation with rhyme constraints", "A language model writes rhyming verse."),
+    ("Crop yield estimation from satellite images", "Satellite imagery predicts wheat yields per field."),
+    ("Detecting fraud in card transactions", "Anomaly detection flags fraudulent payments."),
+]
+
+
+def auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Share of (positive, negative) pairs ordered right."""
+    return float((pos[:, None] > neg[None, :]).mean())
+
+
+def relevance_of(result, ps):
+    return [result.scores[p.arxiv_id].relevance for p in ps]
+
+
+def raw_of(result, ps):
+    return np.array([result.scores[p.arxiv_id].raw for p in ps])
+
+
+def test_wanted_papers_rank_above_unwanted_and_unrelated(cache):
+    grasp, surgical, other = papers("2501", GRASP), papers("2502", SURGICAL), papers("2503", OTHER)
+    day = grasp + surgical + other
+    result = LocalScorer(cache).score(day, CRITERIA, "2025-02-24")
+    g, s, o = raw_of(result, grasp), raw_of(result, surgical), raw_of(result, other)
+    assert auc(g, o) >= 0.85 and g.mean() > o.mean() + 0.5
+    # Robots, but what the criteria's Irrelevant line names: below the grasping papers.
+    assert auc(g, s) >= 0.85
+    assert np.mean(relevance_of(result, grasp)) > np.mean(relevance_of(result, other)) + 1
+    best = result.scores[grasp[0].arxiv_id]
+    assert best.comment.startswith("Closest criteria topic: Robot grasping and manipulation")
+    assert best.source == "local" and 1 <= best.relevance <= 10 and 1 <= best.novelty <= 10
+
+
+def test_the_irrelevant_line_pushes_its_papers_down(cache):
+    grasp, surgical, other = papers("2501", GRASP), papers("2502", SURGICAL), papers("2503", OTHER)
+    day = grasp + surgical + other
+    without = criteria_mod.parse("1. Robot grasping and manipulation\n"
+                                 "   - Relevant: grasp planning, dexterous hands, learning manipulation "
+                                 "policies for robot arms.\n")
+    with_neg = LocalScorer(cache).score(day, CRITERIA, "2025-02-24")
+    no_neg = LocalScorer(cache).score(day, without, "2025-02-24")
+    rank = lambda r: {pid: i for i, pid in enumerate(sorted(r.scores, key=lambda k: -r.scores[k].raw))}
+    r_with, r_without = rank(with_neg), rank(no_neg)
+    assert sum(r_with[p.arxiv_id] for p in surgical) > sum(r_without[p.arxiv_id] for p in surgical)
+
+
+def test_a_weak_day_stays_weak_against_the_stored_earlier_days(db, cache, tmp_path):
+    """The corpus holds the earlier days' papers from the store: a day with nothing on topic
+    gets low relevance, where scored alone its best paper would look like a pick."""
+    earlier = papers("2501", GRASP) + papers("2502", OTHER[:5])
+    save_papers(db, "2025-02-20", earlier)
+    LocalScorer(cache).score(earlier, CRITERIA, "2025-02-20")  # embeds and caches them, as a run does
+    weak_day = papers("2503", OTHER[5:] + SURGICAL)
+    fresh_store = EmbeddingCache(open_db(tmp_path / "fresh.sqlite"), cache.embedder)
+    alone = LocalScorer(fresh_store).score(weak_day, CRITERIA, "2025-02-24")
+    with_history = LocalScorer(cache).score(weak_day, CRITERIA, "2025-02-24")
+    assert max(relevance_of(with_history, weak_day)) < max(relevance_of(alone, weak_day))
+    assert max(relevance_of(with_history, weak_day)) < 7  # the default pick threshold
+    # Only days before the scored one count: scoring the earlier day again ignores the later one.
+    save_papers(db, "2025-02-24", weak_day)
+    again = LocalScorer(cache).score(earlier, CRITERIA, "2025-02-20")
+    first = LocalScorer(cache, history_vecs=np.zeros((0, 384), np.float32)).score(earlier, CRITERIA, "2025-02-20")
+    assert np.allclose(raw_of(again, earlier), raw_of(first, earlier))
+
+
+def test_history_is_read_from_the_cache_only_never_embedded(db, cache):
+    save_papers(db, "2025-02-20", papers("2501", GRASP))  # stored but never scored: not cached
+    before = cache.embedder.embedded
+    day = papers("2503", OTHER)
+    LocalScorer(cache).score(day, CRITERIA, "2025-02-24")
+    # The day, and the criteria's positive and negative texts (its one topic is the positive text).
+    assert cache.embedder.embedded - before == len(day) + 2
+
+
+def test_prototype_is_the_unit_mean_of_the_nearest_papers():
+    corpus = np.eye(4, dtype=np.float32)[[0, 0, 1, 2, 3]]
+    proto = prototype(np.array([1, 0.5, 0, 0], np.float32), corpus, 3)
+    assert np.allclose(proto, np.array([2, 1, 0, 0]) / np.sqrt(5))
+    assert prototype_size(365) == 10 and prototype_size(5000) == 50
+    assert prototype_size(23) == 2 and prototype_size(5) == 1  # a small first day
