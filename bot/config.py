@@ -127,6 +127,7 @@ SPEC: dict[str, Callable[[Any], str | None]] = {
     # Learning from feedback (bot/learn.py).
     "learning.enabled": _bool,
     "learning.prior_labels": _num_range(0.1, 10000),
+    "learning.max_learned_weight": _num_range(0, 1),
     "learning.dislike_weight": _num_range(0, 100),
     "learning.unlabeled_weight": _num_range(0, 100),
     "learning.max_unlabeled": _int_range(0, 100000),

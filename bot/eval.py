@@ -207,7 +207,8 @@ def replay(items: list[LabelledPaper], criteria: Criteria, cache: EmbeddingCache
             kind = np.r_[np.ones(len(liked)), -np.ones(len(disliked)), np.zeros(len(background))]
             model.fit(vecs[train], kind, text_rows[train] if text_rows is not None else None)
         learned = model.decision(vecs[idx], text_rows[idx] if text_rows is not None else None)
-        mixed = blend(zero, learned, blend_weight(model.n_labels, config.prior_labels))
+        mixed = blend(zero, learned, blend_weight(model.n_labels, config.prior_labels,
+                                                           config.max_learned_weight))
         r = rel[idx]
         k = min(top, len(idx))
         fb_top = top_order(mixed, ids)[:k]

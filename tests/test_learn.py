@@ -8,7 +8,6 @@ import pytest
 from bot import criteria as criteria_mod
 from bot import feedback
 from bot.config import load_settings
-from bot.db import open_db
 from bot.embed import EmbeddingCache
 from bot.learn import LearnConfig, TasteModel, TasteScorer, blend, blend_weight, explain, team_labels
 from bot.models import Paper
@@ -135,6 +134,8 @@ def test_blend_trusts_feedback_more_as_labels_accumulate():
     assert blend_weight(0, 20) == 0
     assert blend_weight(20, 20) == pytest.approx(0.5)
     assert blend_weight(1, 20) < blend_weight(5, 20) < blend_weight(500, 20) < 1
+    # Capped: the criteria keep a say however many votes there are.
+    assert blend_weight(500, 5, most=0.7) == 0.7 and blend_weight(1, 5, most=0.7) == pytest.approx(1 / 6)
     zero = np.array([0.30, 0.20, 0.10])
     learned = np.array([-1.0, 0.0, 1.0])  # the opposite order
     assert np.argmax(blend(zero, learned, 0.1)) == 0
