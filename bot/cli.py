@@ -141,4 +141,13 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, (FeedError, ModelError, ValueError)):
             print(f"error: {exc}", file=sys.stderr)
             return 1
-        raise
+        # Anything else is a bug or an outage mid-run: one clear line, the traceback only
+        # with -v. What was stored (papers, vectors, scores, posts) is kept for the re-run.
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        print(f"error: {args.command} stopped: {type(exc).__name__}: {exc}\n"
+              "what was already stored is kept; re-run the same command to resume "
+              "(-v shows the traceback)", file=sys.stderr)
+        return 1

@@ -480,3 +480,26 @@ def test_cli_sample_day_end_to_end(tmp_path):
     assert (row["status"], row["n_feed"], row["n_scanned"], row["n_picked"]) == ("done", 470, 365, len(ours.sections))
     assert count(db, "scores") == 365 and count(db, "embeddings") >= 365
     assert not [t for t in (paper_text(p["title"], p["abstract"]) for p in data["papers"]) if not t]
+
+
+def test_cli_reports_a_crash_mid_run_in_one_line_and_keeps_what_was_stored(tmp_path, monkeypatch, capsys):
+    """An unexpected failure while scoring: one line naming it and how to resume, no
+    traceback (unless -v), exit 1, and the stored papers are there for the re-run."""
+    from bot import cli, pipeline
+
+    class Outage(LocalScorer):
+        def score(self, papers, criteria, date, progress=None):
+            raise ConnectionResetError("scoring backend went away")
+
+    monkeypatch.setattr(pipeline, "make_scorer", lambda settings, db, **kw: Outage(EmbeddingCache(db)))
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    team = tmp_path / "team.toml"
+    db_path = tmp_path / "crash.sqlite"
+    team.write_text(f'[storage]\ndatabase = "{db_path}"\ndigest_dir = "{tmp_path / "digests"}"\n', encoding="utf-8")
+    assert cli.main(["--settings", str(team), "digest", "--feed", str(DAY), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "error: digest stopped: ConnectionResetError: scoring backend went away" in err
+    assert "re-run the same command to resume" in err and "Traceback" not in err
+    assert count(open_db(db_path), "papers") == 5
+    assert cli.main(["--settings", str(team), "-v", "digest", "--feed", str(DAY), "--quiet"]) == 1
+    assert "Traceback" in capsys.readouterr().err
