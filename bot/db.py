@@ -177,3 +177,15 @@ def m004_run_notes(db: sqlite_utils.Database) -> None:
     # every score stored renders the same digest instead of silently dropping them.
     db["runs"].add_column("notes", str)  # JSON list
     db["runs"].add_column("usage", str)  # JSON object
+
+
+@migration
+def m005_post_leases(db: sqlite_utils.Database) -> None:
+    # Who is posting a day to a channel right now, so two processes (a `worker` and a `web`
+    # both running, or a manual `post` during the scheduled one) never post the same thread
+    # twice. A lease expires unless its holder keeps refreshing it.
+    db["post_leases"].create({
+        "date": str, "channel": str,
+        "holder": str,  # host:pid:thread
+        "acquired_at": str, "expires": float,  # unix time
+    }, pk=("date", "channel"))

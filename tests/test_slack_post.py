@@ -302,6 +302,52 @@ def test_killed_mid_thread_then_resumed_without_duplicates(slack, db, tmp_path):
     assert len([m for m in slack.posted(DEFAULT_CHANNEL_ID) if "thread_ts" not in m]) == 1
 
 
+def test_two_processes_posting_the_same_day_post_each_paper_once(slack, db, tmp_path):
+    """A `worker` and a `web` (or a manual `post` during the scheduled one) start posting
+    the same day at once: the posting lease lets one post, the other posts nothing."""
+    import os
+    import subprocess
+
+    ids = stored_day(db, DATE, 8)
+    team = tmp_path / "team.toml"
+    team.write_text('[slack]\nchannel = "#arxiv-papers"\nseconds_between_posts = 0.4\n', encoding="utf-8")
+    env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.api_url}
+    cmd = [sys.executable, "-m", "bot", "--settings", str(team), "post", "--date", DATE,
+           "--db", str(tmp_path / "bot.sqlite")]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    said = " ".join(out + err for out, err in outputs)
+    assert paper_ids_posted(slack) == ids  # every paper once, in order
+    assert len([m for m in slack.posted(DEFAULT_CHANNEL_ID) if "thread_ts" not in m]) == 1
+    assert "by another process" in said or "already posted" in said
+    assert sorted(p.returncode for p in procs) in ([0, 0], [0, 1])
+    assert db.execute("select count(*) from post_leases").fetchone()[0] == 0  # released
+
+
+def test_posting_lease_live_expired_and_dead_holders(db):
+    from bot.slack import post as post_mod
+
+    me, other = "hostA:1:1", "elsewhere:42:7"
+    assert post_mod.take_lease(db, DATE, "#c", other, now_s=1000.0) is None
+    busy = post_mod.take_lease(db, DATE, "#c", me, now_s=1100.0)
+    assert busy and busy["holder"] == other  # alive on another machine: wait for it
+    assert post_mod.take_lease(db, "2025-02-25", "#c", me, now_s=1100.0) is None  # other days are free
+    # No refresh for LEASE_SECONDS: the holder is taken for dead.
+    assert post_mod.take_lease(db, DATE, "#c", me, now_s=1000.0 + post_mod.LEASE_SECONDS + 1) is None
+    assert post_mod.take_lease(db, DATE, "#c", other, now_s=1400.0)["holder"] == me
+    post_mod.release_lease(db, DATE, "#c", me)
+    # A holder on this machine whose process is gone (killed) frees the lease at once.
+    import socket
+    import subprocess
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = f"{socket.gethostname()}:{gone.pid}:1"
+    assert post_mod.take_lease(db, DATE, "#c", dead, now_s=2000.0) is None
+    assert post_mod.take_lease(db, DATE, "#c", me, now_s=2001.0) is None
+
+
 def test_run_http_serves_signed_requests_through_gunicorn(slack, tmp_path):
     """`python -m bot run --http` as the Procfile's web: line starts it: signed requests
     are answered, forged and stale ones refused, and SLACK_API_URL reaches the client."""

@@ -15,6 +15,9 @@ is reported with what to do about it.
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -49,6 +52,9 @@ ADVICE = {
     "missing_scope": "the token lacks a scope the app needs: reinstall the app from manifest.yml",
     "ratelimited": "Slack kept answering 429 (rate limited) after retries: run again in a minute",
 }
+# A posting run holds a lease on (date, channel) and refreshes it with every message; a
+# holder that stopped refreshing this long ago (or whose process is gone) has died.
+LEASE_SECONDS = 300.0
 # Errors of one message's content: post a plain version rather than stopping the thread.
 CONTENT_ERRORS = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
 
@@ -221,6 +227,24 @@ def post_day(settings: Settings, db, client: WebClient, report: DayReport, chann
     if not picks:
         result.status, result.message = "nothing_picked", f"no picks for {date}: nothing to post"
         return result
+    holder = lease_holder()
+    other = take_lease(db, date, channel, holder)
+    if other:
+        result.status, result.error = "failed", "busy"
+        result.message = (f"{date} is being posted to {channel} by another process ({other['holder']}, since "
+                          f"{other['acquired_at']}): this one posts nothing. Run one poster only (`worker` or "
+                          f"`web`); a stuck lease frees itself {int(LEASE_SECONDS)} s after its last message.")
+        log.warning(result.message)
+        return result
+    try:
+        return _post_day_leased(settings, db, client, report, channel, result, holder, sleep)
+    finally:
+        release_lease(db, date, channel, holder)
+
+
+def _post_day_leased(settings: Settings, db, client: WebClient, report: DayReport, channel: str,
+                     result: DayPost, holder: str, sleep: Callable[[float], None]) -> DayPost:
+    date, picks = report.date, report.picks
     pace = float(settings["slack.seconds_between_posts"])
     abstract_chars, max_authors = settings["slack.post_abstract_chars"], settings["slack.max_authors"]
     done = _deliveries(db, date, channel)
@@ -256,6 +280,7 @@ def post_day(settings: Settings, db, client: WebClient, report: DayReport, chann
         ts, cid = answer["ts"], answer.get("channel") or channel_id or channel
         _record(db, date, channel, item, ts, thread_ts or ts, cid)
         result.sent += 1
+        take_lease(db, date, channel, holder)  # still alive: refresh
         return ts, cid
 
     try:
@@ -291,6 +316,55 @@ def post_day(settings: Settings, db, client: WebClient, report: DayReport, chann
         resumed = " (continued)" if result.already else ""
         result.message = f"posted {date} to {channel}{resumed}: {result.sent} message(s), {len(picks)} papers in the thread"
     return result
+
+
+def lease_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def _holder_is_dead(holder: str) -> bool:
+    """True when the holder ran on this host and its process is gone (a kill, a crash)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine: only the expiry can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def take_lease(db, date: str, channel: str, holder: str, now_s: float | None = None) -> dict | None:
+    """Take or refresh the posting lease; None when taken, else the live holder's row.
+
+    One conditional upsert, so two processes racing for it cannot both win."""
+    now_s = time.time() if now_s is None else now_s
+    row = db.execute("select holder, acquired_at, expires from post_leases where date = ? and channel = ?",
+                     [date, channel]).fetchone()
+    if row and row[0] != holder and row[2] > now_s and not _holder_is_dead(row[0]):
+        return {"holder": row[0], "acquired_at": row[1], "expires": row[2]}
+    stale = row[0] if row and row[0] != holder else holder
+    with db.conn:
+        db.conn.execute(
+            """insert into post_leases (date, channel, holder, acquired_at, expires) values (?,?,?,?,?)
+               on conflict(date, channel) do update set holder = excluded.holder,
+                   acquired_at = case when post_leases.holder = excluded.holder
+                                      then post_leases.acquired_at else excluded.acquired_at end,
+                   expires = excluded.expires
+               where post_leases.holder in (excluded.holder, ?)""",
+            [date, channel, holder, now(), now_s + LEASE_SECONDS, stale])
+    got = db.execute("select holder, acquired_at, expires from post_leases where date = ? and channel = ?",
+                     [date, channel]).fetchone()
+    return None if got[0] == holder else {"holder": got[0], "acquired_at": got[1], "expires": got[2]}
+
+
+def release_lease(db, date: str, channel: str, holder: str) -> None:
+    with db.conn:
+        db.conn.execute("delete from post_leases where date = ? and channel = ? and holder = ?",
+                        [date, channel, holder])
 
 
 def _tallies(db, ids: list[str]) -> dict[str, dict]:
