@@ -175,6 +175,13 @@ def _parse_atom(root, source: str) -> Feed:
                 categories=[c.get("term", "") for c in entry.findall(f"{a}category")],
                 announce_type=(entry.findtext("arxiv:announce_type", namespaces=NS) or
                                (m.group("type") if m else "new")).strip(),
+                # The API's Atom carries what the RSS feed lacks: keep it for the digest.
+                comment=_clean(entry.findtext("arxiv:comment", namespaces=NS) or ""),
+                primary_category=(entry.find("arxiv:primary_category", NS).get("term", "")
+                                  if entry.find("arxiv:primary_category", NS) is not None else ""),
+                doi=_clean(entry.findtext("arxiv:doi", namespaces=NS) or ""),
+                pdf_url=next((ln.get("href", "") for ln in entry.findall(f"{a}link")
+                              if ln.get("title") == "pdf" or ln.get("type") == "application/pdf"), ""),
             ))
         except ValueError as exc:
             feed.skipped.append(f"entry {pos + 1}: {exc}")

@@ -72,6 +72,16 @@ def test_api_atom_captures(name, n, first_id, first_version, first_authors):
 
 
 @needs_captures
+def test_api_atom_keeps_comment_primary_category_doi_and_pdf_link():
+    feed = parse_feed((CAPTURES / "api-2026-09-24-cat-cs.CL-3results.xml").read_bytes())
+    first, second = feed.papers[0], feed.papers[1]
+    assert first.comment.startswith("Published in the proceedings of CLEF 2026. Code: https://github.com/")
+    assert (first.primary_category, first.doi) == ("cs.CL", "10.1007/978-3-032-39150-6_7")
+    assert first.pdf_url == "https://arxiv.org/pdf/2609.28471v1"
+    assert second.primary_category == "cs.SE" and second.doi == ""  # absent fields stay empty
+
+
+@needs_captures
 def test_api_legacy_old_style_ids_keep_their_archive():
     feed = parse_feed((CAPTURES / "api-2019-08-10-all-science-10results-legacy.xml").read_bytes())
     ids = [p.arxiv_id for p in feed.papers]
