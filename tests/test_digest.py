@@ -16,7 +16,7 @@ from bot.models import Paper, Score
 from tests.fixtures.digest_format import FIELD, SECTION, TOC_ENTRY, parse_digest
 
 ROOT = Path(__file__).resolve().parent.parent
-SEED = ROOT.parent / "shared" / "seed" / "000_55ecf5fd6290fc9e.txt"
+SEED = ROOT / "tests" / "fixtures" / "shared" / "seed" / "000_55ecf5fd6290fc9e.txt"  # copy of ../shared/seed
 needs_seed = pytest.mark.skipif(not SEED.is_file(), reason=f"seed digest not found at {SEED}")
 
 SEED_FIELDS_SCORED = {"ArXiv ID", "Authors", "Abstract", "Comment", "Relevance", "Novelty"}

@@ -10,7 +10,7 @@ from bot.feed import FeedError, feed_url, parse_feed, select, split_authors
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-CAPTURES = ROOT.parent / "shared" / "data" / "feeds"
+CAPTURES = ROOT / "tests" / "fixtures" / "shared" / "feeds"  # copies of ../shared/data/feeds
 RSS_CAPTURE = CAPTURES / "rss-2026-09-24-cs.LG+cs.AI+cs.CL+stat.ML-4items.xml"
 DAY = FIXTURES / "rss-2025-02-24-7items.xml"
 WEEKEND = FIXTURES / "rss-2025-03-01-weekend-empty.xml"
