@@ -8,8 +8,14 @@ from .models import Paper, Score
 
 
 def save_papers(db, date: str, papers: list[Paper]) -> None:
+    """Store a day's papers; the day's announcements become exactly these (a re-fetch that
+    no longer lists a paper drops its announcement, never the paper or its votes)."""
     ts = now()
     with db.conn:
+        keep = [p.arxiv_id for p in papers]
+        db.conn.execute(
+            f"delete from announcements where date = ? and arxiv_id not in ({','.join('?' * len(keep))})",
+            [date, *keep])
         for pos, p in enumerate(papers):
             db.conn.execute(
                 """insert into papers (arxiv_id, version, title, authors, abstract, categories,

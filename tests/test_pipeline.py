@@ -154,6 +154,18 @@ def test_small_day_end_to_end(settings, db, scorer):
     assert [p["arxiv_id"] for p in data["papers"]] == [p["arxiv_id"] for p in picks]
 
 
+def test_refetch_of_a_date_keeps_exactly_the_new_announcements(db):
+    from bot.store import load_papers, save_papers
+
+    first = [_paper(i) for i in range(3)]
+    save_papers(db, "2025-02-24", first)
+    save_papers(db, "2025-02-24", first[1:])  # arXiv withdrew one from the day's listing
+    assert [p.arxiv_id for p in load_papers(db, "2025-02-24")] == [first[1].arxiv_id, first[2].arxiv_id]
+    assert count(db, "papers") == 3  # the paper itself (and any votes on it) stays
+    save_papers(db, "2025-02-25", first[:1])  # other days are untouched
+    assert len(load_papers(db, "2025-02-24")) == 2 and len(load_papers(db, "2025-02-25")) == 1
+
+
 def test_same_date_twice_duplicates_nothing(settings, db, scorer, embedder):
     run_day(settings, db, feed_file=DAY, scorer=scorer)
     tables = ("papers", "announcements", "scores", "picks", "runs", "criteria_versions", "embeddings")
