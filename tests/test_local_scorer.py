@@ -3,6 +3,8 @@ onto the papers by corpus prototypes, standardised against the corpus (earlier d
 Real MiniLM model, real SQLite store."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from bot import criteria as criteria_mod
 from bot.db import open_db
@@ -10,6 +12,8 @@ from bot.embed import EmbeddingCache
 from bot.scoring.local import LocalScorer, prototype, prototype_size
 from bot.store import save_papers
 from tests.scorer_fixtures import cache, db, model, papers  # noqa: F401 (fixtures by name)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CRITERIA = criteria_mod.parse(
     "1. Robot grasping and manipulation\n"
@@ -121,3 +125,24 @@ def test_prototype_is_the_unit_mean_of_the_nearest_papers():
     assert np.allclose(proto, np.array([2, 1, 0, 0]) / np.sqrt(5))
     assert prototype_size(365) == 10 and prototype_size(5000) == 50
     assert prototype_size(23) == 2 and prototype_size(5) == 1  # a small first day
+
+
+def test_comment_names_the_topic_and_the_criteria_terms_a_paper_mentions(cache):
+    from bot.scoring.local import criteria_terms
+
+    seed_criteria = criteria_mod.parse((ROOT / "prompts" / "criteria.txt").read_text(encoding="utf-8"))
+    wanted, unwanted = criteria_terms(seed_criteria)
+    assert {"KV cache", "Quantization", "Mixture of Experts"} <= set(wanted)
+    assert "other architectural innovations" not in wanted and "feature" not in wanted  # too vague to explain
+    assert {"Spatial Modeling", "Temporal Modeling", "Medical Imaging"} <= set(unwanted) and "Spatial" not in unwanted
+    day = papers("2504", [
+        ("Adaptive KV cache quantization for long-context LLMs",
+         "We quantize the KV cache of transformers to 2 bits with a per-channel scheme."),
+        ("Pruning segmentation networks for medical imaging",
+         "Structured pruning speeds up U-Nets for medical imaging on edge devices."),
+    ] + OTHER)
+    result = LocalScorer(cache).score(day, seed_criteria, "2025-02-24")
+    kv, med = result.scores[day[0].arxiv_id].comment, result.scores[day[1].arxiv_id].comment
+    assert kv.startswith("Closest criteria topic: Model Compression.")
+    assert "Mentions KV cache, Quantization" in kv and "rule out" not in kv
+    assert "Mentions Pruning" in med and "Also mentions Medical Imaging, which the criteria rule out." in med

@@ -18,9 +18,11 @@ unlike anything seen lately scores higher). It is a heuristic and the digest say
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from ..criteria import Criteria, query_texts
+from ..criteria import Criteria, keyword_phrases, query_texts
 from ..embed import EmbeddingCache, paper_text
 from ..models import Paper, Score
 from .base import ScoringResult
@@ -68,6 +70,61 @@ class CriteriaVectors:
         self.positive = vecs[0]
         self.negative = vecs[1] if q.negative else None
         self.topics = vecs[2 if q.negative else 1:]
+
+
+# Words of the Relevant lines too general to tell a reader why a paper matched.
+_VAGUE = {"conditional", "dynamic", "feature", "features", "analysis", "methods", "insights", "training",
+          "research", "theoretical", "applications", "approaches", "models", "learning"}
+
+
+def criteria_terms(criteria: Criteria) -> tuple[list[str], list[str]]:
+    """Terms the criteria name, wanted and unwanted, to say in a paper's comment which of
+    them it mentions: every keyword, and the short specific pieces of the Relevant lines
+    ("KV cache", "quantization"; not "other architectural innovations")."""
+    def split(pieces, specific_only):
+        out = []
+        for piece in pieces:
+            for phrase in keyword_phrases(piece):
+                alternatives = re.sub(r"\(.*?\)", "", phrase).split("/")
+                if len(alternatives) == 2 and len(alternatives[0].split()) == 1 and len(alternatives[1].split()) > 1:
+                    # "Spatial/Temporal Modeling" is "Spatial Modeling" or "Temporal Modeling".
+                    head, *rest = alternatives[1].split()
+                    alternatives[0] = f"{alternatives[0].strip()} {' '.join(rest)}"
+                for term in alternatives:
+                    term = term.strip()
+                    words = term.split()
+                    if len(term) < 3 or len(words) > 4:
+                        continue
+                    if specific_only and (len(words) > 3 or words[0].lower() in ("other", "new", "major", "significant")
+                                          or (len(words) == 1 and (len(term) < 7 or term.lower() in _VAGUE))):
+                        continue
+                    out.append(term)
+        return out
+
+    def dedupe(terms, skip=()):
+        seen = {t.lower() for t in skip}
+        out = []
+        for t in terms:
+            if t.lower() not in seen:
+                seen.add(t.lower())
+                out.append(t)
+        return out
+
+    wanted = dedupe(split(criteria.keywords, False) +
+                    split([t.relevant for t in criteria.topics if t.relevant], True))
+    # Keyword phrases only (short); whole Irrelevant lines are descriptions, not terms.
+    unwanted = dedupe(split([n for n in criteria.negatives if len(n.split()) <= 4], False), skip=wanted)
+    return wanted, unwanted
+
+
+def mentioned(terms: list[str], text: str, most: int = 3) -> list[str]:
+    """The terms found in the text as whole words (a trailing plural allowed), first found first."""
+    hits = []
+    for term in terms:
+        m = re.search(r"(?<![\w-])" + re.escape(term) + r"(?:e?s)?(?![\w-])", text, re.I)
+        if m:
+            hits.append((m.start(), term))
+    return [t for _, t in sorted(hits)[:most]]
 
 
 def relevance(paper_vecs: np.ndarray, cv: CriteriaVectors, corpus: np.ndarray) -> np.ndarray:
@@ -124,14 +181,20 @@ class LocalScorer:
         best = topic_sims.argmax(axis=1)
         rel = _to_scale(raw, REL_LO, REL_HI)
         novelty = _to_scale(1 - nearest_similarity(vecs, history), 1 - NOV_HI, 1 - NOV_LO)
+        wanted, unwanted = criteria_terms(criteria)
         scores = {}
         for i, p in enumerate(papers):
             topic = cv.topic_names[best[i]]
             topic = topic if len(topic) <= 60 else topic[:57].rstrip() + "..."
+            text = f"{p.title} {p.abstract}"
+            comment = f"Closest criteria topic: {topic}."
+            if hits := mentioned(wanted, text):
+                comment += f" Mentions {', '.join(hits)}."
+            if hits := mentioned(unwanted, text, most=2):
+                comment += f" Also mentions {', '.join(hits)}, which the criteria rule out."
             scores[p.arxiv_id] = Score(
                 arxiv_id=p.arxiv_id, relevance=int(rel[i]), novelty=int(novelty[i]),
-                comment=f"Closest criteria topic: {topic} (similarity {topic_sims[i, best[i]]:.2f}).",
-                raw=float(raw[i]), source="local",
+                comment=comment, raw=float(raw[i]), source="local",
             )
         return ScoringResult(scores=scores, notes=[
             "Scored by the local MiniLM ranker (no LLM): relevance is similarity to what the "
