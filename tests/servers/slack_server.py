@@ -4,6 +4,8 @@ It records every call (method, token, parameters from the query string, a form b
 JSON body), answers the methods the app uses the way Slack documents them, checks the
 Block Kit limits Slack enforces, and can be scripted to answer 429 (with Retry-After) or
 an error such as not_in_channel / invalid_auth / channel_not_found for some calls.
+Given a Socket Mode server (tests/servers/socket_mode_server.py), `apps.connections.open`
+answers a fresh WebSocket URL on it, as Slack does for an app-level token (xapp-...).
 
     with SlackServer() as slack:
         client = make_web_client("xoxb-test", slack.api_url)
@@ -28,6 +30,7 @@ TEAM_ID = "T0TEAM"
 DEFAULT_CHANNEL_ID = "C0PAPERS"
 DEFAULT_CHANNEL_NAME = "arxiv-papers"
 JSON_FIELDS = ("blocks", "attachments", "view", "metadata")  # JSON-encoded inside form bodies
+APP_TOKEN_METHODS = {"apps.connections.open"}  # the methods that take an app-level token, and only those
 
 
 @dataclass
@@ -109,8 +112,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 
 class SlackServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, socket_mode=None):
         self.lock = threading.RLock()
+        self.socket_mode = socket_mode  # a SocketModeServer: where apps.connections.open points
         self.calls: list[Call] = []
         self.tokens_revoked: set[str] = set()
         # channel id -> {"name", "is_member"}; "#name" and the id both address a channel.
@@ -219,6 +223,8 @@ class SlackServer:
             return 200, {"ok": False, "error": "not_authed"}, {}
         if token in self.tokens_revoked:
             return 200, {"ok": False, "error": "token_revoked"}, {}
+        if token.startswith("xapp-") != (method in APP_TOKEN_METHODS):
+            return 200, {"ok": False, "error": "not_allowed_token_type"}, {}
         scripted = self._scripted(method)
         if scripted is not None:
             return scripted.status, dict(scripted.body), dict(scripted.headers)
@@ -240,6 +246,13 @@ class SlackServer:
         return next((cid for cid, c in self.channels.items() if c["name"] == name), None)
 
     # ---- methods ---------------------------------------------------------------------
+    def _m_apps_connections_open(self, p):
+        if "token" in p:  # Slack takes this method's token only in the Authorization header
+            return {"ok": False, "error": "invalid_auth"}
+        if self.socket_mode is None:  # no Socket Mode server: the app is not in Socket Mode
+            return {"ok": False, "error": "access_denied"}
+        return {"ok": True, "url": self.socket_mode.new_url()}
+
     def _m_auth_test(self, p):
         return {"ok": True, "url": "https://test.slack.com/", "team": "Test Team", "user": "arxivbot",
                 "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
