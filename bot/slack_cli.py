@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 import threading
 
@@ -16,6 +17,9 @@ from .cli import arguments, command, open_store
 from .config import ConfigError, Settings, secret
 
 log = logging.getLogger(__name__)
+# On stop, how long a post in progress may take to finish: a Heroku-like platform kills the
+# process 30 s after SIGTERM. A post cut short resumes without duplicates on the next start.
+SHUTDOWN_WAIT_SECONDS = 25
 
 
 def _need(name: str, why: str) -> str:
@@ -64,15 +68,28 @@ def cmd_run(args, settings: Settings) -> int:
     app_token = _need("SLACK_APP_TOKEN", "Socket Mode needs an app-level token (xapp-..., connections:write)")
     app, sched = build(settings, args.db)
     stop = threading.Event()
+    # Ctrl-C and SIGTERM (how a platform stops a worker) end the loop below instead of
+    # killing the process mid-vote or mid-post: the shutdown lets the work in hand finish.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    handler = SocketModeHandler(app, app_token, web_client=app.client)
+    handler.connect()
+    print("Slack app connected in Socket Mode; Ctrl-C stops it", flush=True)
+    scheduler_thread = None
     if not args.no_scheduler:
-        sched.start_thread(stop)
+        scheduler_thread = sched.start_thread(stop)
         print(f"scheduler: weekdays at {settings['schedule.time']} {settings['schedule.timezone']}, "
-              f"next post {sched.next_run():%a %d %b %H:%M %Z} to {settings['slack.channel']}")
-    print("Slack app connected in Socket Mode; Ctrl-C stops it")
+              f"next post {sched.next_run():%a %d %b %H:%M %Z} to {settings['slack.channel']}", flush=True)
     try:
-        SocketModeHandler(app, app_token, web_client=app.client).start()
+        while not stop.wait(1.0):
+            pass
     finally:
         stop.set()
+        print("stopping: finishing the votes and posts in hand", flush=True)
+        handler.close()  # closes the connection, then waits for the listeners at work
+        if scheduler_thread is not None:
+            scheduler_thread.join(timeout=SHUTDOWN_WAIT_SECONDS)
+    print("stopped", flush=True)
     return 0
 
 
