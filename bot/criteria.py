@@ -176,7 +176,7 @@ _AVOID_SENTENCE = re.compile(r"^(avoid|exclude|ignore|skip)\s+(.*)$", re.I)
 
 @dataclass
 class QueryTexts:
-    positive: str
+    positive: str  # "" when the criteria only say what to avoid
     negative: str  # "" when the criteria name nothing to avoid
 
 
@@ -203,6 +203,7 @@ def keyword_phrases(line: str) -> list[str]:
 def query_texts(text: str) -> QueryTexts:
     topics: list[str] = []
     prose: list[str] = []
+    task: list[str] = []  # sentences about the task ("filter out irrelevant ones")
     negatives: list[str] = []
     kw_pos: list[str] = []
     kw_neg: list[str] = []
@@ -252,10 +253,14 @@ def query_texts(text: str) -> QueryTexts:
             avoid = _AVOID_SENTENCE.match(sentence)
             if avoid:
                 negatives.append(avoid.group(2).strip(" ."))
-            elif len(sentence) > 3 and not _NEG_CUE.search(sentence):
-                prose.append(sentence)
+            elif len(sentence) > 3:
+                (task if _NEG_CUE.search(sentence) else prose).append(sentence)
     close_topic()
     kw_pos, kw_neg = list(dict.fromkeys(kw_pos)), list(dict.fromkeys(kw_neg))
     positive = " ".join(topics + prose + (["Keywords: " + ", ".join(kw_pos)] if kw_pos else []))
     negative = " ".join(negatives + (["Keywords: " + ", ".join(kw_neg)] if kw_neg else []))
-    return QueryTexts(positive=positive.strip() or text.strip(), negative=negative.strip())
+    # "Papers on X; filter out irrelevant ones" is all some teams write: then it is the query.
+    positive = positive.strip() or " ".join(task).strip()
+    if not positive and not negative.strip():
+        positive = text.strip()  # nothing recognisable: the whole text
+    return QueryTexts(positive=positive, negative=negative.strip())

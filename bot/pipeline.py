@@ -85,12 +85,13 @@ def rank(papers: list[Paper], scores: dict[str, Score], matches: dict[str, list[
          min_relevance: int, min_novelty: int, max_papers: int) -> list[Pick]:
     """Author matches first (never cut), then the best-scored papers above the cutoffs.
 
-    LLM scores rank by relevance + novelty, as the seed's digest does. The local scorer's
-    novelty is only a heuristic (distance from recent papers), so its scores rank by
-    relevance counted twice: an LLM 8+8 and a local 8 sit side by side."""
+    Scores rank by relevance + novelty, as the seed's digest does, except in a local-only
+    run (source "local"): there novelty is only a heuristic (distance from recent papers),
+    so relevance counts twice. In an LLM run, local stand-ins (below the cut, fallbacks)
+    keep relevance + novelty, so they never jump ahead of the LLM's own judgements."""
     def key(p: Paper):
         s = scores[p.arxiv_id]
-        novelty = s.novelty if s.source == "llm" else s.relevance
+        novelty = s.relevance if s.source == "local" else s.novelty
         return (-(s.relevance + novelty), -s.relevance, -s.raw, p.arxiv_id)
 
     authored = sorted((p for p in papers if matches.get(p.arxiv_id)), key=key)

@@ -70,8 +70,9 @@ def cmd_run(args, settings: Settings) -> int:
     stop = threading.Event()
     # Ctrl-C and SIGTERM (how a platform stops a worker) end the loop below instead of
     # killing the process mid-vote or mid-post: the shutdown lets the work in hand finish.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, frame: stop.set())
+    if threading.current_thread() is threading.main_thread():  # Python allows handlers only there
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda signum, frame: stop.set())
     handler = SocketModeHandler(app, app_token, web_client=app.client)
     handler.connect()
     print("Slack app connected in Socket Mode; Ctrl-C stops it", flush=True)

@@ -12,10 +12,10 @@ def save_papers(db, date: str, papers: list[Paper]) -> None:
     no longer lists a paper drops its announcement, never the paper or its votes)."""
     ts = now()
     with db.conn:
-        keep = [p.arxiv_id for p in papers]
-        db.conn.execute(
-            f"delete from announcements where date = ? and arxiv_id not in ({','.join('?' * len(keep))})",
-            [date, *keep])
+        keep = {p.arxiv_id for p in papers}
+        stale = [r[0] for r in db.conn.execute("select arxiv_id from announcements where date = ?", [date])
+                 if r[0] not in keep]
+        db.conn.executemany("delete from announcements where date = ? and arxiv_id = ?", [(date, a) for a in stale])
         for pos, p in enumerate(papers):
             db.conn.execute(
                 """insert into papers (arxiv_id, version, title, authors, abstract, categories,

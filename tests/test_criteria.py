@@ -153,3 +153,11 @@ def test_query_texts_without_negatives_and_without_structure():
 def test_keyword_phrases_keep_brackets_whole_and_drop_etc():
     assert criteria.keyword_phrases("MoE, GNN (graph, mesh), or SSM; KV cache etc.") == \
         ["MoE", "GNN (graph, mesh)", "SSM", "KV cache"]
+
+
+def test_query_texts_when_the_criteria_only_say_what_to_avoid_or_describe_the_task():
+    only_avoid = criteria.query_texts("Avoid surgical robots and medical devices.")
+    assert only_avoid.positive == "" and only_avoid.negative == "surgical robots and medical devices"
+    # A task sentence is all there is: it is the query (not dropped for its "filter out").
+    task = criteria.query_texts("Find papers on protein folding and filter out irrelevant ones.")
+    assert task.positive == "Find papers on protein folding and filter out irrelevant ones." and task.negative == ""

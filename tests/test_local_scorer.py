@@ -146,3 +146,14 @@ def test_comment_names_the_topic_and_the_criteria_terms_a_paper_mentions(cache):
     assert kv.startswith("Closest criteria topic: Model Compression.")
     assert "Mentions KV cache, Quantization" in kv and "rule out" not in kv
     assert "Mentions Pruning" in med and "Also mentions Medical Imaging, which the criteria rule out." in med
+
+
+def test_criteria_that_only_say_what_to_avoid_never_make_a_confident_pick(cache):
+    avoid = criteria_mod.parse("Avoid surgical robots and medical devices.")
+    grasp, surgical, other = papers("2501", GRASP), papers("2502", SURGICAL), papers("2503", OTHER)
+    day = grasp + surgical + other
+    result = LocalScorer(cache).score(day, avoid, "2025-02-24")
+    assert max(s.relevance for s in result.scores.values()) <= 5  # below any sensible pick threshold
+    assert any("only say what to avoid" in n for n in result.notes)
+    # What they avoid still ranks lowest.
+    assert raw_of(result, surgical).max() < np.median(raw_of(result, grasp + other))

@@ -343,9 +343,39 @@ def test_posting_lease_live_expired_and_dead_holders(db):
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    dead = f"{socket.gethostname()}:{gone.pid}:1"
+    dead = f"{post_mod._this_host()}:{gone.pid}:1"
     assert post_mod.take_lease(db, DATE, "#c", dead, now_s=2000.0) is None
     assert post_mod.take_lease(db, DATE, "#c", me, now_s=2001.0) is None
+    # The same hostname in another container (PID namespace): its PIDs mean nothing here.
+    post_mod.release_lease(db, DATE, "#c", me)
+    twin = f"{socket.gethostname()}#1:{gone.pid}:1"
+    assert post_mod.take_lease(db, DATE, "#c", twin, now_s=3000.0) is None
+    assert post_mod.take_lease(db, DATE, "#c", me, now_s=3001.0)["holder"] == twin
+
+
+def test_a_stalled_poster_whose_lease_was_taken_over_posts_nothing_more(slack, settings, db, client):
+    """Stalled past the lease (long 429 waits), then taken over: it stops, no duplicates."""
+    from bot.slack import post as post_mod
+
+    ids = stored_day(db, DATE, 6)
+    calls = []
+
+    def stall_then_lose_the_lease(seconds):
+        calls.append(seconds)
+        if len(calls) == 3:  # before the third paper (the first post, the parent, has no wait)
+            db.execute("update post_leases set holder = 'elsewhere:42:7', expires = ?", [1e12])
+            db.conn.commit()
+
+    # A long pacing makes every post after the first wait, i.e. call the (non-sleeping) hook.
+    result = post(settings.override(slack__seconds_between_posts=10), db, client, sleep=stall_then_lose_the_lease)
+    assert result.status == "failed" and result.error == "lease_lost"
+    assert "took over posting" in result.message and "elsewhere:42:7" in result.message
+    assert paper_ids_posted(slack) == ids[:2]
+    # The new holder's lease is untouched; once it is gone the day continues without duplicates.
+    assert db.execute("select holder from post_leases").fetchone()[0] == "elsewhere:42:7"
+    db.execute("delete from post_leases")
+    db.conn.commit()
+    assert post(settings, db, client).status == "posted" and paper_ids_posted(slack) == ids
 
 
 def test_run_http_serves_signed_requests_through_gunicorn(slack, tmp_path):

@@ -33,6 +33,7 @@ from .base import ScoringResult
 REL_LO, REL_HI = -1.875, 3.75
 NOV_LO, NOV_HI = 0.35, 0.85  # nearest-neighbour similarity: high -> low novelty
 PROTOTYPE_SHARE, PROTOTYPE_MIN = 0.01, 10
+ONLY_AVOID_MAX = 5  # relevance cap when the criteria name nothing wanted
 HISTORY_MAX = 20_000  # earlier papers kept as corpus; more adds time, not quality
 
 
@@ -65,11 +66,11 @@ class CriteriaVectors:
         self.topic_names = [t.name for t in criteria.topics] or ["criteria"]
         topic_texts = [t.query for t in criteria.topics] or [criteria.text]
         q = query_texts(criteria.text)
-        texts = [q.positive] + ([q.negative] if q.negative else []) + topic_texts
-        vecs = cache.get_many(texts)
-        self.positive = vecs[0]
-        self.negative = vecs[1] if q.negative else None
-        self.topics = vecs[2 if q.negative else 1:]
+        wanted = [t for t in (q.positive, q.negative) if t]
+        vecs = cache.get_many(wanted + topic_texts)
+        self.positive = vecs[0] if q.positive else None  # None: the criteria only say what to avoid
+        self.negative = vecs[len(wanted) - 1] if q.negative else None
+        self.topics = vecs[len(wanted):]
 
 
 # Words of the Relevant lines too general to tell a reader why a paper matched.
@@ -134,7 +135,9 @@ def relevance(paper_vecs: np.ndarray, cv: CriteriaVectors, corpus: np.ndarray) -
     Standardising makes one 1-10 calibration fit any criteria (with or without negatives,
     short or long) and keeps a weak day weak: the corpus holds the earlier days too."""
     m = prototype_size(len(corpus))
-    direction = prototype(cv.positive, corpus, m)
+    direction = np.zeros(corpus.shape[1], dtype=np.float32)
+    if cv.positive is not None:
+        direction = direction + prototype(cv.positive, corpus, m)
     if cv.negative is not None:
         direction = direction - prototype(cv.negative, corpus, m)
     background = corpus @ direction
@@ -180,6 +183,12 @@ class LocalScorer:
         topic_sims = vecs @ cv.topics.T
         best = topic_sims.argmax(axis=1)
         rel = _to_scale(raw, REL_LO, REL_HI)
+        notes = []
+        if cv.positive is None:
+            # Far from what is to be avoided is not the same as wanted: never a confident pick.
+            rel = np.minimum(rel, ONLY_AVOID_MAX)
+            notes.append(f"The criteria only say what to avoid, so relevance is capped at {ONLY_AVOID_MAX}: "
+                         "add a topic or a sentence saying what the team wants.")
         novelty = _to_scale(1 - nearest_similarity(vecs, history), 1 - NOV_HI, 1 - NOV_LO)
         wanted, unwanted = criteria_terms(criteria)
         scores = {}
@@ -198,7 +207,7 @@ class LocalScorer:
             )
         return ScoringResult(scores=scores, notes=[
             "Scored by the local MiniLM ranker (no LLM): relevance is similarity to what the "
-            "criteria ask for minus similarity to what they exclude; novelty is distance from recent papers."])
+            "criteria ask for minus similarity to what they exclude; novelty is distance from recent papers."] + notes)
 
 
 def nearest_similarity(vecs: np.ndarray, history: np.ndarray | None) -> np.ndarray:

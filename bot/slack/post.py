@@ -269,8 +269,13 @@ def _post_day_leased(settings: Settings, db, client: WebClient, report: DayRepor
                 _record(db, date, channel, item, found, thread_ts or found, channel_id)
                 result.warnings.append(f"{item}: found an unrecorded message in Slack; not posted again")
                 return found, channel_id
-        _intend(db, date, channel, item, thread_ts, channel_id)
         paced()
+        # Still ours? A run stalled past the lease (long 429 waits, timeouts) may have been
+        # taken over; posting on would duplicate what the new holder posts.
+        if other := take_lease(db, date, channel, holder):
+            raise _Stop("lease_lost", f"another process ({other['holder']}) took over posting {date} to "
+                                      f"{channel} while this one was stalled; it continues the thread")
+        _intend(db, date, channel, item, thread_ts, channel_id)
         try:
             answer = _post(client, channel, text, blocks, thread_ts)
         except _Stop as stop:
@@ -280,7 +285,6 @@ def _post_day_leased(settings: Settings, db, client: WebClient, report: DayRepor
         ts, cid = answer["ts"], answer.get("channel") or channel_id or channel
         _record(db, date, channel, item, ts, thread_ts or ts, cid)
         result.sent += 1
-        take_lease(db, date, channel, holder)  # still alive: refresh
         return ts, cid
 
     try:
@@ -318,16 +322,25 @@ def _post_day_leased(settings: Settings, db, client: WebClient, report: DayRepor
     return result
 
 
+def _this_host() -> str:
+    """The hostname and PID namespace: containers sharing a hostname have different PIDs."""
+    try:
+        ns = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+    except OSError:
+        ns = ""
+    return f"{socket.gethostname()}#{ns}".replace(":", "_")
+
+
 def lease_holder() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+    return f"{_this_host()}:{os.getpid()}:{threading.get_ident()}"
 
 
 def _holder_is_dead(holder: str) -> bool:
     """True when the holder ran on this host and its process is gone (a kill, a crash)."""
     host, _, rest = holder.partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine: only the expiry can tell
+    if host != _this_host() or not pid.isdigit():
+        return False  # another machine or container: only the expiry can tell
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
