@@ -89,8 +89,8 @@ def criteria_terms(criteria: Criteria) -> tuple[list[str], list[str]]:
                 alternatives = re.sub(r"\(.*?\)", "", phrase).split("/")
                 if len(alternatives) == 2 and len(alternatives[0].split()) == 1 and len(alternatives[1].split()) > 1:
                     # "Spatial/Temporal Modeling" is "Spatial Modeling" or "Temporal Modeling".
-                    head, *rest = alternatives[1].split()
-                    alternatives[0] = f"{alternatives[0].strip()} {' '.join(rest)}"
+                    shared = alternatives[1].split()[1:]
+                    alternatives[0] = f"{alternatives[0].strip()} {' '.join(shared)}"
                 for term in alternatives:
                     term = term.strip()
                     words = term.split()
@@ -171,7 +171,6 @@ class LocalScorer:
             self.paper_vecs[p.arxiv_id] = v
         return vecs
 
-
     def score(self, papers: list[Paper], criteria: Criteria, date: str, progress=None) -> ScoringResult:
         if not papers:
             return ScoringResult(scores={})
@@ -195,7 +194,7 @@ class LocalScorer:
         for i, p in enumerate(papers):
             topic = cv.topic_names[best[i]]
             topic = topic if len(topic) <= 60 else topic[:57].rstrip() + "..."
-            text = f"{p.title} {p.abstract}"
+            text = paper_text(p.title, p.abstract)
             comment = f"Closest criteria topic: {topic}."
             if hits := mentioned(wanted, text):
                 comment += f" Mentions {', '.join(hits)}."
