@@ -30,6 +30,16 @@ _DESC_RE = re.compile(
     re.S,
 )
 _ID_RE = re.compile(r"(?:arxiv\.org/abs/|oai:arXiv\.org:)(?P<id>[\w.\-/]+?)(?:v(?P<v>\d+))?$")
+# Characters XML 1.0 forbids, raw or as a character reference (&#1; &#x1b;): expat rejects
+# the whole document for one of them, so they are removed before parsing.
+_XML_ILLEGAL_RE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
+    "|&#(?:x0*(?:[0-8bcef]|1[0-9a-f]|fffe|ffff)|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]|65534|65535));",
+    re.I)
+# Each item (RSS) or entry (Atom) starts a segment, so a repair can be traced to its item.
+_ITEM_START_RE = re.compile(rb"(?=<(?:item|entry)[\s>])")
+_SEGMENT_ID_RE = re.compile(r"(?:arXiv:|arxiv\.org/abs/|oai:arXiv\.org:)(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})")
+_DECLARED_ENCODING_RE = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([\w.\-]+)", re.I)
 
 
 class FeedError(RuntimeError):
@@ -41,6 +51,7 @@ class Feed:
     date: date | None  # announcement date (channel pubDate); None only for an unusable header
     papers: list[Paper] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # items we could not read, with reasons
+    repaired: list[str] = field(default_factory=list)  # items kept after removing bad bytes, with what was done
     title: str = ""
 
     @property
@@ -97,10 +108,50 @@ def parse_feed(body: bytes | str, source: str = "feed") -> Feed:
         raise FeedError(f"{source}: the response is empty, not an RSS feed")
     if _looks_like_html(body):
         raise FeedError(f"{source}: got an HTML page instead of an RSS feed (arXiv may be down or the URL is wrong)")
+    body, repaired = _repair(body)
     try:
         root = ET.fromstring(body)
     except ET.ParseError as exc:
         raise FeedError(f"{source}: the feed is not well-formed XML ({exc}); it may be truncated") from None
+    feed = _parse_root(root, source)
+    feed.repaired = repaired
+    return feed
+
+
+def _repair(body: bytes) -> tuple[bytes, list[str]]:
+    """Replace bytes that are not UTF-8 and remove characters XML forbids, item by item,
+    so one bad byte costs at most a character of one item, never the day. Returns the
+    repaired document and one line per repaired item (its arXiv id, or its position)."""
+    declared = _DECLARED_ENCODING_RE.match(body)
+    if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        return body, []  # another declared encoding: expat decodes it itself
+    parts, repaired = [], []
+    for pos, segment in enumerate(_ITEM_START_RE.split(body)):
+        text, what = _repair_segment(segment)
+        parts.append(text)
+        if what:
+            found = _SEGMENT_ID_RE.search(text)
+            where = "the channel header" if pos == 0 else (found.group(1) if found else f"item {pos}")
+            repaired.append(f"{where}: {what}")
+    return "".join(parts).encode("utf-8"), repaired
+
+
+def _repair_segment(segment: bytes) -> tuple[str, str]:
+    """The segment as text, and what was repaired in it ("" when nothing)."""
+    what = []
+    try:
+        text = segment.decode("utf-8")
+    except UnicodeDecodeError:
+        text = segment.decode("utf-8", errors="replace")
+        bad = text.count("\ufffd") - segment.count("\ufffd".encode("utf-8"))
+        what.append(f"{bad} byte{'s' if bad != 1 else ''} that {'are' if bad != 1 else 'is'} not UTF-8 replaced")
+    text, removed = _XML_ILLEGAL_RE.subn("", text)
+    if removed:
+        what.append(f"{removed} control character{'s' if removed != 1 else ''} removed (not allowed in XML)")
+    return text, ", ".join(what)
+
+
+def _parse_root(root, source: str) -> Feed:
     if root.tag == f"{{{NS['atom']}}}feed":
         return _parse_atom(root, source)
     channel = root.find("channel")

@@ -139,6 +139,7 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
         feed = load_feed(settings, db, feed_file, http)
         if feed.skipped:
             warnings += [f"skipped unreadable feed item: {s}" for s in feed.skipped]
+        warnings += [f"repaired the feed at {s}" for s in feed.repaired]
         feed_date = feed.date.isoformat() if feed.date else None
         if date and feed_date and date != feed_date:
             raise FeedError(f"the feed is for {feed_date}, not the requested --date {date}")

@@ -242,3 +242,76 @@ def test_split_authors(creator, names):
 def test_feed_url_joins_categories_with_plus():
     assert feed_url("https://rss.arxiv.org/rss/", ["cs.LG", "cs.AI"]) == "https://rss.arxiv.org/rss/cs.LG+cs.AI"
     assert feed_url("http://127.0.0.1:9/rss", ["stat.ML"]) == "http://127.0.0.1:9/rss/stat.ML"
+
+
+# --- one bad byte or control character: repair that item, keep the day -------------------
+
+def _inside(body: bytes, after: bytes, insert: bytes) -> bytes:
+    """The capture with `insert` placed right after the first `after`."""
+    at = body.index(after) + len(after)
+    return body[:at] + insert + body[at:]
+
+
+def test_a_non_utf8_byte_in_one_description_is_repaired_and_that_item_named():
+    body = _inside(DAY.read_bytes(), b"arXiv:2502.15315v1 Announce Type: new \nAbstract: ", b"Caf\xc6 ")
+    feed = parse_feed(body, source="day.xml")
+    assert [p.arxiv_id for p in feed.papers] == [p.arxiv_id for p in parse_feed(DAY.read_bytes()).papers]
+    assert feed.skipped == []
+    assert len(feed.repaired) == 1 and feed.repaired[0].startswith("2502.15315:")
+    assert "UTF-8" in feed.repaired[0]
+    paper = next(p for p in feed.papers if p.arxiv_id == "2502.15315")
+    assert paper.abstract.startswith("Caf\ufffd ")
+
+
+@needs_captures
+def test_a_control_character_in_one_title_is_removed_and_that_item_named():
+    body = _inside(RSS_CAPTURE.read_bytes(), b"<title>Outlier Detection", b"\x01")
+    feed = parse_feed(body, source="capture")
+    assert len(feed.papers) == 4 and feed.skipped == []
+    assert feed.papers[2].title == "Outlier Detection for Multi-Network Data"
+    assert feed.repaired == ["2205.06398: 1 control character removed (not allowed in XML)"]
+
+
+@needs_captures
+def test_an_invalid_character_reference_in_an_atom_entry_is_removed():
+    capture = CAPTURES / "api-2026-09-24-cat-cs.CL-3results.xml"
+    body = capture.read_bytes()
+    first_summary = body.index(b"<summary>") + len(b"<summary>")
+    body = body[:first_summary] + b"&#x1b;[0m" + body[first_summary:]
+    feed = parse_feed(body, source="api")
+    assert len(feed.papers) == len(parse_feed(capture.read_bytes()).papers)
+    assert len(feed.repaired) == 1 and feed.repaired[0].startswith(feed.papers[0].arxiv_id + ":")
+
+
+def test_bad_bytes_in_the_channel_header_are_repaired_and_named():
+    body = _inside(DAY.read_bytes(), b"<title>cs.LG, cs.AI", b"\x02\xff")
+    feed = parse_feed(body)
+    assert len(feed.papers) == 7
+    assert feed.repaired == ["the channel header: 1 byte that is not UTF-8 replaced, "
+                             "1 control character removed (not allowed in XML)"]
+
+
+def test_a_truncated_feed_with_a_bad_byte_is_still_rejected():
+    body = _inside(DAY.read_bytes(), b"Abstract: ", b"\xc6")
+    with pytest.raises(FeedError, match=r"cut\.xml: the feed is not well-formed XML .*truncated"):
+        parse_feed(body[: len(body) // 2], source="cut.xml")
+
+
+def test_a_clean_feed_reports_no_repairs():
+    assert parse_feed(DAY.read_bytes()).repaired == []
+
+
+def test_the_digest_of_a_day_with_one_bad_byte_keeps_every_paper_and_names_the_repair(tmp_path, capsys,
+                                                                                       monkeypatch):
+    from bot.cli import main
+
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    settings = tmp_path / "team.toml"
+    settings.write_text(f'[storage]\ndigest_dir = "{tmp_path / "digests"}"\n[arxiv]\nenrich = false\n')
+    feed = tmp_path / "day.xml"
+    feed.write_bytes(_inside(DAY.read_bytes(), b"arXiv:2502.15315v1 Announce Type: new \nAbstract: ", b"\xc6"))
+    assert main(["--settings", str(settings), "digest", "--feed", str(feed), "--db", str(tmp_path / "d.sqlite"),
+                 "--quiet"]) == 0
+    out = capsys.readouterr()
+    assert "warning: repaired the feed at 2502.15315: 1 byte that is not UTF-8 replaced" in out.err
+    assert "papers picked for 2025-02-24" in out.out and "arXiv papers 7" in out.out
