@@ -8,6 +8,7 @@ so text is cut at a word boundary, measured after escaping.
 from __future__ import annotations
 
 import re
+from typing import Callable
 
 ELLIPSIS = "…"
 
@@ -22,31 +23,40 @@ def squash(text: str | None) -> str:
     return re.sub(r"\s+", " ", text or "").strip()
 
 
+def _cut(text: str, limit: int, width: Callable[[str], int]) -> str:
+    """`text` in at most `limit` units as `width` measures each character: unchanged when
+    it fits, else its longest prefix that fits beside the ellipsis, backed up to a word
+    boundary when one is not too far back. Never empty for non-empty text and limit >= 1."""
+    if sum(map(width, text)) <= limit:
+        return text
+    if limit < len(ELLIPSIS):
+        return ""
+    room, used, n = limit - len(ELLIPSIS), 0, 0
+    for ch in text:
+        used += width(ch)
+        if used > room:
+            break
+        n += 1
+    cut = text[:n]
+    if text[n:n + 1] != " ":  # the cut fell inside a word
+        space = cut.rfind(" ")
+        if space >= n // 2:  # a word boundary not too far back; else cut mid-word
+            cut = cut[:space]
+    return (cut.rstrip(" ,;:.-") or cut) + ELLIPSIS
+
+
 def clip(text: str, limit: int) -> str:
     """At most `limit` characters, cut at a word boundary with an ellipsis when cut."""
-    if len(text) <= limit:
-        return text
-    if limit <= 1:
-        return ELLIPSIS[:limit]
-    cut = text[:limit - 1]
-    space = cut.rfind(" ")
-    if space >= limit // 2:  # a word boundary not too far back; else cut mid-word
-        cut = cut[:space]
-    return cut.rstrip(" ,;:.-") + ELLIPSIS
+    return _cut(text, limit, lambda ch: 1)
 
 
 def safe(text: str | None, limit: int) -> str:
     """Squashed, cut and escaped so the *escaped* text fits in `limit` characters.
 
-    Cutting happens before escaping, so an entity like `&amp;` is never split in half.
+    The cut counts each character at its escaped width (`&` takes 5), so entities cost
+    only their own share of the budget and are never split in half.
     """
-    raw = squash(text)
-    out = escape(clip(raw, limit))
-    budget = limit
-    while len(out) > limit and budget > 1:
-        budget -= max(1, len(out) - limit)
-        out = escape(clip(raw, budget))
-    return out
+    return escape(_cut(squash(text), limit, lambda ch: len(escape(ch))))
 
 
 def plain(text: str | None, limit: int) -> str:
