@@ -44,7 +44,7 @@ class LabelledPaper:
 @dataclass
 class LabelFile:
     papers: list[LabelledPaper]
-    problems: list[str] = field(default_factory=list)  # "line N: what was wrong"
+    problems: list[str] = field(default_factory=list)  # "FILE:N: what was wrong"
     duplicates: int = 0
 
 
@@ -91,11 +91,11 @@ def read_labels(path: str | Path) -> LabelFile:
                 try:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    out.problems.append(f"line {n}: not valid JSON ({exc.msg})")
+                    out.problems.append(f"{path}:{n}: not valid JSON ({exc.msg})")
                     continue
                 problem = _check_row(row)
                 if problem:
-                    out.problems.append(f"line {n}: {problem}")
+                    out.problems.append(f"{path}:{n}: {problem}")
                     continue
                 aid = re.sub(r"v\d+$", "", row["arxiv_id"].strip())
                 if aid in seen:

@@ -6,14 +6,18 @@ the paper is known, and import uses them to register a paper this database has n
 so the history can train the team model on a fresh install.
 
 Import keeps "latest vote wins": lines are applied in time order, and a line older than the
-vote already stored for that user and paper is skipped. Importing the same file twice
-changes nothing the second time.
+vote already stored for that user and paper is skipped. A time in the future is refused
+(beyond a few minutes of clock skew): it would make every later vote look older. An
+imported vote is recorded once by its natural key (paper, user, time, vote), so importing
+the same file twice changes nothing the second time, even for votes that share a time.
+A line that cannot be read (not UTF-8, not JSON, a field missing) is skipped and named
+as FILE:LINE with the reason; the other lines are imported.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
@@ -22,6 +26,8 @@ from .db import now
 
 MAX_ID = 64
 MAX_TEXT = 20000
+CLOCK_SKEW = timedelta(minutes=10)  # how far ahead of this machine's clock a vote time may be
+SOURCE = "import"
 
 
 @dataclass
@@ -31,22 +37,33 @@ class ImportReport:
     older: int = 0  # a newer vote was already stored
     new_papers: int = 0  # papers registered from the lines' title/abstract
     unknown_papers: int = 0  # votes on papers without text here (kept, not learnable yet)
-    problems: list[str] = field(default_factory=list)  # "line N: what was wrong"
+    problems: list[str] = field(default_factory=list)  # "FILE:N: what was wrong"
 
 
-def _parse_time(value) -> str | None:
+def _parse_time(value) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
         t = datetime.fromisoformat(value.strip())
-    except ValueError:
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=timezone.utc)
+        return t.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # OverflowError: 9999-12-31T23:00-05:00 is past year 9999 in UTC
         return None
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
-def _check(row) -> tuple[dict | None, str | None]:
+def _check_time(value, latest: datetime) -> tuple[str | None, str | None]:
+    """(the time as stored, None) or (None, what is wrong with it)."""
+    at = _parse_time(value)
+    if at is None:
+        return None, "`time` is missing or not an ISO 8601 time such as 2025-03-01T09:00:00Z"
+    if at > latest:
+        return None, (f"`time` {str(value)[:40]} is in the future (this machine's clock says "
+                      f"{(latest - CLOCK_SKEW).isoformat(timespec='seconds')}); fix the time or the clock")
+    return at.isoformat(timespec="seconds"), None
+
+
+def _check(row, latest: datetime) -> tuple[dict | None, str | None]:
     if not isinstance(row, dict):
         return None, "not a JSON object"
     aid, user, vote = row.get("arxiv_id"), row.get("user"), row.get("vote")
@@ -56,9 +73,9 @@ def _check(row) -> tuple[dict | None, str | None]:
         return None, "`user` is missing or not a short string"
     if isinstance(vote, bool) or vote not in feedback.VALID_VOTES:
         return None, f"`vote` must be 1, -1 or 0, got {vote!r}"[:120]
-    at = _parse_time(row.get("time"))
-    if at is None:
-        return None, "`time` is missing or not an ISO 8601 time such as 2025-03-01T09:00:00Z"
+    at, problem = _check_time(row.get("time"), latest)
+    if problem:
+        return None, problem
     out = {"arxiv_id": aid.strip(), "user": user.strip(), "vote": int(vote), "time": at}
     for key in ("title", "abstract"):
         if isinstance(row.get(key), str) and row[key].strip():
@@ -66,19 +83,28 @@ def _check(row) -> tuple[dict | None, str | None]:
     return out, None
 
 
-def read_votes(fh: IO[str]) -> tuple[list[dict], list[str]]:
+def _read_line(raw: bytes, latest: datetime) -> tuple[dict | None, str | None]:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg})"
+    return _check(row, latest)
+
+
+def read_votes(fh: IO[bytes], source: str = "input") -> tuple[list[dict], list[str]]:
+    """The file's valid votes, and one "SOURCE:LINE: why" per line skipped."""
+    latest = datetime.now(timezone.utc) + CLOCK_SKEW
     votes, problems = [], []
-    for n, line in enumerate(fh, 1):
-        if not line.strip():
+    for n, raw in enumerate(fh, 1):
+        if not raw.strip():
             continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"line {n}: not valid JSON ({exc.msg})")
-            continue
-        vote, problem = _check(row)
+        vote, problem = _read_line(raw, latest)
         if problem:
-            problems.append(f"line {n}: {problem}")
+            problems.append(f"{source}:{n}: {problem}")
         else:
             votes.append(vote)
     return votes, problems
@@ -97,8 +123,16 @@ def _ensure_paper(db, v: dict) -> str:
     return "unknown"
 
 
-def import_votes(db, fh: IO[str]) -> ImportReport:
-    votes, problems = read_votes(fh)
+def _already_imported(db, v: dict) -> bool:
+    """This very vote (paper, user, time, value) was imported before: a re-import skips it."""
+    return next(db.query(
+        "select 1 as x from feedback_events where arxiv_id = ? and user_id = ? and source = ? and at = ? and vote = ?",
+        [v["arxiv_id"], v["user"], SOURCE, v["time"], v["vote"]]), None) is not None
+
+
+def import_votes(db, fh: IO[bytes], source: str = "input") -> ImportReport:
+    """Apply the votes of a JSON lines file opened in binary (`source` names it in problems)."""
+    votes, problems = read_votes(fh, source)
     rep = ImportReport(problems=problems)
     seen_unknown: set[str] = set()
     for v in sorted(votes, key=lambda v: v["time"]):  # stable: same time keeps file order
@@ -116,7 +150,10 @@ def import_votes(db, fh: IO[str]) -> ImportReport:
         if stored_at and stored_at > v["time"]:
             rep.older += 1
             continue
-        change = feedback.set_vote(db, v["arxiv_id"], v["user"], v["vote"], source="import", at=v["time"])
+        if _already_imported(db, v):
+            rep.unchanged += 1
+            continue
+        change = feedback.set_vote(db, v["arxiv_id"], v["user"], v["vote"], source=SOURCE, at=v["time"])
         if change.before == change.after:
             rep.unchanged += 1
         else:
@@ -139,8 +176,9 @@ def export_votes(db, fh: IO[str]) -> int:
     return n
 
 
-def open_input(path: str | Path) -> IO[str]:
+def open_input(path: str | Path) -> IO[bytes]:
+    """Binary, so that a line that is not UTF-8 costs that line, not the file."""
     try:
-        return open(path, encoding="utf-8")
+        return open(path, "rb")
     except OSError as exc:
         raise ValueError(f"cannot read feedback file {path}: {exc.strerror or exc}") from None

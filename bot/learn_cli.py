@@ -47,9 +47,10 @@ def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _report_problems(problems: list[str], what: str) -> None:
+def _report_problems(problems: list[str]) -> None:
+    """One warning per skipped line ("FILE:LINE: why"), the first MAX_PROBLEMS_SHOWN of them."""
     for line in problems[:MAX_PROBLEMS_SHOWN]:
-        print(f"warning: {what} {line} (skipped)", file=sys.stderr)
+        print(f"warning: {line} (skipped)", file=sys.stderr)
     if len(problems) > MAX_PROBLEMS_SHOWN:
         print(f"warning: ... and {len(problems) - MAX_PROBLEMS_SHOWN} more malformed lines skipped", file=sys.stderr)
 
@@ -74,7 +75,7 @@ def cmd_eval(args, settings: Settings) -> int:
         raise ValueError(f"criteria file {args.criteria}: {problem}")
     crit = criteria_mod.parse(text)
     labels = read_labels(args.labels)
-    _report_problems(labels.problems, f"labels file {args.labels}")
+    _report_problems(labels.problems)
     if not labels.papers:
         raise ValueError(f"labels file {args.labels} has no usable lines")
     if args.score_from and not any(it.date >= args.score_from for it in labels.papers):
@@ -134,8 +135,8 @@ def cmd_feedback(args, settings: Settings) -> int:
     db = open_store(settings, args.db)
     if args.action == "import":
         with open_input(args.file) as fh:
-            rep = import_votes(db, fh)
-        _report_problems(rep.problems, f"feedback file {args.file}")
+            rep = import_votes(db, fh, source=args.file)
+        _report_problems(rep.problems)
         print(f"imported {args.file}: {rep.applied} votes applied, {rep.unchanged} already there, "
               f"{rep.older} older than a stored vote (kept the newer), {len(rep.problems)} malformed lines skipped")
         if rep.new_papers:

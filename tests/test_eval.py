@@ -64,7 +64,7 @@ def test_malformed_label_lines_are_reported_with_line_numbers_and_skipped(tmp_pa
     assert [it.paper.arxiv_id for it in lf.papers] == [good[0]["arxiv_id"], good[4]["arxiv_id"]]
     assert lf.papers[0].paper.title == good[0]["title"]
     assert lf.duplicates == 1
-    assert [p.split(":")[0] for p in lf.problems] == ["line 2", "line 3", "line 5", "line 6", "line 7"]
+    assert [p.split(": ")[0] for p in lf.problems] == [f"{path}:{n}" for n in (2, 3, 5, 6, 7)]
     assert "not valid JSON" in lf.problems[0] and "`relevance`" in lf.problems[1]
     assert "`date`" in lf.problems[2] and "`title`" in lf.problems[4]
 
@@ -126,7 +126,7 @@ def test_eval_reports_bad_lines_and_bad_inputs(files, tmp_path, capsys):
     assert main(["eval", "--labels", str(mixed), "--criteria", str(criteria), "--json", "--quiet",
                  "--cache", str(cache)]) == 0
     captured = capsys.readouterr()
-    assert "line 2: not valid JSON" in captured.err
+    assert f"{mixed}:2: not valid JSON" in captured.err
     assert json.loads(captured.out)["papers"] == 20
     # Inputs that cannot work stop with a message naming what was wrong.
     assert main(["eval", "--labels", str(tmp_path / "nope.jsonl"), "--criteria", str(criteria)]) == 1
