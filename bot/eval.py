@@ -11,7 +11,9 @@ exactly as bot.learn.TasteScorer does in the daily run).
 
 Metrics are per day, averaged over the days on or after `score_from` (feedback accumulates
 from the first day): `auc` (positives vs negatives, days with both), `p_at_top` (share of
-the top that is positive, days with a positive) and `oracle_p_at_top` (the best possible).
+the top that is positive, days with a positive), `oracle_p_at_top` (the best possible) and
+`random_p_at_top` (what a random ranking scores: the share of positives). A stream without
+negatives or positives makes some of these meaningless; `caveats` says so in words.
 """
 from __future__ import annotations
 
@@ -46,6 +48,12 @@ class LabelFile:
     papers: list[LabelledPaper]
     problems: list[str] = field(default_factory=list)  # "FILE:N: what was wrong"
     duplicates: int = 0
+    author_matches: list[int] = field(default_factory=list)  # line numbers of unscored author-match rows
+
+
+def _unscored_author_match(row) -> bool:
+    """A row picked for its authors (the seed's "Author match"), with no relevance to score."""
+    return isinstance(row, dict) and row.get("author_match") is True and row.get("relevance") is None
 
 
 def _open_text(path: Path):
@@ -92,6 +100,9 @@ def read_labels(path: str | Path) -> LabelFile:
                     row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     out.problems.append(f"{path}:{n}: not valid JSON ({exc.msg})")
+                    continue
+                if _unscored_author_match(row):
+                    out.author_matches.append(n)
                     continue
                 problem = _check_row(row)
                 if problem:
@@ -142,6 +153,9 @@ class ReplayResult:
     zero_shot: ArmMetrics
     with_feedback: ArmMetrics
     oracle: list[float]
+    random: list[float]  # per day: the share of positives, a random ranking's expected p_at_top
+    stream_pos: int  # positives and negatives among the papers of the scored days
+    stream_neg: int
     pos: int
     neg: int
     days: int
@@ -154,11 +168,27 @@ class ReplayResult:
             "zero_shot": self.zero_shot.summary(),
             "with_feedback": self.with_feedback.summary(),
             "oracle_p_at_top": _mean(self.oracle),
+            "random_p_at_top": _mean(self.random),
+            "caveats": self.caveats(),
             "labels": {"pos": self.pos, "neg": self.neg},
             "days": self.days,
             "papers": self.papers,
             "seconds": round(self.seconds, 1),
         }
+
+
+    def caveats(self) -> list[str]:
+        """Plain sentences on what the metrics cannot say for this stream (empty when they can)."""
+        if not self.stream_pos:
+            return [f"The stream has no positives (no paper with relevance >= {POSITIVE_MIN}): "
+                    "neither auc nor p_at_top can be computed, so there is nothing to compare."]
+        if not self.stream_neg:
+            return [f"The stream has no negatives (no paper with relevance <= {NEGATIVE_MAX}): auc cannot be "
+                    f"computed, and a random ranking already scores p_at_top {_mean(self.random):.3f}, so these "
+                    "numbers cannot tell a good ranking from a bad one."]
+        if not self.zero_shot.auc:
+            return ["No day has both a positive and a negative paper, so auc cannot be computed."]
+        return []
 
 
 def zero_shot_scores(scorer, papers: list[Paper], criteria: Criteria, date: str) -> np.ndarray:
@@ -187,7 +217,8 @@ def replay(items: list[LabelledPaper], criteria: Criteria, cache: EmbeddingCache
         by_day.setdefault(it.date, []).append(i)
 
     scorer = LocalScorer(cache)
-    zs, fb, oracle = ArmMetrics(), ArmMetrics(), []
+    zs, fb, oracle, random = ArmMetrics(), ArmMetrics(), [], []
+    stream_pos = stream_neg = 0
     liked: list[int] = []
     disliked: list[int] = []
     voted: set[int] = set()
@@ -214,6 +245,8 @@ def replay(items: list[LabelledPaper], criteria: Criteria, cache: EmbeddingCache
         fb_top = top_order(mixed, ids)[:k]
         if score_from is None or day >= score_from:
             days_scored += 1
+            stream_pos += int((r >= POSITIVE_MIN).sum())
+            stream_neg += int((r <= NEGATIVE_MAX).sum())
             for arm, s in ((zs, zero), (fb, mixed)):
                 auc = day_auc(s, r)
                 if auc is not None:
@@ -222,6 +255,7 @@ def replay(items: list[LabelledPaper], criteria: Criteria, cache: EmbeddingCache
                 zs.p_at_top.append(float((r[top_order(zero, ids)[:k]] >= POSITIVE_MIN).mean()))
                 fb.p_at_top.append(float((r[fb_top] >= POSITIVE_MIN).mean()))
                 oracle.append(min(int((r >= POSITIVE_MIN).sum()), k) / k)
+                random.append(float((r >= POSITIVE_MIN).mean()))
         # The team reacts to what the with-feedback ranking showed it.
         for j in fb_top:
             i = idx[j]
@@ -232,5 +266,5 @@ def replay(items: list[LabelledPaper], criteria: Criteria, cache: EmbeddingCache
                 disliked.append(i)
                 voted.add(i)
         seen.extend(idx)
-    return ReplayResult(zs, fb, oracle, len(liked), len(disliked), days_scored, len(items), embedded,
+    return ReplayResult(zs, fb, oracle, random, stream_pos, stream_neg, len(liked), len(disliked), days_scored, len(items), embedded,
                         time.monotonic() - started)

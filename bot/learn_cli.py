@@ -55,6 +55,15 @@ def _report_problems(problems: list[str]) -> None:
         print(f"warning: ... and {len(problems) - MAX_PROBLEMS_SHOWN} more malformed lines skipped", file=sys.stderr)
 
 
+def _report_author_matches(lines: list[int], path: str, shown: int = 10) -> None:
+    """One line for all the author-match rows the stream carries without scores."""
+    if not lines:
+        return
+    more = f" and {len(lines) - shown} more" if len(lines) > shown else ""
+    print(f"note: skipped {len(lines)} author-match rows with no relevance score (picked for their authors, "
+          f"nothing to rank): lines {', '.join(map(str, lines[:shown]))}{more} of {path}", file=sys.stderr)
+
+
 @command("eval", "replay a labelled paper stream day by day: zero-shot vs with feedback")
 @arguments(_eval_args)
 def cmd_eval(args, settings: Settings) -> int:
@@ -76,6 +85,7 @@ def cmd_eval(args, settings: Settings) -> int:
     crit = criteria_mod.parse(text)
     labels = read_labels(args.labels)
     _report_problems(labels.problems)
+    _report_author_matches(labels.author_matches, args.labels)
     if not labels.papers:
         raise ValueError(f"labels file {args.labels} has no usable lines")
     if args.score_from and not any(it.date >= args.score_from for it in labels.papers):
@@ -113,7 +123,10 @@ def cmd_eval(args, settings: Settings) -> int:
     for arm in ("zero_shot", "with_feedback"):
         print(f"  {arm:14s} {fmt(out[arm]['auc']):>6s} {fmt(out[arm]['p_at_top']):>6s}")
     print(f"  {'oracle':14s} {'':>6s} {fmt(out['oracle_p_at_top']):>6s}")
+    print(f"  {'random':14s} {'':>6s} {fmt(out['random_p_at_top']):>6s}")
     print(f"  thumbs given: {out['labels']['pos']} up, {out['labels']['neg']} down; {out['seconds']:.1f} s")
+    for caveat in out["caveats"]:
+        print(f"note: {caveat}")
     return 0
 
 

@@ -92,7 +92,8 @@ def test_eval_json_has_exactly_the_documented_names(files, capsys):
             "--top", "3", "--json", "--quiet", "--cache", str(cache)]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"zero_shot", "with_feedback", "oracle_p_at_top", "labels", "days", "papers", "seconds"}
+    assert set(out) == {"zero_shot", "with_feedback", "oracle_p_at_top", "random_p_at_top", "caveats", "labels",
+                        "days", "papers", "seconds"}
     assert set(out["zero_shot"]) == set(out["with_feedback"]) == {"auc", "p_at_top"}
     assert set(out["labels"]) == {"pos", "neg"}
     assert out["days"] == 3 and out["papers"] == 40
@@ -139,3 +140,49 @@ def test_eval_reports_bad_lines_and_bad_inputs(files, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["eval", "--labels", str(labels), "--criteria", str(criteria), "--score-from", "July"])
     assert "is not a date" in capsys.readouterr().err
+
+
+def positives_with_author_matches(tmp_path):
+    """Three days of robot papers, all positive (relevance 8-10), plus author-match rows that
+    carry no scores: what the foundations stream looks like."""
+    rows = []
+    for d in range(3):
+        for k, (title, abstract) in enumerate(ROBOT + OTHER):
+            rows.append({"date": f"2025-03-0{d + 1}", "arxiv_id": f"2503.{d}{k:04d}", "title": f"{title} ({d})",
+                         "authors": ["A. B"], "abstract": abstract, "relevance": 8 + (k % 3), "novelty": 5})
+        rows.append({"date": f"2025-03-0{d + 1}", "arxiv_id": f"2503.{d}0099", "title": f"Safety report ({d})",
+                     "authors": ["Yoshua Bengio"], "abstract": "A report.", "relevance": None, "novelty": None,
+                     "comment": "Author match", "author_match": True})
+    path = tmp_path / "positives.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    criteria = tmp_path / "criteria.txt"
+    criteria.write_text(CRITERIA)
+    return path, criteria
+
+
+def test_eval_on_a_stream_without_negatives_says_the_numbers_mean_nothing(tmp_path, capsys):
+    labels, criteria = positives_with_author_matches(tmp_path)
+    argv = ["eval", "--labels", str(labels), "--criteria", str(criteria), "--quiet", "--top", "3",
+            "--cache", str(tmp_path / "cache.sqlite")]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    # The author-match rows are named in one line, not one warning each.
+    skipped = [line for line in captured.err.splitlines() if "author-match" in line]
+    assert len(skipped) == 1 and "3 author-match rows" in skipped[0] and "lines 11, 22, 33" in skipped[0]
+    assert "warning" not in captured.err.replace(skipped[0], "")
+    assert "no negatives" in captured.out and "cannot tell a good ranking from a bad one" in captured.out
+    # A random ranking scores the same p@3 here: the report shows it next to the arms.
+    random_row = next(line for line in captured.out.splitlines() if line.strip().startswith("random"))
+    assert random_row.split()[-1] == "1.000"
+    assert main(argv + ["--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["zero_shot"]["auc"] is None and out["random_p_at_top"] == 1.0
+    assert len(out["caveats"]) == 1 and "no negatives" in out["caveats"][0]
+
+
+def test_eval_on_a_stream_with_both_kinds_has_no_caveat(files, capsys):
+    labels, criteria, cache = files
+    assert main(["eval", "--labels", str(labels), "--criteria", str(criteria), "--json", "--quiet", "--top", "3",
+                 "--cache", str(cache)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["caveats"] == [] and out["random_p_at_top"] == 0.5 and out["oracle_p_at_top"] == 1.0
