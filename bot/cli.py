@@ -106,8 +106,8 @@ def _load_plugins() -> None:
     import importlib
 
     # Each surface owns its commands: bot.llm_cli (costs), bot.slack_cli (run), bot.learn_cli
-    # (eval, feedback import/export). A module that does not exist yet is skipped.
-    for mod in ("bot.llm_cli", "bot.slack_cli", "bot.learn_cli"):
+    # (eval, feedback import/export), bot.criteria_cli (criteria). A module that does not exist yet is skipped.
+    for mod in ("bot.llm_cli", "bot.slack_cli", "bot.learn_cli", "bot.criteria_cli"):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:

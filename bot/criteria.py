@@ -16,7 +16,10 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
+
+from .config import ConfigError
 
 MAX_CHARS = 8000  # about 2k tokens: leaves room for papers in the LLM prompt
 MIN_CHARS = 20
@@ -120,31 +123,137 @@ def parse(text: str) -> Criteria:
     return crit
 
 
-def load_file(path: str | Path) -> str:
-    text = Path(path).read_text(encoding="utf-8")
+SETTING = "ranking.criteria_file"
+
+
+def read_text_file(path: str | Path) -> str:
+    """A criteria file's text; ValueError saying what is wrong with it (missing, binary, not UTF-8)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError("the file does not exist") from None
+    except IsADirectoryError:
+        raise ValueError("it is a folder, not a file") from None
+    except OSError as exc:
+        raise ValueError(f"it cannot be read ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"it is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                         "save it as plain UTF-8 text") from None
+    if "\x00" in text:
+        raise ValueError("it looks binary (it holds NUL bytes), not a text file; save it as plain UTF-8 text")
     err = validate_text(text)
     if err:
-        raise ValueError(f"criteria file {path}: {err}")
+        raise ValueError(err)
     return text
 
 
-def current(db, default_path: str | Path) -> Criteria:
-    """The newest stored criteria version; seeded from the default file on first use.
+def load_file(path: str | Path) -> str:
+    """The criteria file's text, or a ConfigError naming the file and the setting."""
+    try:
+        return read_text_file(path)
+    except ValueError as exc:
+        raise ConfigError(f"criteria file {path} (setting {SETTING}): {exc}. Fix the file, or point {SETTING} "
+                          "in your settings file at your criteria file (prompts/criteria.txt is an example)") from None
 
-    The file seeds version 1 only when the store has none: edits made from Slack are
-    versions in the database and are never overwritten by the file.
-    """
-    row = next(db.query("select * from criteria_versions order by id desc limit 1"), None)
+
+def _latest(db) -> dict | None:
+    return next(db.query("select * from criteria_versions order by id desc limit 1"), None)
+
+
+def _last_adopted_from_file(db) -> dict | None:
+    return next(db.query("select * from criteria_versions where file_sha256 is not null "
+                         "order by id desc limit 1"), None)
+
+
+def _display(path: Path) -> str:
+    from .config import ROOT
+
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _edited_after(path: Path, row: dict) -> bool:
+    """Whether the file was saved after the version `row` was made (the latest edit wins)."""
+    made = datetime.fromisoformat(row["created_at"])
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) >= made.replace(microsecond=0)
+
+
+def file_status(db, path: str | Path) -> str:
+    """How the criteria file stands against the store: "adopted" (its text was last adopted,
+    or no file), "changed" (the next run adopts it), "older" (changed, but saved before the
+    current version was made elsewhere: the current version stays)."""
+    path = Path(path)
+    latest = _latest(db)
+    if latest is None or not path.is_file():
+        return "adopted"
+    adopted = _last_adopted_from_file(db)
+    if adopted is not None and adopted["file_sha256"] == _file_sha(path):
+        return "adopted"
+    return "changed" if _edited_after(path, latest) else "older"
+
+
+def _file_sha(path: Path) -> str | None:
+    """The sha256 of the file's criteria text; None when it is not usable text (the run says why)."""
+    try:
+        return _text_sha(read_text_file(path))
+    except ValueError:
+        return None
+
+
+def adopt_file(db, path: str | Path) -> str | None:
+    """Make the criteria file the current version when it changed since it was last adopted
+    and was saved after the current version was made (an edit in Slack or `criteria set`
+    after that wins again). Seeds version 1 when the store has none. Returns what to tell
+    the run's reader, or None when nothing changed."""
+    path = Path(path)
+    latest = _latest(db)
+    if latest is not None and not path.exists():
+        return f"criteria file {path} ({SETTING}) does not exist: scoring with the stored version {latest['id']}"
+    status = "changed" if latest is None else file_status(db, path)
+    if status != "changed":
+        return None
+    text = load_file(path)
+    version = save_version(db, text, created_by="settings", note=f"from file {_display(path)}")
+    db["criteria_versions"].update(version, {"file_path": str(path), "file_sha256": _text_sha(text)})
+    if latest is None or version == latest["id"]:
+        return None  # the first version, or the file now says what the current version says
+    return (f"criteria file {_display(path)} changed since it was last adopted: it is now criteria version "
+            f"{version} (an edit in Slack or `python -m bot criteria set` after this wins again)")
+
+
+def current(db, default_path: str | Path) -> Criteria:
+    """The newest stored criteria version; seeded from the criteria file on first use.
+
+    Later edits of the file are adopted by a run (`adopt_file`), not here: the Slack views
+    show what is stored."""
+    row = _latest(db)
     if row is None:
-        text = load_file(default_path)
-        version = save_version(db, text, created_by="settings", note=f"seeded from {Path(default_path).name}")
-        row = {"text": text, "id": version}
+        adopt_file(db, default_path)
+        row = _latest(db)
     crit = parse(row["text"])
     crit.version = row["id"]
     return crit
 
 
+def for_run(db, path: str | Path) -> tuple[Criteria, list[str]]:
+    """The criteria a run scores with, after adopting an edited criteria file, and what to tell
+    the reader about it."""
+    said = adopt_file(db, path)
+    return current(db, path), [said] if said else []
+
+
+def _text_sha(text: str) -> str:
+    return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
+
+
 def save_version(db, text: str, created_by: str, note: str = "") -> int:
+    """Store the text as the newest version (the one runs score with); the text of the newest
+    version already: nothing stored, its id returned."""
     err = validate_text(text)
     if err:
         raise ValueError(err)
@@ -152,7 +261,7 @@ def save_version(db, text: str, created_by: str, note: str = "") -> int:
 
     text = text.strip()
     last = next(db.query("select id, sha256 from criteria_versions order by id desc limit 1"), None)
-    sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    sha = _text_sha(text)
     if last and last["sha256"] == sha:
         return last["id"]
     table = db["criteria_versions"]

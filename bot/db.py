@@ -189,3 +189,14 @@ def m005_post_leases(db: sqlite_utils.Database) -> None:
         "holder": str,  # host:pid:thread
         "acquired_at": str, "expires": float,  # unix time
     }, pk=("date", "channel"))
+
+
+@migration
+def m007_criteria_file_adoption(db: sqlite_utils.Database) -> None:
+    # Which version was last adopted from the criteria file (its path and text's sha256), so a
+    # run adopts the file again only once it changed; versions seeded from it count as adopted.
+    versions = db["criteria_versions"]
+    versions.add_column("file_path", str)
+    versions.add_column("file_sha256", str)
+    db.execute("update criteria_versions set file_sha256 = sha256 "
+               "where created_by = 'settings' and note like 'seeded from %'")

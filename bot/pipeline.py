@@ -160,7 +160,8 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
             warnings += enrich(db, papers)
             papers = store.load_papers(db, date)
 
-    crit = criteria_mod.current(db, settings.path("ranking.criteria_file"))
+    crit, said = criteria_mod.for_run(db, settings.path("ranking.criteria_file"))
+    warnings += said
     scorer = scorer or make_scorer(settings, db)
     ids = [p.arxiv_id for p in papers]
     have = store.load_scores(db, scorer.name, crit.version, ids)

@@ -74,7 +74,8 @@ def test_validate_text_accepts_the_default():
 def test_load_file_names_the_file(tmp_path):
     bad = tmp_path / "criteria.txt"
     bad.write_text("short", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"criteria file .*criteria\.txt: the criteria text is too short"):
+    with pytest.raises(criteria.ConfigError, match=r"criteria file .*criteria\.txt \(setting ranking\.criteria_file\): "
+                                                   r"the criteria text is too short"):
         criteria.load_file(bad)
 
 
@@ -84,12 +85,108 @@ def test_current_seeds_version_one_from_the_file_once(db, tmp_path):
     first = criteria.current(db, path)
     assert first.version == 1 and first.topics[0].name == "Sparse mixture-of-experts routing"
     row = next(db.query("select * from criteria_versions"))
-    assert row["created_by"] == "settings" and "criteria.txt" in row["note"]
-    # Editing the file later does not replace what the team stored: the store is the truth.
-    path.write_text("1. Something else entirely, about graphs\n", encoding="utf-8")
-    assert criteria.current(db, path).version == 1
-    assert criteria.current(db, path).text == "1. Sparse mixture-of-experts routing"
+    assert row["created_by"] == "settings" and row["note"] == f"from file {path}"
+    assert (row["file_path"], row["file_sha256"]) == (str(path), row["sha256"])
+    # A Slack view reads what is stored; only a run adopts a later edit of the file.
+    _edit(path, "1. Something else entirely, about graphs\n")
+    assert criteria.current(db, path).version == 1 and db["criteria_versions"].count == 1
+
+
+def _edit(path, text, age_seconds=0.0):
+    """Write the criteria file, dated age_seconds ago (mtime decides which edit is the latest)."""
+    import os
+    import time
+
+    path.write_text(text, encoding="utf-8")
+    when = time.time() + 2 - age_seconds  # +2: later than a version saved in the same second
+    os.utime(path, (when, when))
+
+
+def test_the_latest_edit_wins_whether_made_in_the_file_or_in_slack(db, tmp_path):
+    path = tmp_path / "criteria.txt"
+    _edit(path, "1. Sparse mixture-of-experts routing\n")
+    crit, said = criteria.for_run(db, path)
+    assert crit.version == 1 and said == []
+    # The file edited after the first run: the next run adopts it, says so once.
+    _edit(path, "1. Quantization of large language models\n")
+    assert criteria.file_status(db, path) == "changed"
+    crit, said = criteria.for_run(db, path)
+    assert crit.version == 2 and crit.topics[0].name == "Quantization of large language models"
+    assert len(said) == 1 and "changed since it was last adopted" in said[0] and "version 2" in said[0]
+    row = next(db.query("select * from criteria_versions where id = 2"))
+    assert row["note"].startswith("from file") and row["created_by"] == "settings"
+    assert criteria.for_run(db, path) == (criteria.current(db, path), [])  # said once only
+    # An edit in Slack after that wins: the unchanged file never overrides it.
+    slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1", note="edited in Slack")
+    for _ in range(2):
+        assert criteria.for_run(db, path)[0].version == slack
+    assert criteria.file_status(db, path) == "adopted"
+    # The file edited again: it wins again.
+    _edit(path, "1. State space models for long sequences\n")
+    crit, said = criteria.for_run(db, path)
+    assert crit.version == slack + 1 and crit.topics[0].name == "State space models for long sequences" and said
+
+
+def test_a_file_edit_older_than_a_slack_edit_does_not_replace_it(db, tmp_path):
+    path = tmp_path / "criteria.txt"
+    _edit(path, "1. Sparse mixture-of-experts routing\n", age_seconds=3600)
+    criteria.for_run(db, path)
+    _edit(path, "1. Quantization of large language models\n", age_seconds=600)  # saved, then...
+    slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1")  # ...this, later
+    assert criteria.file_status(db, path) == "older"
+    assert criteria.for_run(db, path) == (criteria.current(db, path), []) and criteria.current(db, path).version == slack
+
+
+def test_a_file_that_says_what_the_current_version_says_adds_no_version(db, tmp_path):
+    path = tmp_path / "criteria.txt"
+    _edit(path, "1. Sparse mixture-of-experts routing\n")
+    criteria.for_run(db, path)
+    slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1")
+    _edit(path, "1. Graph neural networks for chemistry\n\n")  # the file catches up with Slack
+    assert criteria.for_run(db, path) == (criteria.current(db, path), [])
+    assert db["criteria_versions"].count == slack and criteria.file_status(db, path) == "adopted"
+
+
+def test_a_removed_criteria_file_keeps_the_stored_version_and_says_so(db, tmp_path):
+    path = tmp_path / "criteria.txt"
+    _edit(path, "1. Sparse mixture-of-experts routing\n")
+    criteria.for_run(db, path)
+    path.unlink()
+    crit, said = criteria.for_run(db, path)
+    assert crit.version == 1 and "does not exist" in said[0] and "ranking.criteria_file" in said[0]
+
+
+def test_a_broken_edit_of_the_file_stops_the_run_naming_the_file(db, tmp_path):
+    path = tmp_path / "criteria.txt"
+    _edit(path, "1. Sparse mixture-of-experts routing\n")
+    criteria.for_run(db, path)
+    path.write_bytes(b"\xc6\xc6 not text")
+    with pytest.raises(criteria.ConfigError, match="not UTF-8 text"):
+        criteria.for_run(db, path)
     assert db["criteria_versions"].count == 1
+
+
+def test_a_database_seeded_before_adoption_was_recorded_counts_the_seed_as_adopted(tmp_path):
+    """Databases made before the file's adoption was recorded: the seeded version 1 counts as
+    adopted, so the unchanged file never overrides a Slack edit made since."""
+    from bot.db import migrate
+
+    path = tmp_path / "criteria.txt"
+    _edit(path, "1. Sparse mixture-of-experts routing\n", age_seconds=3600)
+    old = open_db(tmp_path / "old.sqlite", apply_migrations=False)
+    migrate(old)
+    old.execute("delete from _migrations where name = 'm007_criteria_file_adoption'")
+    with old.conn:
+        old.execute("alter table criteria_versions drop column file_path")
+        old.execute("alter table criteria_versions drop column file_sha256")
+    text = path.read_text(encoding="utf-8").strip()
+    old["criteria_versions"].insert({"text": text, "sha256": criteria._text_sha(text), "created_by": "settings",
+                                     "created_at": "2025-01-01T00:00:00+00:00", "note": "seeded from criteria.txt"})
+    old["criteria_versions"].insert({"text": "1. Graph neural networks for chemistry", "sha256": "x",
+                                     "created_by": "U1", "created_at": "2025-01-02T00:00:00+00:00", "note": ""})
+    _edit(path, text)  # touched (a fresh checkout) but not changed
+    assert migrate(old) == ["m007_criteria_file_adoption"]
+    assert criteria.for_run(old, path)[0].version == 2
 
 
 def test_save_version_adds_versions_and_skips_identical_text(db):
@@ -161,3 +258,39 @@ def test_query_texts_when_the_criteria_only_say_what_to_avoid_or_describe_the_ta
     # A task sentence is all there is: it is the query (not dropped for its "filter out").
     task = criteria.query_texts("Find papers on protein folding and filter out irrelevant ones.")
     assert task.positive == "Find papers on protein folding and filter out irrelevant ones." and task.negative == ""
+
+
+# --- the criteria file: errors that name it, and edits that are adopted ---------------
+
+def _digest_with_criteria_file(tmp_path, criteria_path, capsys):
+    """`python -m bot --settings F digest --sample` with ranking.criteria_file = criteria_path."""
+    from bot.cli import main
+
+    settings_file = tmp_path / "team.toml"
+    settings_file.write_text(f'[ranking]\ncriteria_file = "{criteria_path}"\n'
+                             f'[storage]\ndigest_dir = "{tmp_path / "digests"}"\n', encoding="utf-8")
+    rc = main(["--settings", str(settings_file), "digest", "--sample", "--db", str(tmp_path / "t.sqlite"), "--quiet"])
+    return rc, capsys.readouterr().err
+
+
+def test_a_missing_criteria_file_names_the_file_and_the_setting(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    missing = tmp_path / "nowhere" / "criteria.txt"
+    rc, err = _digest_with_criteria_file(tmp_path, missing, capsys)
+    assert rc == 2 and err.startswith("configuration error:")
+    assert str(missing) in err and "ranking.criteria_file" in err
+    assert "does not exist" in err and "FileNotFoundError" not in err and "Errno" not in err
+
+
+def test_a_binary_criteria_file_names_the_file_and_says_what_to_do(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    binary = tmp_path / "criteria.txt"
+    binary.write_bytes(b"1. Sparse mixture-of-experts routing\n\xc6\x00\x01 and more")
+    rc, err = _digest_with_criteria_file(tmp_path, binary, capsys)
+    assert rc == 2 and err.startswith("configuration error:")
+    assert str(binary) in err and "ranking.criteria_file" in err
+    assert "not UTF-8 text" in err and "save it as plain UTF-8 text" in err and "codec" not in err
+    nul = tmp_path / "nul.txt"
+    nul.write_bytes(b"1. Sparse mixture-of-experts routing\x00\x00\x00")
+    with pytest.raises(criteria.ConfigError, match=r"nul\.txt.*binary"):
+        criteria.load_file(nul)

@@ -1,0 +1,120 @@
+"""`python -m bot criteria show | set FILE | history | restore N`: the team's criteria without
+Slack. The same versions as `/arxiv criteria` (bot.criteria owns them): every change is a new
+version, the next run scores with the newest."""
+from __future__ import annotations
+
+import argparse
+import getpass
+import re
+
+from . import criteria as criteria_mod
+from .cli import arguments, command, open_store
+from .config import Settings
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions.add_parser("show", help="print the current criteria and where they came from")
+    actions.add_parser("set", help="store a text file as the new current criteria").add_argument("file", metavar="FILE")
+    actions.add_parser("history", help="list the stored versions, newest first")
+    actions.add_parser("restore", help="make version N current again (as a new version)").add_argument(
+        "version", metavar="N")
+
+
+def _terminal_safe(text: str) -> str:
+    """Criteria are typed by anyone on the team: no terminal escapes or bidi controls printed."""
+    return _CONTROL.sub("?", text)
+
+
+def _who() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no user name in a bare container
+        return "cli"
+
+
+def _row(db, version: int) -> dict | None:
+    return next(db.query("select * from criteria_versions where id = ?", [version]), None)
+
+
+_FILE_STATUS = {
+    "changed": "the criteria file {path} changed since it was last adopted: the next run makes it a new version",
+    "older": "the criteria file {path} differs from this version but was saved before it: it stays unused "
+             "until edited again (or `criteria set {path}`)",
+}
+
+
+def show(db, settings: Settings) -> str:
+    path = settings.path("ranking.criteria_file")
+    crit = criteria_mod.current(db, path)
+    row = _row(db, crit.version)
+    lines = [f"criteria version {crit.version}, saved {row['created_at']} by {row['created_by']}"
+             + (f" ({row['note']})" if row["note"] else "")]
+    if status := _FILE_STATUS.get(criteria_mod.file_status(db, path)):
+        lines.append(status.format(path=path))
+    return _terminal_safe("\n".join(lines + ["", crit.text]))
+
+
+def set_from_file(db, settings: Settings, file: str) -> str:
+    try:
+        text = criteria_mod.read_text_file(file)
+    except ValueError as exc:
+        raise ValueError(f"criteria set {file}: {exc}; nothing changed") from None
+    before = criteria_mod.current(db, settings.path("ranking.criteria_file")).version
+    version = criteria_mod.save_version(db, text, created_by=_who(), note=f"set from {file}")
+    if version == before:
+        return f"nothing changed: this is the text of version {version} already"
+    _audit(db, "criteria.set", f"version {version} ({len(text.strip())} characters) from {file}, was {before}")
+    return f"saved as criteria version {version}; the next run scores with it"
+
+
+def history(db, settings: Settings) -> str:
+    current = criteria_mod.current(db, settings.path("ranking.criteria_file")).version
+    rows = db.query("select id, created_at, created_by, note, length(text) as n from criteria_versions "
+                    "order by id desc")
+    head = f"{'version':>7}  {'when':<19}  {'who':<16} {'chars':>5}  note"
+    out = [head, "-" * len(head)]
+    for r in rows:
+        mark = "*" if r["id"] == current else " "
+        out.append(f"{r['id']:>6}{mark}  {(r['created_at'] or '')[:19].replace('T', ' '):<19}  "
+                   f"{(r['created_by'] or '')[:16]:<16} {r['n']:>5}  {r['note'] or ''}")
+    out.append("* current; `python -m bot criteria restore N` makes version N current again")
+    return _terminal_safe("\n".join(out))
+
+
+def restore(db, settings: Settings, which: str) -> str:
+    number = which.lstrip("vV")
+    row = _row(db, int(number)) if number.isdigit() else None
+    if row is None:
+        raise ValueError(f"criteria restore: there is no version {which!r}; `python -m bot criteria history` "
+                         "lists them")
+    current = criteria_mod.current(db, settings.path("ranking.criteria_file")).version
+    if row["id"] == current:
+        return f"version {row['id']} is already the current criteria"
+    version = criteria_mod.save_version(db, row["text"], created_by=_who(), note=f"restored from version {row['id']}")
+    _audit(db, "criteria.restore", f"version {row['id']} restored as {version}, was {current}")
+    return f"version {row['id']} restored as version {version}; the next run scores with it"
+
+
+def _audit(db, action: str, detail: str) -> None:
+    from .store import audit
+
+    audit(db, _who(), action, detail)
+
+
+@command("criteria", "show, set, list or restore the team's criteria (the versions /arxiv criteria edits)")
+@arguments(_args)
+def cmd_criteria(args, settings: Settings) -> int:
+    db = open_store(settings, args.db)
+    if args.action == "show":
+        print(show(db, settings))
+    elif args.action == "set":
+        print(set_from_file(db, settings, args.file))
+    elif args.action == "history":
+        print(history(db, settings))
+    else:
+        print(restore(db, settings, args.version))
+    return 0
