@@ -7,13 +7,19 @@ Works with any base_url (OpenAI, Azure-style proxies, vLLM, llama.cpp, Ollama):
   - retries with back-off on 408/409/429/5xx, timeouts and connection errors, honouring
     Retry-After (seconds or an HTTP date, capped). The client's own retries are off so
     every attempt is seen, logged and recorded (a failed attempt may still be billed).
+  - a 200 reply that is not a chat completion (a proxy's HTML page, `{"error": ...}`,
+    no choices, a cut-off body) is a failed try like a 5xx.
   - a 4xx other than those (bad key, unknown model) is fatal: retrying cannot help.
+  - a deadline (the scorer's time limit for the LLM phase) bounds every try and back-off.
+  - per-try detail is logged at DEBUG only: the scorer reports a failed run in one line.
 """
 from __future__ import annotations
 
 import email.utils
 import logging
+import math
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -42,7 +48,8 @@ class CallOutcome:
 class ChatProvider(Protocol):
     model: str
 
-    def complete(self, messages: list[dict], max_tokens: int, n_papers: int = 0) -> CallOutcome:
+    def complete(self, messages: list[dict], max_tokens: int, n_papers: int = 0,
+                 deadline: float | None = None) -> CallOutcome:
         ...
 
 
@@ -85,6 +92,7 @@ class OpenAIChat:
         # A local server needs no key, but the client insists on one: any placeholder works.
         self.client = OpenAI(api_key=api_key or "no-key-needed", base_url=base_url or None,
                              timeout=timeout, max_retries=0)
+        self.timeout = timeout
         self.max_tries = max(1, max_tries)
         self.mode = "json_schema" if response_format in ("auto", "json_schema") else "json_object"
         self.auto = response_format == "auto"
@@ -106,65 +114,130 @@ class OpenAIChat:
         base = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         return base * (0.5 + random.random() / 2)  # jitter: concurrent batches do not retry in step
 
-    def complete(self, messages: list[dict], max_tokens: int, n_papers: int = 0) -> CallOutcome:
-        import openai
+    def _request(self, messages: list[dict], max_tokens: int) -> dict:
+        kwargs = dict(model=self.model, messages=messages, max_completion_tokens=max_tokens,
+                      response_format=self.response_format_param())
+        if self.reasoning_effort:
+            kwargs["reasoning_effort"] = self.reasoning_effort
+        if self.prompt_cache_key:
+            kwargs["prompt_cache_key"] = self.prompt_cache_key
+        return kwargs
 
+    def complete(self, messages: list[dict], max_tokens: int, n_papers: int = 0,
+                 deadline: float | None = None) -> CallOutcome:
+        """One call, retried; never past `deadline` (time.monotonic()): each try's timeout and
+        each back-off are cut to the time left, and a try that cannot start is not made."""
         out = CallOutcome()
         attempt = 0
         while attempt < self.max_tries:
-            attempt += 1
-            kwargs = dict(model=self.model, messages=messages, max_completion_tokens=max_tokens,
-                          response_format=self.response_format_param())
-            if self.reasoning_effort:
-                kwargs["reasoning_effort"] = self.reasoning_effort
-            if self.prompt_cache_key:
-                kwargs["prompt_cache_key"] = self.prompt_cache_key
-            t0 = time.monotonic()
-            rec = CallRecord(model=self.model, n_papers=n_papers)
-            try:
-                resp = self.client.chat.completions.create(**kwargs)
-            except openai.APIStatusError as exc:
-                rec.latency_ms = int((time.monotonic() - t0) * 1000)
-                rec.ok, rec.error = False, f"HTTP {exc.status_code}: {_short(exc.message)}"
-                out.attempts.append(rec)
-                status = exc.status_code
-                if self.auto and self.mode == "json_schema" and not self._schema_works and status in (400, 422, 500):
-                    log.warning("server refused response_format json_schema (HTTP %s); using json_object "
-                                "with the schema in the prompt", status)
-                    self.mode = "json_object"
-                    attempt -= 1  # the format probe does not use up a try
-                    continue
-                if status in RETRYABLE_STATUS or status >= 500:
-                    delay = self._delay(attempt, exc.response.headers)
-                    log.warning("LLM call failed (%s), try %d/%d; waiting %.1fs", rec.error, attempt, self.max_tries, delay)
-                    out.error = rec.error
-                    if attempt < self.max_tries:
-                        self.sleep(delay)
-                    continue
-                out.error, out.fatal = rec.error, True
+            left = _seconds_left(deadline)
+            if left <= 0:
+                out.error = f"{out.error}; no time left for another try" if out.error else "no time left for a try"
                 return out
-            except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-                rec.latency_ms = int((time.monotonic() - t0) * 1000)
-                rec.ok = False
-                rec.error = "timeout" if isinstance(exc, openai.APITimeoutError) else f"connection error: {_short(str(exc))}"
-                out.attempts.append(rec)
-                out.error = rec.error
-                log.warning("LLM call failed (%s), try %d/%d", rec.error, attempt, self.max_tries)
-                if attempt < self.max_tries:
-                    self.sleep(self._delay(attempt))
-                continue
-            rec.latency_ms = int((time.monotonic() - t0) * 1000)
-            _fill_usage(rec, resp)
+            attempt += 1
+            rec = CallRecord(model=self.model, n_papers=n_papers)
             out.attempts.append(rec)
-            if self.mode == "json_schema":
-                self._schema_works = True
-            choice = resp.choices[0] if resp.choices else None
-            out.content = (choice.message.content or "") if choice else ""
-            out.finish_reason = rec.finish_reason = (choice.finish_reason or "") if choice else ""
-            out.error = ""
-            return out
-        out.error = f"gave up after {self.max_tries} tries: {out.error}"
+            failure = self._try_once(out, rec, self._request(messages, max_tokens), min(self.timeout, left))
+            if failure is None:
+                return out
+            if failure.kind == "format":
+                attempt -= 1  # the format probe does not use up a try
+                continue
+            out.error = rec.error
+            if failure.kind == "fatal":
+                out.fatal = True
+                return out
+            delay = self._delay(attempt, failure.headers)
+            log.debug("LLM call failed (%s), try %d/%d; next in %.1fs", rec.error, attempt, self.max_tries, delay)
+            if attempt < self.max_tries:
+                if delay >= _seconds_left(deadline):
+                    break  # waiting would run past the time limit
+                self.sleep(delay)
+        out.error = f"gave up after {attempt} tries: {out.error}"
         return out
+
+    def _try_once(self, out: CallOutcome, rec: CallRecord, kwargs: dict, timeout: float) -> "_Failure | None":
+        """One HTTP attempt; fills `out` on success, else says what kind of failure it was."""
+        import openai
+
+        t0 = time.monotonic()
+        try:
+            resp = self.client.chat.completions.create(**kwargs, timeout=timeout)
+            content, finish_reason = completion_reply(resp)
+        except openai.APIStatusError as exc:
+            return self._failed(rec, t0, f"HTTP {exc.status_code}: {_short(exc.message)}",
+                                self._status_kind(exc.status_code), exc.response.headers)
+        except openai.APITimeoutError:
+            return self._failed(rec, t0, "timeout", "retry")
+        except openai.APIConnectionError as exc:
+            return self._failed(rec, t0, f"connection error: {_short(str(exc))}", "retry")
+        except (openai.APIResponseValidationError, NotACompletion, ValueError) as exc:
+            # A proxy's page, an error object with 200, a cut-off body: a failed try like a 5xx.
+            return self._failed(rec, t0, f"not a chat completion: {_short(str(exc), 120)}", "retry")
+        rec.latency_ms = int((time.monotonic() - t0) * 1000)
+        _fill_usage(rec, resp)
+        if self.mode == "json_schema":
+            self._schema_works = True
+        out.content, out.finish_reason, out.error = content, finish_reason, ""
+        rec.finish_reason = finish_reason
+        return None
+
+    def _failed(self, rec: CallRecord, t0: float, error: str, kind: str, headers=None) -> "_Failure":
+        rec.latency_ms = int((time.monotonic() - t0) * 1000)
+        rec.ok, rec.error = False, error
+        return _Failure(kind, headers)
+
+    def _status_kind(self, status: int) -> str:
+        if self.auto and self.mode == "json_schema" and not self._schema_works and status in (400, 422, 500):
+            log.info("server refused response_format json_schema (HTTP %s); using json_object "
+                     "with the schema in the prompt", status)
+            self.mode = "json_object"
+            return "format"
+        if status in RETRYABLE_STATUS or status >= 500:
+            return "retry"
+        return "fatal"  # a bad key, an unknown model: retrying cannot help
+
+
+@dataclass
+class _Failure:
+    kind: str  # retry | fatal | format (the server refused the json_schema format: try json_object)
+    headers: object = None  # the reply's headers (Retry-After), when there was a reply
+
+
+class NotACompletion(ValueError):
+    """A 200 reply that is not a chat completion (the openai client returns a proxy's page as str)."""
+
+
+def completion_reply(resp) -> tuple[str, str]:
+    """The content and finish_reason of a chat completion; NotACompletion for anything else."""
+    from openai.types.chat import ChatCompletion
+    from openai.types.chat.chat_completion import Choice
+
+    if not isinstance(resp, ChatCompletion):
+        raise NotACompletion(_describe_body(resp))
+    choices = resp.choices
+    if not isinstance(choices, list) or not choices:
+        raise NotACompletion("a JSON reply without choices")
+    first = choices[0]
+    if not isinstance(first, Choice) or first.message is None:
+        raise NotACompletion("a choice without a message")
+    content = first.message.content
+    if content is not None and not isinstance(content, str):
+        raise NotACompletion("a message whose content is not text")
+    return content or "", first.finish_reason or ""
+
+
+def _describe_body(resp) -> str:
+    """What came back instead of a completion, briefly: an HTML page's title, or its start."""
+    text = str(resp)
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S)
+    if title:
+        return f"an HTML page ({_short(title.group(1), 60)})"
+    return f"a {type(resp).__name__} reply ({_short(re.sub(r'<[^>]*>', ' ', text), 60)})"
+
+
+def _seconds_left(deadline: float | None) -> float:
+    return math.inf if deadline is None else deadline - time.monotonic()
 
 
 def _fill_usage(rec: CallRecord, resp) -> None:

@@ -15,7 +15,14 @@ Scripted replies, consumed in order by the next chat calls:
         srv.content('{"scores": [')                # then: truncated JSON
         srv.transform(lambda items: items[1:])     # then: a reply that leaves a paper out
         srv.slow(2.0)                              # then: a reply that takes 2 s
+        srv.html_page()                            # then: a proxy's HTML error page, with 200
+        srv.not_a_completion({"choices": []})      # then: JSON with 200 that is no completion
         client = OpenAI(base_url=srv.base_url, api_key="x")
+
+`times=None` makes a reply steady: every later call gets it (a dead endpoint), e.g.
+`srv.error(500, times=None)`, `srv.hang(30, times=None)` (no answer before the client's
+timeout; a stopped server stops hanging), `srv.html_page(times=None)`. `closed_port_url()`
+is a base_url where nothing listens (connection refused).
 
 Modes: `reject_json_schema` answers 500 to a json_schema response format (as llama.cpp
 does); `obey_injections` plays a naive model that gives every paper in a call 10/10 when
@@ -114,6 +121,22 @@ class Scripted:
     delay: float = 0.0
     finish_reason: str = "stop"
     error_body: dict | None = None
+    raw: bytes | None = None  # a literal body sent with 200 (HTML page, JSON that is no completion)
+    raw_type: str = "application/json"
+
+
+PROXY_PAGE = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+              b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+
+
+def closed_port_url() -> str:
+    """A base_url on 127.0.0.1 where nothing listens: every connection is refused."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -126,11 +149,12 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return (self.rfile.read(length) if length else b""), (self.headers.get("Content-Type") or "")
 
-    def _send(self, status: int, body: Any, headers: dict | None = None, raw: bytes | None = None) -> None:
+    def _send(self, status: int, body: Any, headers: dict | None = None, raw: bytes | None = None,
+              raw_type: str = "application/octet-stream") -> None:
         data = raw if raw is not None else json.dumps(body).encode("utf-8")
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json" if raw is None else "application/octet-stream")
+            self.send_header("Content-Type", "application/json" if raw is None else raw_type)
             self.send_header("Content-Length", str(len(data)))
             for k, v in (headers or {}).items():
                 self.send_header(k, str(v))
@@ -160,6 +184,8 @@ class OpenAIServer:
         self.calls: list[ChatCall] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self._scripts: list[Scripted] = []
+        self._steady: Scripted | None = None  # the reply once the scripts are used up (None: the model)
+        self._stopping = threading.Event()  # ends hanging replies when the server stops
         self._seen_prompts: list[list[int]] = []
         self.reject_json_schema = False
         self.obey_injections = False
@@ -183,6 +209,7 @@ class OpenAIServer:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self._http.shutdown()
         self._http.server_close()
 
@@ -197,22 +224,43 @@ class OpenAIServer:
         with self._lock:
             self._scripts.extend(replies)
 
-    def rate_limit(self, retry_after: float | str = 1, times: int = 1) -> None:
-        self.script(*[Scripted(status=429, headers={"Retry-After": retry_after},
-                               error_body={"error": {"message": "Rate limit reached", "type": "requests",
-                                                     "code": "rate_limit_exceeded"}})] * times)
+    def _queue(self, reply: Scripted, times: int | None) -> None:
+        """The next `times` calls get `reply`; times=None: every call after the scripts."""
+        if times is None:
+            with self._lock:
+                self._steady = reply
+        else:
+            self.script(*[reply] * times)
 
-    def error(self, status: int = 500, times: int = 1, message: str = "The server had an error") -> None:
-        self.script(*[Scripted(status=status, error_body={"error": {"message": message, "type": "server_error"}})] * times)
+    def rate_limit(self, retry_after: float | str = 1, times: int | None = 1) -> None:
+        self._queue(Scripted(status=429, headers={"Retry-After": retry_after},
+                             error_body={"error": {"message": "Rate limit reached", "type": "requests",
+                                                   "code": "rate_limit_exceeded"}}), times)
 
-    def content(self, text: str, finish_reason: str = "stop", times: int = 1) -> None:
-        self.script(*[Scripted(content=text, finish_reason=finish_reason)] * times)
+    def error(self, status: int = 500, times: int | None = 1, message: str = "The server had an error") -> None:
+        self._queue(Scripted(status=status, error_body={"error": {"message": message, "type": "server_error"}}), times)
 
-    def transform(self, fn: Callable[[list[dict]], list[dict]], times: int = 1) -> None:
-        self.script(*[Scripted(transform=fn)] * times)
+    def content(self, text: str, finish_reason: str = "stop", times: int | None = 1) -> None:
+        self._queue(Scripted(content=text, finish_reason=finish_reason), times)
 
-    def slow(self, seconds: float, times: int = 1) -> None:
-        self.script(*[Scripted(delay=seconds)] * times)
+    def transform(self, fn: Callable[[list[dict]], list[dict]], times: int | None = 1) -> None:
+        self._queue(Scripted(transform=fn), times)
+
+    def slow(self, seconds: float, times: int | None = 1) -> None:
+        self._queue(Scripted(delay=seconds), times)
+
+    def hang(self, seconds: float = 30.0, times: int | None = None) -> None:
+        """No answer for `seconds` (longer than the client's timeout): a hung endpoint."""
+        self.slow(seconds, times)
+
+    def html_page(self, page: bytes = PROXY_PAGE, times: int | None = 1) -> None:
+        """A proxy's error page with status 200 (the openai client returns it as a str)."""
+        self._queue(Scripted(raw=page, raw_type="text/html"), times)
+
+    def not_a_completion(self, body: Any, times: int | None = 1, raw_type: str = "application/json") -> None:
+        """A 200 reply whose body is not a chat completion (`{"error": ...}`, `{"choices": []}`)."""
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+        self._queue(Scripted(raw=raw, raw_type=raw_type), times)
 
     def chat_calls(self, ok_only: bool = False) -> list[ChatCall]:
         with self._lock:
@@ -297,25 +345,28 @@ class OpenAIServer:
     def _chat(self, h: _Handler, body: dict, headers: dict) -> None:
         call = ChatCall(body=body, headers=headers)
         with self._lock:
-            scripted = self._scripts.pop(0) if self._scripts else None
+            scripted = self._scripts.pop(0) if self._scripts else self._steady
             self.calls.append(call)
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
-        def send(status: int, payload: dict, hdrs: dict | None = None) -> None:
+        def send(status: int, payload: dict | None, hdrs: dict | None = None, **raw) -> None:
             # Marked done before the bytes go out: the client cannot send its next request
             # before it has this answer, so "arrived after the previous finished" is exact.
             with self._lock:
                 self.in_flight -= 1
                 call.status, call.finished = status, time.monotonic()
-            h._send(status, payload, hdrs)
+            h._send(status, payload, hdrs, **raw)
 
         if scripted and scripted.delay:
-            time.sleep(scripted.delay)
+            self._stopping.wait(scripted.delay)
         if self.reject_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
             return send(500, {"error": {"message": "Internal error: json_schema not supported", "type": "server_error"}})
         if scripted and scripted.status != 200:
             return send(scripted.status, scripted.error_body or {"error": {"message": "error"}}, scripted.headers)
+        if scripted and scripted.raw is not None:
+            call.content = scripted.raw.decode("utf-8", "replace")
+            return send(200, None, raw=scripted.raw, raw_type=scripted.raw_type)
         reply, content = self.complete(body, scripted)
         call.content, call.usage = content, reply["usage"]
         send(200, reply)
