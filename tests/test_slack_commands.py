@@ -10,7 +10,7 @@ import pytest
 
 from bot import criteria
 from bot.pipeline import team_categories, watched_authors
-from bot.slack.listeners.views.criteria_modal import joined_text, split_parts
+from bot.slack.listeners.views.criteria_modal import joined_text, split_boxes, split_parts
 from bot.slack.post import DayPost
 from bot.slack.stats import team_stats
 from bot.slack.team_settings import TeamSettingError, parse_categories, parse_names
@@ -29,9 +29,12 @@ def versions(h) -> list[dict]:
 # ---- the criteria modal -----------------------------------------------------------------
 
 def open_editor(h, user="U0ALICE") -> dict:
+    """The view of the editor this call opens (not one an earlier call opened)."""
+    before = len(h.slack.calls_to("views.open", ok_only=True))
     resp = h.command("criteria", user_id=user)
     assert resp.status_code == 200 and resp.text == ""  # the modal is the answer
-    return eventually(lambda: h.slack.calls_to("views.open", ok_only=True), what="views.open")[-1].params
+    opened = eventually(lambda: h.slack.calls_to("views.open", ok_only=True)[before:], what="views.open")
+    return opened[-1].params
 
 
 def submit(h, view: dict, text: str | None, user="U0ALICE", more: str | None = None):
@@ -75,21 +78,160 @@ def test_criteria_modal_refuses_empty_and_too_long_text_with_the_reason(h):
     assert empty == {"response_action": "errors", "errors": {"criteria_1": "Not saved: the criteria text is empty."}}
     blank = submit(h, opened, "   \n  ")
     assert "empty" in blank["errors"]["criteria_1"]
-    too_long = submit(h, opened, "x" * 2900, more="y " * 2600)
+    criteria.save_version(h.db, paragraphs(8, 7743), created_by="U0BOB")
+    long_editor = open_editor(h)
+    texts = as_opened(long_editor)
+    texts[-1] = "y " * 1400  # every box within its limit, the whole over 8,000
+    too_long = submit_boxes(h, long_editor, texts)
     assert too_long["response_action"] == "errors" and "too long" in too_long["errors"]["criteria_1"]
     assert "8000" in too_long["errors"]["criteria_1"]
-    assert len(versions(h)) == 1  # nothing saved
+    assert len(versions(h)) == 2  # nothing saved
     assert not any(a == "criteria.save" for _, a in audit_actions(h))
+
+
+def box_values(parts: list[str | None]) -> dict:
+    return {f"criteria_{i}": {"text": {"value": p}} for i, p in enumerate(parts, 1)}
 
 
 def test_long_criteria_are_spread_over_boxes_and_joined_back():
     text = "\n".join(f"{i}. topic number {i} " + "word " * 60 for i in range(1, 25))
-    parts = split_parts(text)
-    assert len(parts) == 3 and all(len(p) <= 2900 for p in parts)
-    values = {f"criteria_{i}": {"text": {"value": p}} for i, p in enumerate(parts, 1)}
-    assert joined_text(values) == text.strip()  # saved criteria are stripped
+    parts, joins = split_boxes(text)
+    assert len(parts) == 3 and all(len(p) <= 2900 for p in parts) and joins == ["\n", "\n"]
+    assert joined_text(box_values(parts), {"boxes": 3, "joins": joins}) == (text.strip(), None)  # saved stripped
     assert split_parts("") == [""] and split_parts("short") == ["short"]
-    assert [len(p) for p in split_parts("z" * 6000)] == [2900, 2900, 200]
+    # A line too long for a box is cut, and joined back without a line end.
+    assert split_boxes("z" * 6000) == (["z" * 2900, "z" * 2900, "z" * 200], ["", ""])
+    # A blank line at a box boundary travels as the join, not lost at a box's edge.
+    blank = "a" * 2000 + "\n\n\n" + "b" * 2000
+    assert split_boxes(blank) == (["a" * 2000, "b" * 2000], ["\n\n\n"])
+    # An emptied middle box: its neighbours meet with the join that followed it.
+    three = {"boxes": 3, "joins": ["\n", "\n\n"]}
+    assert joined_text(box_values(["x", None, "z"]), three) == ("x\n\nz", None)
+    # A view from before box counts were recorded: every box that arrived is read, in order.
+    assert joined_text(box_values(["x", "y", "z", "w"]), {}) == ("x\ny\nz\nw", None)
+
+
+# ---- long criteria: every box is read back ------------------------------------------------
+
+def paragraphs(n: int, total: int) -> str:
+    """`n` numbered topics separated by blank lines, `total` characters in all."""
+    size, extra = divmod(total - 2 * (n - 1), n)
+    paras = []
+    for i in range(1, n + 1):
+        para = (f"{i}. Topic {i}: " + f"keyword{i} method{i} " * 200)[:size + (i <= extra)]
+        paras.append(para[:-1] + "." if para.endswith(" ") else para)
+    return "\n\n".join(paras)
+
+
+def boxes_of(opened: dict) -> list[dict]:
+    return [b for b in opened["view"]["blocks"] if b.get("block_id", "").startswith("criteria_")]
+
+
+def submit_boxes(h, opened: dict, texts: list[str | None], user="U0ALICE") -> dict:
+    """Submit the editor with `texts` in its boxes, in order, as Slack sends state.values
+    (an emptied box arrives with value null)."""
+    values = {b["block_id"]: {"text": {"type": "plain_text_input", "value": t}}
+              for b, t in zip(boxes_of(opened), texts)}
+    payload = view_submission_payload(user, opened["view"]["callback_id"], values,
+                                      private_metadata=opened["view"]["private_metadata"])
+    resp = h.sender.interactive(payload)
+    assert resp.status_code == 200
+    return resp.json() if resp.text else {}
+
+
+def as_opened(opened: dict) -> list[str | None]:
+    return [b["element"].get("initial_value") for b in boxes_of(opened)]
+
+
+def current_text(h) -> str:
+    return criteria.current(h.db, h.settings.path("ranking.criteria_file")).text
+
+
+def test_eight_long_topics_open_in_several_boxes_and_every_box_is_saved(h):
+    from slack_sdk.models.views import View
+
+    text = paragraphs(8, 7743)
+    assert len(text) == 7743 and all(900 < len(p) < 1000 for p in text.split("\n\n"))
+    criteria.save_version(h.db, text, created_by="U0BOB")
+    opened = open_editor(h)
+    View(**opened["view"]).validate_json()  # Slack's own limits: labels, max_length, metadata
+    boxes = boxes_of(opened)
+    assert len(boxes) >= 4 and all(b["element"]["max_length"] == 3000 for b in boxes)
+    labels = [b["label"]["text"] for b in boxes]
+    assert labels[-1].endswith(f"({len(boxes)}/{len(boxes)})")
+
+    unchanged = submit_boxes(h, opened, as_opened(opened))
+    assert "Nothing changed" in json.dumps(unchanged["view"])  # the boxes join back to the very text
+
+    ninth = "9. Topic 9: causal discovery"
+    texts = as_opened(opened)
+    assert texts[-1] is None  # an empty box to grow into
+    texts[-1] = ninth
+    saved = submit_boxes(h, opened, texts)
+    assert saved["response_action"] == "update", saved
+    assert current_text(h) == text + "\n" + ninth
+    assert "7. Topic 7" in current_text(h) and "8. Topic 8" in current_text(h)
+
+
+def box_count_text(n: int) -> str:
+    """A text that the editor splits into `n` boxes (lines too long to share a box). Five
+    is the most 8,000 characters can need: two neighbouring boxes hold over 2,900."""
+    lines = [(f"{i}. Topic {i} " + "alpha beta gamma " * 100)[:1451] for i in range(1, n + 1)]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_criteria_split_at_every_box_count_round_trip_exactly(h, n):
+    text = box_count_text(n)
+    assert len(split_parts(text)) == n
+    criteria.save_version(h.db, text, created_by="U0BOB")
+    opened = open_editor(h)
+    assert [t for t in as_opened(opened) if t] == split_parts(text)
+    assert "Nothing changed" in json.dumps(submit_boxes(h, opened, as_opened(opened))["view"])
+    texts = as_opened(opened)
+    last = max(i for i, t in enumerate(texts) if t)
+    texts[last] += " (edited)"
+    assert submit_boxes(h, opened, texts)["response_action"] == "update"
+    assert current_text(h) == text + " (edited)"
+
+
+def test_a_line_too_long_for_one_box_is_cut_and_joined_without_a_new_line(h):
+    text = "1. " + "unbroken" * 900  # 7,203 characters, no line end to split at
+    criteria.save_version(h.db, text, created_by="U0BOB")
+    opened = open_editor(h)
+    assert len([t for t in as_opened(opened) if t]) == 3
+    assert "Nothing changed" in json.dumps(submit_boxes(h, opened, as_opened(opened))["view"])
+
+
+def test_an_emptied_box_drops_only_its_own_text(h):
+    text = paragraphs(8, 7743)
+    criteria.save_version(h.db, text, created_by="U0BOB")
+    opened = open_editor(h)
+    texts = as_opened(opened)
+    removed = texts[1]
+    texts[1] = None  # the user selected all of box 2 and deleted it
+    assert submit_boxes(h, opened, texts)["response_action"] == "update"
+    # Every other box is kept word for word, in order; only box 2's text is gone.
+    assert current_text(h).split() == text.replace(removed, " ", 1).split()
+    assert "3. Topic 3" in removed and "3. Topic 3" not in current_text(h)
+    assert len(current_text(h)) < len(text) - len(removed) + 3
+
+
+def test_a_box_over_its_length_or_missing_is_refused_with_a_reason_and_nothing_cut(h):
+    text = paragraphs(8, 7743)
+    criteria.save_version(h.db, text, created_by="U0BOB")
+    opened = open_editor(h)
+    n_versions = len(versions(h))
+    texts = as_opened(opened)
+    texts[2] = texts[2] + " more" * 300  # past the box's 3,000 characters
+    over = submit_boxes(h, opened, texts)
+    assert over["response_action"] == "errors"
+    assert "3000" in over["errors"]["criteria_3"] and "box 3" in over["errors"]["criteria_3"].lower()
+
+    missing = submit_boxes(h, opened, as_opened(opened)[:-2])  # the last boxes never arrived
+    assert missing["response_action"] == "errors"
+    assert "did not arrive" in json.dumps(missing["errors"])
+    assert len(versions(h)) == n_versions and current_text(h) == text
 
 
 def test_criteria_history_and_restore(h):

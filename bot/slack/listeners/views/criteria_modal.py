@@ -1,15 +1,18 @@
 """The criteria editor: a modal holding the current criteria in editable text boxes.
 
 Slack caps one plain_text_input at 3,000 characters and criteria may hold 8,000, so a long
-text is spread over up to three boxes (split at line ends) and joined again on submit.
-Submitting validates the text (`criteria.validate_text`): an empty or too long text is
-refused inside the modal, naming the reason; a valid one becomes a new version.
+text is spread over as many boxes as it needs (split at line ends; a line too long for a
+box is cut), plus an empty one to grow into. The box count and what joins each box to the
+next travel in private_metadata, so submitting reads every box and joins them back into
+the very text. Submitting validates the text (`criteria.validate_text`): an empty or too
+long text, a box over Slack's limit or a box that did not arrive is refused inside the
+modal, naming the reason, and nothing is saved; a valid text becomes a new version.
 """
 from __future__ import annotations
 
 import json
 import logging
-import math
+import re
 
 from .... import criteria as criteria_mod
 from ....store import audit
@@ -22,42 +25,77 @@ CALLBACK_ID = "criteria_edit"
 ACTION_ID = "text"
 BOX_CHARS = 3000  # Block Kit's max_length for plain_text_input
 SPLIT_CHARS = 2900  # where a long text is split, leaving room to edit each part
-MAX_BOXES = math.ceil(criteria_mod.MAX_CHARS / SPLIT_CHARS)
+BOX_ID = re.compile(r"criteria_(\d+)")
 
 
 def block_id(i: int) -> str:
     return f"criteria_{i}"
 
 
+def split_boxes(text: str, limit: int = SPLIT_CHARS) -> tuple[list[str], list[str]]:
+    """Consecutive parts of at most `limit` characters, and the joins between them, so that
+    part 1 + join 1 + part 2 + ... is `text` again. A part ends at the last line end that
+    fits (the line ends, blank lines included, are the join); a line longer than `limit`
+    is cut, joined by ""."""
+    parts: list[str] = []
+    joins: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        window = rest[:limit + 1]
+        end = len(window[:window.rfind("\n")].rstrip("\n")) if "\n" in window else 0
+        if end == 0:  # no line end after some text within reach: cut the line
+            part, join, rest = rest[:limit], "", rest[limit:]
+        else:  # the part ends at a line end; the line ends that follow are the join
+            part, rest = rest[:end], rest[end:]
+            join = rest[:len(rest) - len(rest.lstrip("\n"))]
+            rest = rest[len(join):]
+        parts.append(part)
+        joins.append(join)
+    parts.append(rest)
+    return parts, joins
+
+
 def split_parts(text: str, limit: int = SPLIT_CHARS) -> list[str]:
-    """Consecutive parts of at most `limit` characters, cut at line ends where possible."""
-    parts, current = [], ""
-    for line in text.split("\n"):
-        while len(line) > limit:  # a single huge line: cut it
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
-        candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
-            parts.append(current)
-            current = line
-        else:
-            current = candidate
-    if current or not parts:
-        parts.append(current)
-    return parts
+    """The parts of `split_boxes` (for showing a long text in several blocks)."""
+    return split_boxes(text, limit)[0]
 
 
-def joined_text(values: dict) -> str:
-    """The criteria text from a submitted view's state.values (the boxes in order)."""
-    parts = []
-    for i in range(1, MAX_BOXES + 1):
-        box = (values.get(block_id(i)) or {}).get(ACTION_ID) or {}
-        if box.get("value"):
-            parts.append(box["value"])
-    return "\n".join(parts).strip()
+def _box_values(values: dict) -> dict[int, str | None]:
+    """Box number -> the text submitted in it (None for an emptied box)."""
+    boxes = {}
+    for key, state in values.items():
+        if (m := BOX_ID.fullmatch(key)) and isinstance(state, dict):
+            boxes[int(m.group(1))] = (state.get(ACTION_ID) or {}).get("value")
+    return boxes
+
+
+def _join_before(joins: list, box: int) -> str:
+    """What the split put between box `box - 1` and box `box`: line ends, "" after a cut line,
+    or one line end for a box the split did not make."""
+    join = joins[box - 2] if 2 <= box <= len(joins) + 1 else "\n"
+    return join if isinstance(join, str) and not join.strip("\n") else "\n"
+
+
+def joined_text(values: dict, meta: dict) -> tuple[str, tuple[str, str] | None]:
+    """The criteria text from a submitted view's state.values, every box in order, joined
+    as it was split; or ("", (block_id, reason)) when a box is over Slack's limit or did
+    not arrive, so nothing is saved from a text that lost a part."""
+    boxes = _box_values(values)
+    expected = meta.get("boxes") if isinstance(meta.get("boxes"), int) else 0
+    joins = meta.get("joins") if isinstance(meta.get("joins"), list) else []
+    missing = [i for i in range(1, expected + 1) if i not in boxes]
+    if missing:
+        return "", (block_id(1), f"Not saved: box {missing[0]} of {expected} did not arrive, so part of the "
+                                 "text would be lost. Nothing was changed: close the editor and open it again.")
+    out = ""
+    for i in sorted(boxes):
+        value = boxes[i] or ""
+        if len(value) > BOX_CHARS:
+            return "", (block_id(i), f"Not saved: box {i} holds {len(value)} characters and a box takes at most "
+                                     f"{BOX_CHARS}. Move some of it into another box.")
+        if value:
+            out = f"{out}{_join_before(joins, i)}{value}" if out else value
+    return out.strip(), None
 
 
 def _version_row(db, version: int | None) -> dict | None:
@@ -71,9 +109,10 @@ def criteria_modal(ctx, origin: dict | None = None) -> dict:
     private_metadata (e.g. {"home": true}) so the submit handler knows where it came from."""
     crit = criteria_mod.current(ctx.db, ctx.settings.path("ranking.criteria_file"))
     row = _version_row(ctx.db, crit.version)
-    parts = split_parts(crit.text)
-    if len(parts) < MAX_BOXES and len(crit.text) < criteria_mod.MAX_CHARS:
+    parts, joins = split_boxes(crit.text)
+    if len(crit.text) < criteria_mod.MAX_CHARS:
         parts.append("")  # room to grow
+        joins.append("\n")
     about = f"Version {crit.version}"
     if row:
         about += f", saved by {mention(row['created_by'])} on {escape(row['created_at'][:10])}"
@@ -85,11 +124,13 @@ def criteria_modal(ctx, origin: dict | None = None) -> dict:
         element = {"type": "plain_text_input", "action_id": ACTION_ID, "multiline": True, "max_length": BOX_CHARS}
         if part:
             element["initial_value"] = part
-        label = "Criteria" if i == 1 else f"Criteria, continued ({i}/{len(parts)})"
+        label = "Criteria" if len(parts) == 1 else f"Criteria ({i}/{len(parts)})" if i == 1 \
+            else f"Criteria, continued ({i}/{len(parts)})"
         blocks.append({"type": "input", "block_id": block_id(i), "optional": i > 1,
                        "label": {"type": "plain_text", "text": label}, "element": element})
-    meta = {"base_version": crit.version, **(origin or {})}
-    return {"type": "modal", "callback_id": CALLBACK_ID, "private_metadata": json.dumps(meta)[:3000],
+    # Small and bounded (a few numbers and line ends): never cut, a cut JSON would read as nothing.
+    meta = {"base_version": crit.version, "boxes": len(parts), "joins": joins, **(origin or {})}
+    return {"type": "modal", "callback_id": CALLBACK_ID, "private_metadata": json.dumps(meta),
             "title": {"type": "plain_text", "text": "Team criteria"},
             "submit": {"type": "plain_text", "text": "Save"},
             "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
@@ -114,7 +155,9 @@ def save_submission(ctx, user_id: str, values: dict, meta: dict) -> dict:
         # Modal errors are plain text: no mentions.
         return {"response_action": "errors",
                 "errors": {first: "Only the team's admins ([slack] admins) may change the criteria."}}
-    text = joined_text(values)
+    text, box_problem = joined_text(values, meta)
+    if box_problem:
+        return {"response_action": "errors", "errors": dict([box_problem])}
     reason = criteria_mod.validate_text(text)
     if reason:
         return {"response_action": "errors", "errors": {first: f"Not saved: {reason}."}}
