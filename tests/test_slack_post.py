@@ -220,6 +220,62 @@ def test_other_slack_errors_name_the_fix(slack, settings, db, client, error, wor
     assert result.status == "failed" and result.error == error and words in result.message
 
 
+def pending_deliveries(db) -> list[dict]:
+    return list(db.query("select * from deliveries where ts is null"))
+
+
+def test_refused_blocks_are_posted_as_a_plain_version(slack, settings, db, client):
+    ids = stored_day(db, DATE, 3)
+    slack.fail("chat.postMessage", "invalid_blocks", after=2)  # the second paper's blocks, once
+
+    result = post(settings, db, client)
+
+    assert result.status == "posted" and result.refused == [] and paper_ids_posted(slack) == [ids[0], ids[2]]
+    plain = slack.thread(DEFAULT_CHANNEL_ID, result.thread_ts)[1]
+    assert ids[1] in plain["text"] and plain["blocks"][0]["text"]["text"] == plain["text"]
+
+
+def test_a_paper_refused_twice_is_a_recorded_failure_and_the_day_goes_on(slack, settings, db, client, caplog):
+    ids = stored_day(db, DATE, 4)
+    slack.fail("chat.postMessage", "invalid_blocks", after=2, times=2)  # paper 2: blocks, then its plain version
+
+    with caplog.at_level("WARNING", logger="bot.slack.post"):
+        first = post(settings, db, client)
+
+    assert first.status == "posted" and first.ok and first.sent == 4
+    assert first.refused == [(ids[1], "invalid_blocks")]
+    assert paper_ids_posted(slack) == [ids[0], ids[2], ids[3]]  # the papers after it went out
+    assert first.message.count(ids[1]) == 1 and "invalid_blocks" in first.message
+    assert f"post --date {DATE}" in first.message and "3 of 4 papers" in first.message
+    assert sum(ids[1] in r.getMessage() for r in caplog.records if r.levelname != "DEBUG") == 1  # said once
+    assert pending_deliveries(db) == []  # no intent left behind to block the next run
+    assert [r["detail"] for r in db.query("select detail from audit_log where action = 'post_refused'")] == [
+        f"{DATE} #arxiv-papers {ids[1]}: invalid_blocks"]
+
+    # Slack refuses it again on the next run: recorded again, and the run still finishes.
+    slack.fail("chat.postMessage", "invalid_blocks", times=2)
+    again = post(settings, db, client)
+    assert again.ok and again.refused == [(ids[1], "invalid_blocks")] and pending_deliveries(db) == []
+
+    # Once Slack takes it, a re-run posts it into the same thread, once.
+    third = post(settings, db, client)
+    assert third.status == "posted" and third.sent == 1 and third.refused == []
+    assert sorted(paper_ids_posted(slack)) == sorted(ids)
+    assert len(slack.thread(DEFAULT_CHANNEL_ID, first.thread_ts)) == 4
+    assert post(settings, db, client).status == "already_posted"
+
+
+def test_the_day_stops_cleanly_when_slack_refuses_the_parent_twice(slack, settings, db, client):
+    ids = stored_day(db, DATE, 2)
+    slack.fail("chat.postMessage", "invalid_blocks", times=2)
+
+    result = post(settings, db, client)
+
+    assert result.status == "failed" and result.error == "invalid_blocks" and "refused" in result.message
+    assert pending_deliveries(db) == [] and slack.posted(DEFAULT_CHANNEL_ID) == []
+    assert post(settings, db, client).sent == 3 and paper_ids_posted(slack) == ids
+
+
 def test_posts_are_paced_per_channel(slack, settings, db, client):
     stored_day(db, DATE, 3)
     waits = []

@@ -7,7 +7,10 @@ an intent row (ts empty), then the ts Slack returned. So:
   next run continues the same thread (the parent's ts is recorded);
 - a crash between Slack's answer and the record leaves an intent without ts: the next run
   looks for the message in the channel (block ids name the day and the paper) before
-  posting again, so even that window gives no duplicate when the history can be read.
+  posting again, so even that window gives no duplicate when the history can be read;
+- a paper whose message Slack refuses, and then its plain version too, is that paper's
+  failure: no intent is left, the refusal is on record (audit log, the run's message), the
+  day goes on, and the next run for the date tries that paper again.
 
 Scored papers are never lost on a Slack error: picks stay in the database, and the error
 is reported with what to do about it.
@@ -15,9 +18,6 @@ is reported with what to do about it.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -29,6 +29,8 @@ from .. import feedback, store
 from ..authors import AuthorMatcher
 from ..config import Settings
 from ..db import now
+# Lease holders are named, and dead ones told, as for the run lease (one definition).
+from ..run_lock import holder_is_dead as _holder_is_dead, process_holder as lease_holder, this_host as _this_host
 from ..digest import DayReport, Pick
 from ..models import Score
 from .blocks import (PAPER_BLOCK_PREFIX, paper_text, parent_blocks, parent_text,  # noqa: F401 (re-export)
@@ -71,6 +73,9 @@ class DayPost:
     total: int = 0  # picks of the day
     error: str | None = None  # Slack's error code when failed
     warnings: list[str] = field(default_factory=list)
+    # Papers Slack refused even as plain text: (arxiv id, Slack's error). Not in the thread;
+    # the day went on without them and the next run for the date tries them again.
+    refused: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -81,6 +86,14 @@ class _Stop(Exception):
     def __init__(self, code: str, text: str):
         super().__init__(text)
         self.code = code
+
+
+class _Refused(_Stop):
+    """Slack refused a message's content, and its plain version too: nothing was posted.
+    For a paper that is its own failure (the day goes on); for the parent it stops the day."""
+
+    def __init__(self, code: str):
+        super().__init__(code, f"Slack refused the message and its plain version too ({code})")
 
 
 # ---- the delivery record ----------------------------------------------------------------
@@ -196,8 +209,11 @@ def _post(client: WebClient, channel: str, text: str, blocks: list[dict], thread
         return _call(client.chat_postMessage, channel, **kwargs)
     except SlackApiError as exc:  # a content error: say less rather than lose the paper
         log.warning("Slack refused a message's blocks (%s); posting a plain version", exc.response.get("error"))
-        kwargs["blocks"] = fallback_blocks or [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
+    kwargs["blocks"] = fallback_blocks or [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
+    try:
         return _call(client.chat_postMessage, channel, **kwargs)
+    except SlackApiError as exc:
+        raise _Refused(exc.response.get("error") or "invalid_blocks") from None
 
 
 def _found_in_channel(client: WebClient, channel_id: str | None, block_id: str, thread_ts: str | None) -> str | None:
@@ -303,51 +319,49 @@ def _post_day_leased(settings: Settings, db, client: WebClient, report: DayRepor
                 continue
             pblocks = render_paper_blocks(pk, counts.get(aid), rank=rank, abstract_chars=abstract_chars,
                                           max_authors=max_authors)
-            deliver(aid, f"{PAPER_BLOCK_PREFIX}{aid}", paper_text(pk), pblocks, thread_ts, channel_id)
+            try:
+                deliver(aid, f"{PAPER_BLOCK_PREFIX}{aid}", paper_text(pk), pblocks, thread_ts, channel_id)
+            except _Refused as refused:  # this paper's failure, recorded; the others still go out
+                result.refused.append((aid, refused.code))
+                store.audit(db, "slack", "post_refused", f"{date} {channel} {aid}: {refused.code}")
     except _Stop as stop:
-        delivered = sum(1 for r in _deliveries(db, date, channel).values() if r["ts"] and r["item"] != PARENT)
-        result.status, result.error = "failed", stop.code
-        where = "" if channel == settings["slack.channel"] else f" --channel {channel}"
-        result.message = (f"Slack posting for {date} stopped: {stop}. {delivered} of {len(picks)} papers are in "
-                          f"the thread; the rest are kept and `python -m bot post --date {date}{where}` continues it.")
-        log.error(result.message)
-        store.audit(db, "slack", "post_failed", f"{date} {channel}: {stop.code}")
-        return result
-    if result.sent == 0:
-        result.status = "already_posted"
-        result.message = f"{date} was already posted to {channel} ({len(picks)} papers): nothing new to post"
-    else:
-        resumed = " (continued)" if result.already else ""
-        result.message = f"posted {date} to {channel}{resumed}: {result.sent} message(s), {len(picks)} papers in the thread"
+        return _stopped(settings, db, result, stop)
+    return _summarised(settings, result)
+
+
+def _rerun(settings: Settings, date: str | None, channel: str) -> str:
+    where = "" if channel == settings["slack.channel"] else f" --channel {channel}"
+    return f"`python -m bot post --date {date}{where}`"
+
+
+def _stopped(settings: Settings, db, result: DayPost, stop: _Stop) -> DayPost:
+    """The day stopped at `stop`: what is in the thread, what to run, on record."""
+    date, channel = result.date, result.channel
+    delivered = sum(1 for r in _deliveries(db, date, channel).values() if r["ts"] and r["item"] != PARENT)
+    result.status, result.error = "failed", stop.code
+    result.message = (f"Slack posting for {date} stopped: {stop}. {delivered} of {result.total} papers are in "
+                      f"the thread; the rest are kept and {_rerun(settings, date, channel)} continues it.")
+    log.error(result.message)
+    store.audit(db, "slack", "post_failed", f"{date} {channel}: {stop.code}")
     return result
 
 
-def _this_host() -> str:
-    """The hostname and PID namespace: containers sharing a hostname have different PIDs."""
-    try:
-        ns = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
-    except OSError:
-        ns = ""
-    return f"{socket.gethostname()}#{ns}".replace(":", "_")
-
-
-def lease_holder() -> str:
-    return f"{_this_host()}:{os.getpid()}:{threading.get_ident()}"
-
-
-def _holder_is_dead(holder: str) -> bool:
-    """True when the holder ran on this host and its process is gone (a kill, a crash)."""
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if host != _this_host() or not pid.isdigit():
-        return False  # another machine or container: only the expiry can tell
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+def _summarised(settings: Settings, result: DayPost) -> DayPost:
+    """The day went through: one line for it, naming any paper Slack refused."""
+    date, channel, total = result.date, result.channel, result.total
+    papers = f"{total - len(result.refused)} of {total} papers" if result.refused else f"{total} papers"
+    if result.sent == 0:
+        result.status = "already_posted"
+        result.message = f"{date} was already posted to {channel} ({papers}): nothing new to post"
+    else:
+        resumed = " (continued)" if result.already else ""
+        result.message = f"posted {date} to {channel}{resumed}: {result.sent} message(s), {papers} in the thread"
+    if result.refused:
+        which = ", ".join(f"{aid} ({code})" for aid, code in result.refused)
+        result.message += (f"; Slack refused {len(result.refused)} paper(s) even as plain text: {which}. They are "
+                           f"kept and {_rerun(settings, date, channel)} tries them again")
+        log.warning(result.message)
+    return result
 
 
 def take_lease(db, date: str, channel: str, holder: str, now_s: float | None = None) -> dict | None:
