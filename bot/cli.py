@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
 from .config import ConfigError, Settings, load_env, load_settings
+from .db import DatabaseFileError, explain
 
 COMMANDS: dict[str, tuple] = {}  # name -> (add_arguments, handler, help)
 
@@ -31,8 +33,19 @@ def open_store(settings: Settings, db_path: str | None = None):
     return open_db(db_path or settings.path("storage.database"))
 
 
+def iso_date(value: str) -> str:
+    """argparse type of every --date: a real calendar day as YYYY-MM-DD (else exit 2 saying so)."""
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date: write it as YYYY-MM-DD, "
+                                         "e.g. 2025-02-24") from None
+
+
 def _digest_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--date", help="announcement date YYYY-MM-DD (re-renders a stored day)")
+    p.add_argument("--date", type=iso_date, help="announcement date YYYY-MM-DD (re-renders a stored day)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--feed", metavar="FILE", help="read a saved RSS/Atom feed instead of the network")
     src.add_argument("--sample", action="store_true", help="use the shipped sample day (offline)")
@@ -60,7 +73,8 @@ def cmd_digest(args, settings: Settings) -> int:
         bar.update(n)
 
     try:
-        outcome = run_day(settings, db, feed_file=feed, date=args.date, progress=progress)
+        outcome = run_day(settings, db, feed_file=feed, date=args.date, progress=progress,
+                          notify=lambda line: print(line, file=sys.stderr, flush=True))
     finally:
         if bar is not None:
             bar.close()
@@ -91,11 +105,28 @@ def cmd_migrate(args, settings: Settings) -> int:
     return 0
 
 
+def _add_global_options(parser: argparse.ArgumentParser, default_verbose, default_settings) -> None:
+    parser.add_argument("--settings", metavar="FILE", default=default_settings,
+                        help="TOML file layered over settings.toml")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default_verbose,
+                        help="debug logging, and the traceback of an unexpected error")
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A command's parser: it accepts the global options too, so `digest --sample -v` works
+    like `-v digest --sample`. Their default is SUPPRESS, so an option given before the
+    command is not reset by the command's parser. Sub-commands (feedback import, ...) are
+    CommandParsers as well: add_subparsers builds parsers of the parent's class."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _add_global_options(self, argparse.SUPPRESS, argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Daily arXiv paper assistant")
-    parser.add_argument("--settings", metavar="FILE", help="TOML file layered over settings.toml")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_global_options(parser, False, None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for name, (add, _, help_) in COMMANDS.items():
         add(sub.add_parser(name, help=help_, description=help_))
     return parser
@@ -115,6 +146,12 @@ def _load_plugins() -> None:
                 raise
 
 
+def _database_path(args: argparse.Namespace, settings: Settings) -> Path:
+    """The database the command used: its --db, else the setting (as open_store does)."""
+    given = vars(args).get("db")
+    return Path(given) if given else settings.path("storage.database")
+
+
 def main(argv: list[str] | None = None) -> int:
     _load_plugins()
     parser = build_parser()
@@ -131,14 +168,20 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.Error as exc:
+        # Raised mid-run, after the database opened fine (open_db explains its own errors).
+        print(f"error: {args.command} stopped: {explain(exc, _database_path(args, settings))}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
     except Exception as exc:
         from .embed import ModelError
         from .feed import FeedError
+        from .run_lock import RunInProgress
 
-        if isinstance(exc, (FeedError, ModelError, ValueError)):
+        # Errors whose message already says what is wrong and what to do.
+        if isinstance(exc, (FeedError, ModelError, ValueError, DatabaseFileError, RunInProgress)):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         # Anything else is a bug or an outage mid-run: one clear line, the traceback only

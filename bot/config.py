@@ -178,6 +178,14 @@ def _read(path: Path) -> dict[str, Any]:
             return _flatten(tomllib.load(fh), str(path))
     except FileNotFoundError:
         raise ConfigError(f"settings file {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"settings file {path} is not a text file: byte {exc.object[exc.start]:#04x} at "
+                          f"position {exc.start} is not UTF-8 (a binary or a wrongly saved file?). Pass a TOML "
+                          "text file saved as UTF-8, like settings.toml") from None
+    except IsADirectoryError:
+        raise ConfigError(f"settings file {path} is a folder: pass a TOML file, like settings.toml") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read settings file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
 

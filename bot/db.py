@@ -6,6 +6,7 @@ simonw/llm's migrations). Never edit a migration that has shipped: add a new one
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -96,17 +97,27 @@ def _ensure_migrations_table(db: sqlite_utils.Database) -> None:
         db["_migrations"].create({"name": str, "applied_at": str}, pk="name")
 
 
+def _applied(db: sqlite_utils.Database) -> set[str]:
+    if "_migrations" not in db.table_names():
+        return set()
+    return {r["name"] for r in db["_migrations"].rows}
+
+
 def migrate(db: sqlite_utils.Database) -> list[str]:
     """Apply pending migrations in order; returns the names applied."""
-    _ensure_migrations_table(db)
-    done = {r["name"] for r in db["_migrations"].rows}
+    if not {fn.__name__ for fn in MIGRATIONS} - _applied(db):
+        return []  # the usual case: nothing to write, no write lock taken
     applied = []
     for fn in MIGRATIONS:
-        if fn.__name__ in done:
-            continue
-        # Explicit BEGIN so a migration's DDL and its record commit together or not at all.
+        # Explicit BEGIN IMMEDIATE so a migration's DDL and its record commit together or not
+        # at all, and so two processes opening a new file at once take turns: the second one
+        # waits for the lock, then sees the migration recorded and skips it.
         db.conn.execute("begin immediate")
         try:
+            _ensure_migrations_table(db)
+            if fn.__name__ in _applied(db):
+                db.conn.execute("commit")
+                continue
             fn(db)
             db["_migrations"].insert({"name": fn.__name__, "applied_at": now()})
             db.conn.execute("commit")
@@ -118,20 +129,150 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
 
 
 def open_db(path: str | Path, *, apply_migrations: bool = True) -> sqlite_utils.Database:
+    """Open (or create) the database; a file that cannot be used is a DatabaseFileError
+    naming it, what is wrong and what to do."""
     path = Path(path)
-    if str(path) != ":memory:":
-        path.parent.mkdir(parents=True, exist_ok=True)
-    # check_same_thread=False: the Slack app answers from worker threads; SQLite itself
-    # serialises writes and WAL lets readers run beside a writer.
-    conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-    conn.execute("pragma busy_timeout = 30000")
-    conn.execute("pragma journal_mode = wal")
-    conn.execute("pragma synchronous = normal")
-    conn.execute("pragma foreign_keys = on")
-    db = sqlite_utils.Database(conn)
-    if apply_migrations:
-        migrate(db)
+    in_memory = str(path) == ":memory:"
+    if not in_memory:
+        _prepare_folder(path)
+        _refuse_orphaned_wal(path)
+    try:
+        # check_same_thread=False: the Slack app answers from worker threads; SQLite itself
+        # serialises writes and WAL lets readers run beside a writer. The busy timeout makes a
+        # short write by another process (a vote, a lease) a wait instead of an error.
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+        conn.execute(f"pragma busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
+        conn.execute("pragma journal_mode = wal")
+        conn.execute("pragma synchronous = normal")
+        conn.execute("pragma foreign_keys = on")
+        db = sqlite_utils.Database(conn)
+        if apply_migrations:
+            migrate(db)
+    except sqlite3.Error as exc:
+        raise explain(exc, path) from exc
+    if not in_memory:
+        _OPENED_FILES[db] = _file_identity(path)
     return db
+
+
+# ---- a database file that cannot be used: say which, what is wrong, what to do ---------------
+
+BUSY_TIMEOUT_SECONDS = 30.0
+WHERE = "the setting `storage.database` (or --db)"
+# The file each open database was opened as, to notice it deleted or replaced mid-run.
+_OPENED_FILES: "weakref.WeakKeyDictionary[sqlite_utils.Database, tuple[int, int]]" = weakref.WeakKeyDictionary()
+
+
+class DatabaseFileError(RuntimeError):
+    """The database file cannot be used as it is; the message says why and what to do."""
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _prepare_folder(path: Path) -> None:
+    if path.is_dir():
+        raise DatabaseFileError(f"the database {path} is a folder, not a file: point {WHERE} at a file, "
+                                f"e.g. {path / 'arxiv.sqlite'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise DatabaseFileError(f"cannot create the database {path}: {exc.filename} is a file, not a folder. "
+                                f"Check {WHERE}") from None
+    except OSError as exc:
+        raise DatabaseFileError(f"cannot create the folder {path.parent} for the database {path}: "
+                                f"{exc.strerror} ({exc.filename}). Check {WHERE}: its folder must be "
+                                "a folder this user can create or write") from None
+
+
+def _refuse_orphaned_wal(path: Path) -> None:
+    """SQLite would start an empty database beside a deleted one's log files and then fail
+    with "disk I/O error"; say what they are instead."""
+    if path.exists():
+        return
+    leftovers = [str(p) for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+    if leftovers:
+        raise DatabaseFileError(
+            f"the database {path} does not exist, but its log files {' and '.join(leftovers)} do: the "
+            "database was deleted or moved while in use. If that was a mistake, put the database back "
+            f"beside them (its last writes are in the -wal file); to start an empty database instead, "
+            f"delete {' and '.join(leftovers)} and run the command again")
+
+
+def _cannot_open(path: Path) -> str:
+    if path.is_dir():
+        return f"{path} is a folder, not a file: point {WHERE} at a file, e.g. {path / 'arxiv.sqlite'}"
+    if not path.parent.is_dir():
+        return f"the folder {path.parent} does not exist or is not a folder: check {WHERE}"
+    return (f"cannot open the database {path}: check that the user running the bot may read and write it "
+            f"and create files in {path.parent} (SQLite writes {path.name}-wal and -shm beside it)")
+
+
+def explain(exc: sqlite3.Error, path: str | Path) -> DatabaseFileError:
+    """SQLite's terse error as one message that names the file and what to do about it."""
+    path = Path(path)
+    # sqlite_errorname is set on errors that come from SQLite itself (not on misuse errors).
+    code = getattr(exc, "sqlite_errorname", "") or ""
+    said = f"(SQLite: {exc})"
+    if code == "SQLITE_NOTADB":
+        text = (f"{path} is not a SQLite database {said}: check {WHERE}. If it is the right file, it was "
+                "overwritten or damaged and running again will not help: restore it from a backup, or "
+                "move it aside and run the command again to start an empty database")
+    elif code.startswith("SQLITE_CORRUPT"):
+        text = (f"the database {path} is damaged {said}; running again will not help. Restore it from a "
+                f"backup, or salvage what is readable with `sqlite3 {path} .recover | sqlite3 recovered.sqlite` "
+                f"and point {WHERE} at recovered.sqlite, or move it aside to start an empty database")
+    elif code == "SQLITE_READONLY_DBMOVED":
+        text = (f"the database {path} was deleted or moved while in use {said}: what this run stored "
+                "is not in the file any more. Put the database back, or run again to start an empty one")
+    elif code.startswith("SQLITE_READONLY"):
+        text = (f"the database {path} is read-only for this user {said}; running again will not help. "
+                f"Let the user running the bot write the file and its folder {path.parent} (SQLite writes "
+                f"{path.name}-wal and -shm beside it), or point {WHERE} at a writable copy")
+    elif code.startswith("SQLITE_CANTOPEN"):
+        text = f"{_cannot_open(path)} {said}"
+    elif code.startswith("SQLITE_FULL"):
+        text = (f"the disk holding the database {path} is full {said}: free some space and run the same "
+                "command again to resume (what was stored is kept)")
+    elif code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        text = (f"the database {path} stayed locked by another process for over {BUSY_TIMEOUT_SECONDS:.0f} s "
+                f"{said}: another run or the Slack app is writing to it. Run the same command again when "
+                "it is done (what was stored is kept)")
+    elif code.startswith("SQLITE_IOERR"):
+        text = (f"reading or writing the database {path} failed {said}: check that the disk is not full "
+                "or gone, and that the file was not deleted or moved while in use; then run the same "
+                "command again to resume")
+    else:
+        text = f"the database {path} could not be used {said}: check {WHERE}"
+    return DatabaseFileError(text)
+
+
+def database_file(db: sqlite_utils.Database) -> str:
+    """The file an open database reads and writes; "" for an in-memory one."""
+    row = next((r for r in db.execute("pragma database_list").fetchall() if r[1] == "main"), None)
+    return row[2] if row else ""
+
+
+def check_file_unchanged(db: sqlite_utils.Database) -> None:
+    """Raise DatabaseFileError when the database's file was deleted or replaced since it was
+    opened: SQLite goes on writing to the deleted file, and everything written is lost."""
+    name = database_file(db)
+    if not name:
+        return
+    path = Path(name)
+    opened = _OPENED_FILES.get(db)
+    now_id = _file_identity(path)
+    if now_id is None or (opened is not None and now_id != opened):
+        what = "deleted" if now_id is None else "replaced by another file"
+        raise DatabaseFileError(
+            f"the database {path} was {what} while this run was using it: what the run stored went into "
+            "the old file and is lost (digest files already written are kept). Put the database back if "
+            "that was a mistake, or run the same command again to redo the day into a new database")
 
 
 @migration
@@ -189,6 +330,17 @@ def m005_post_leases(db: sqlite_utils.Database) -> None:
         "holder": str,  # host:pid:thread
         "acquired_at": str, "expires": float,  # unix time
     }, pk=("date", "channel"))
+
+
+@migration
+def m006_run_leases(db: sqlite_utils.Database) -> None:
+    # Who is running an announcement day right now (bot/run_lock.py), so a second process
+    # started meanwhile waits and reuses the work instead of embedding and scoring it again.
+    db["run_leases"].create({
+        "date": str,
+        "holder": str,  # host#pidns:pid:thread
+        "acquired_at": str, "expires": float,  # unix time, refreshed by the holder's heartbeat
+    }, pk="date")
 
 
 @migration

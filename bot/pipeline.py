@@ -9,16 +9,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date as Date
 from pathlib import Path
 from typing import Callable
 
 from . import criteria as criteria_mod
-from . import store
+from . import run_lock, store
 from .authors import AuthorMatcher
 from .config import Settings
-from .db import now
+from .db import check_file_unchanged, now
 from .digest import DayReport, Pick, write
 from .feed import Feed, FeedError, PoliteSession, fetch_feed, parse_feed, select
 from .models import Paper, Score
@@ -123,10 +124,29 @@ def make_scorer(settings: Settings, db, *, batch_api: bool | None = None):
 
 def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date: str | None = None,
             scorer=None, http: PoliteSession | None = None, progress: Callable | None = None,
-            write_digest: bool = True) -> RunOutcome:
-    """Run (or resume, or re-render) one announcement day."""
+            write_digest: bool = True, notify: Callable[[str], None] | None = None,
+            wait_seconds: float = run_lock.WAIT_SECONDS) -> RunOutcome:
+    """Run (or resume, or re-render) one announcement day.
+
+    One process at a time per day: once the day is known this run takes its lease (waiting
+    for another holder, telling `notify` who), so a second run reuses the first one's work.
+    A database file deleted or replaced meanwhile is a DatabaseFileError, not a quiet loss."""
+    with ExitStack() as held:
+        def hold(day: str) -> None:
+            held.enter_context(run_lock.RunLease(db, day, wait_seconds=wait_seconds, notify=notify))
+
+        outcome = _run_day(settings, db, hold, feed_file=feed_file, date=date, scorer=scorer, http=http,
+                           progress=progress, write_digest=write_digest)
+    check_file_unchanged(db)
+    return outcome
+
+
+def _run_day(settings: Settings, db, hold: Callable[[str], None], *, feed_file: str | Path | None,
+             date: str | None, scorer, http: PoliteSession | None, progress: Callable | None,
+             write_digest: bool) -> RunOutcome:
     warnings: list[str] = []
     if date and feed_file is None:
+        hold(date)
         row = _run_row(db, date)
         if row is None or row["status"] not in ("fetched", "scored", "done"):
             if row and row["status"] == "empty":
@@ -144,6 +164,7 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
         if date and feed_date and date != feed_date:
             raise FeedError(f"the feed is for {feed_date}, not the requested --date {date}")
         day = date or feed_date or Date.today().isoformat()
+        hold(day)
         if feed.empty:
             # Weekends and holidays: a normal day with nothing to do. Never fall back to older papers.
             _set_run(db, day, status="empty", n_feed=0, n_kept=0, n_scanned=0, n_picked=0, finished_at=now())

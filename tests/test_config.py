@@ -122,6 +122,24 @@ def test_missing_team_file(tmp_path):
         load_settings(tmp_path / "nope.toml")
 
 
+def test_binary_team_file_names_the_file_and_the_byte_via_the_cli(tmp_path, capsys):
+    """A binary or wrongly saved settings file: the file, the byte, what to pass instead;
+    through the CLI, exit 2 with no traceback."""
+    from bot import cli
+
+    path = tmp_path / "team.toml"
+    path.write_bytes(b'[ranking]\nmin_relevance = 5 # caf\xc6\n' + os.urandom(64))
+    assert cli.main(["--settings", str(path), "costs", "--db", str(tmp_path / "x.sqlite")]) == 2
+    err = capsys.readouterr().err
+    assert f"settings file {path} is not a text file: byte 0xc6" in err and "UTF-8" in err
+    assert "Traceback" not in err and "codec" not in err
+
+
+def test_folder_as_the_team_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=rf"settings file {tmp_path} is a folder"):
+        load_settings(tmp_path)
+
+
 def test_override_is_validated_too():
     s = load_settings()
     before = s["ranking.min_relevance"]

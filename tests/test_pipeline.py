@@ -515,3 +515,98 @@ def test_cli_reports_a_crash_mid_run_in_one_line_and_keeps_what_was_stored(tmp_p
     assert count(open_db(db_path), "papers") == 5
     assert cli.main(["--settings", str(team), "-v", "digest", "--feed", str(DAY), "--quiet"]) == 1
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_database_deleted_mid_run_is_an_error_not_a_quiet_loss(tmp_path, monkeypatch, capsys):
+    """The file is deleted while the day is scored: SQLite writes on into the deleted file,
+    so the run must say the results are gone (exit 1) instead of reporting a finished day."""
+    from bot import cli, pipeline
+
+    db_path = tmp_path / "doomed.sqlite"
+
+    class DeletesTheDatabase(LocalScorer):
+        def score(self, papers, criteria, date, progress=None):
+            db_path.unlink()
+            return super().score(papers, criteria, date, progress=progress)
+
+    monkeypatch.setattr(pipeline, "make_scorer", lambda settings, db, **kw: DeletesTheDatabase(EmbeddingCache(db)))
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    team = tmp_path / "team.toml"
+    team.write_text(f'[storage]\ndatabase = "{db_path}"\ndigest_dir = "{tmp_path / "digests"}"\n', encoding="utf-8")
+    assert cli.main(["--settings", str(team), "digest", "--feed", str(DAY), "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    assert f"the database {db_path} was deleted while this run was using it" in err
+    assert "is lost" in err and "papers picked" not in out and not db_path.exists()
+
+
+# --- one run of a day at a time (bot/run_lock.py) --------------------------------------------
+
+def _hold_lease(db, date: str, holder: str, expires_in: float) -> None:
+    import time
+
+    with db.conn:
+        db.conn.execute("insert into run_leases (date, holder, acquired_at, expires) values (?,?,?,?)",
+                        [date, holder, "2025-02-24T06:00:00+00:00", time.time() + expires_in])
+
+
+def test_a_live_holder_makes_the_run_wait_then_stop_saying_who(settings, db, scorer):
+    from bot.run_lock import RunInProgress, this_host
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        _hold_lease(db, "2025-02-24", f"{this_host()}:{sleeper.pid}:1", expires_in=600)
+        said = []
+        with pytest.raises(RunInProgress) as err:
+            run_day(settings, db, feed_file=DAY, scorer=scorer, wait_seconds=0.5, notify=said.append)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert said == [f"a run for 2025-02-24 is in progress (process {sleeper.pid} on {os.uname().nodename}, "
+                    "since 2025-02-24 06:00:00 UTC); waiting for it to finish (up to 0 min), "
+                    "then this run uses what it stored"]
+    assert f"still in progress (process {sleeper.pid}" in str(err.value)
+    assert scorer.calls == [] and count(db, "scores") == 0 and count(db, "papers") == 0
+
+
+@pytest.mark.parametrize("holder_kind", ["dead-process-this-host", "expired-other-host"])
+def test_a_dead_holder_is_taken_over_at_once(settings, db, scorer, holder_kind):
+    from bot.run_lock import this_host
+
+    if holder_kind == "dead-process-this-host":
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        _hold_lease(db, "2025-02-24", f"{this_host()}:{int(gone.stdout)}:1", expires_in=600)
+    else:
+        _hold_lease(db, "2025-02-24", "elsewhere#1:4242:1", expires_in=-1)
+    out = run_day(settings, db, feed_file=DAY, scorer=scorer, wait_seconds=0)
+    assert out.status == "done" and scorer.calls == [KEPT]
+    assert count(db, "run_leases") == 0  # released when the run ended
+
+
+def draws_progress(stderr: str) -> bool:
+    """A tqdm bar was drawn: its rate reads `12.3paper/s` or `1.50s/paper`."""
+    import re
+
+    return re.search(r"paper/s|s/paper", stderr) is not None
+
+
+def test_two_digest_processes_at_once_one_embeds_and_the_other_waits(tmp_path):
+    """`python -m bot digest --sample` twice at once on one database: one process embeds and
+    scores the day; the other says which process runs it, waits, then renders the stored day."""
+    settings_file = tmp_path / "team.toml"
+    settings_file.write_text(f'[storage]\ndigest_dir = "{tmp_path / "digests"}"\n', encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "ARXIV_SETTINGS"}
+    cmd = [sys.executable, "-m", "bot", "digest", "--sample", "--db", str(tmp_path / "shared.sqlite"),
+           "--settings", str(settings_file)]  # not --quiet: the progress bar shows who embeds
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=900) for p in procs]
+    results = [(p.pid, p.returncode, err, out) for p, (out, err) in zip(procs, outputs)]
+    assert [rc for _, rc, _, _ in results] == [0, 0], results
+    embedded = [r for r in results if draws_progress(r[2])]
+    waited = [r for r in results if not draws_progress(r[2])]
+    assert len(embedded) == 1 and len(waited) == 1, results
+    assert f"a run for 2025-02-24 is in progress (process {embedded[0][0]} on " in waited[0][2]
+    assert not [r for r in results if "locked" in r[2]]
+    picked = [next(line for line in out.splitlines() if "papers picked for 2025-02-24" in line)
+              for _, _, _, out in results]
+    assert picked[0] == picked[1] and "of 365 papers picked" in picked[0]

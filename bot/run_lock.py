@@ -1,0 +1,176 @@
+"""One run of an announcement day at a time, across processes (table `run_leases`).
+
+Two `digest` runs started together (a cron job and a person, `worker` and `post`) would
+both embed and score the whole day. The first to take the day's lease runs it; the other
+says who holds it and waits (bounded), then finds the day's work stored and only renders.
+
+A holder refreshes its lease from a heartbeat thread. A lease is free again when its
+holder releases it, when its process is gone (same host), or when it stopped refreshing
+(`LEASE_SECONDS`: a holder on another host, a frozen process).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+from urllib.request import pathname2url
+
+from .db import database_file, now
+
+log = logging.getLogger(__name__)
+LEASE_SECONDS = 90.0
+HEARTBEAT_SECONDS = LEASE_SECONDS / 3
+# How long a second run waits for the first before giving up (a whole day's LLM phase is
+# capped well below this).
+WAIT_SECONDS = 20 * 60.0
+POLL_SECONDS = 1.0
+
+
+class RunInProgress(RuntimeError):
+    """Another process kept running the day for longer than this one would wait."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    holder: str  # host#pidns:pid:thread
+    acquired_at: str  # ISO time, UTC
+    expires: float  # unix time
+
+    def describe(self) -> str:
+        host, _, rest = self.holder.partition(":")
+        pid = rest.partition(":")[0]
+        since = self.acquired_at.replace("T", " ").replace("+00:00", " UTC")
+        return f"process {pid} on {host.partition('#')[0]}, since {since}"
+
+
+def this_host() -> str:
+    """The hostname and PID namespace: containers sharing a hostname have different PIDs."""
+    try:
+        ns = "".join(ch for ch in os.readlink("/proc/self/ns/pid") if ch.isdigit())
+    except OSError:
+        ns = ""
+    return f"{socket.gethostname()}#{ns}".replace(":", "_")
+
+
+def process_holder() -> str:
+    """This thread of this process, as a lease holder names it."""
+    return f"{this_host()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def holder_is_dead(holder: str) -> bool:
+    """True when the holder ran on this host and its process is gone (a kill, a crash)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != this_host() or not pid.isdigit():
+        return False  # another machine or container: only the expiry can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _lease_row(db, date: str) -> Lease | None:
+    row = db.execute("select holder, acquired_at, expires from run_leases where date = ?", [date]).fetchone()
+    return Lease(*row) if row else None
+
+
+def take(db, date: str, holder: str, now_s: float | None = None) -> Lease | None:
+    """Take the day's lease; None when this holder has it, else the live holder's lease.
+
+    One conditional upsert, so two processes racing for it cannot both win."""
+    now_s = time.time() if now_s is None else now_s
+    current = _lease_row(db, date)
+    if current and current.holder != holder and current.expires > now_s and not holder_is_dead(current.holder):
+        return current
+    replaceable = current.holder if current else holder
+    with db.conn:
+        db.conn.execute(
+            """insert into run_leases (date, holder, acquired_at, expires) values (?,?,?,?)
+               on conflict(date) do update set holder = excluded.holder,
+                   acquired_at = excluded.acquired_at, expires = excluded.expires
+               where run_leases.holder in (excluded.holder, ?)""",
+            [date, holder, now(), now_s + LEASE_SECONDS, replaceable])
+    got = _lease_row(db, date)
+    return None if got and got.holder == holder else got
+
+
+def release(db, date: str, holder: str) -> None:
+    with db.conn:
+        db.conn.execute("delete from run_leases where date = ? and holder = ?", [date, holder])
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes the lease on its own connection (a shared one would commit the run's
+    half-done transactions)."""
+
+    def __init__(self, path: str, date: str, holder: str):
+        super().__init__(name=f"run-lease-{date}", daemon=True)
+        self.date, self.holder = date, holder
+        self.stopped = threading.Event()
+        # Opened here, while the file surely exists, and never creating one (mode=rw): a
+        # database deleted mid-run must stay deleted, so the run can notice and say so.
+        self.conn = sqlite3.connect(f"file:{pathname2url(path)}?mode=rw", uri=True, timeout=30,
+                                    check_same_thread=False)
+
+    def run(self) -> None:
+        conn = self.conn
+        try:
+            while not self.stopped.wait(HEARTBEAT_SECONDS):
+                try:
+                    with conn:
+                        conn.execute("update run_leases set expires = ? where date = ? and holder = ?",
+                                     [time.time() + LEASE_SECONDS, self.date, self.holder])
+                except sqlite3.Error as exc:  # the next beat tries again; the run itself goes on
+                    log.warning("could not refresh the run lease for %s: %s", self.date, exc)
+        finally:
+            conn.close()
+
+
+class RunLease:
+    """`with RunLease(db, date):` runs the body holding the day's lease, waiting for another
+    holder up to `wait_seconds` (telling `notify` who it is once), else RunInProgress."""
+
+    def __init__(self, db, date: str, *, wait_seconds: float = WAIT_SECONDS,
+                 notify: Callable[[str], None] | None = None, poll_seconds: float = POLL_SECONDS):
+        self.db, self.date, self.wait_seconds, self.poll_seconds = db, date, wait_seconds, poll_seconds
+        self.notify = notify or log.warning
+        self.holder = process_holder()
+        self.heartbeat: _Heartbeat | None = None
+
+    def __enter__(self) -> "RunLease":
+        deadline = time.monotonic() + self.wait_seconds
+        other = take(self.db, self.date, self.holder)
+        if other:
+            self.notify(f"a run for {self.date} is in progress ({other.describe()}); waiting for it to finish "
+                        f"(up to {self.wait_seconds / 60:.0f} min), then this run uses what it stored")
+        while other:
+            if time.monotonic() >= deadline:
+                raise RunInProgress(
+                    f"a run for {self.date} is still in progress ({other.describe()}) after "
+                    f"{self.wait_seconds / 60:.0f} min of waiting: its digest appears when it finishes; "
+                    "run the same command again later to see it")
+            time.sleep(self.poll_seconds)
+            other = take(self.db, self.date, self.holder)
+        path = database_file(self.db)
+        if path:
+            self.heartbeat = _Heartbeat(path, self.date, self.holder)
+            self.heartbeat.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stopped.set()
+            self.heartbeat.join()
+        try:
+            release(self.db, self.date, self.holder)
+        except sqlite3.Error as exc:  # the lease then expires by itself; keep the run's own error
+            log.warning("could not release the run lease for %s: %s", self.date, exc)
+

@@ -1,0 +1,188 @@
+"""The database file through the CLI: a file that cannot be used is one message naming it,
+what is wrong and what to do; "re-run to resume" only where running again can help.
+
+Every case is a real file on disk (garbage bytes, a real database cut short or overwritten,
+a read-only file, a folder, a path under a file, log files of a deleted database) opened by
+`bot.cli.main` as a user would, or two real processes racing for a new file."""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from contextlib import redirect_stderr
+from pathlib import Path
+
+import pytest
+
+from bot import cli
+from bot.db import MIGRATIONS, open_db
+
+ROOT = Path(__file__).resolve().parent.parent
+RESUME = "re-run the same command to resume"
+
+
+@pytest.fixture(autouse=True)
+def no_team_settings(monkeypatch):
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+
+
+def costs(db_path: Path, capsys) -> tuple[int, str]:
+    """`python -m bot costs --db FILE`: the smallest command that opens and reads the database."""
+    rc = cli.main(["costs", "--db", str(db_path)])
+    return rc, capsys.readouterr().err
+
+
+def real_database(path: Path, rows: int = 400) -> Path:
+    """A database with every migration applied and enough rows to span many pages."""
+    db = open_db(path)
+    with db.conn:
+        db.conn.executemany("insert into audit_log (who, action, detail, at) values (?,?,?,?)",
+                            [("u", "test", "x" * 500, "2025-01-01") for _ in range(rows)])
+    db.conn.execute("pragma wal_checkpoint(truncate)")
+    db.conn.close()
+    return path
+
+
+def test_garbage_bytes_name_the_file_and_the_setting(tmp_path, capsys):
+    path = tmp_path / "notes.db"
+    path.write_bytes(os.urandom(8192))
+    rc, err = costs(path, capsys)
+    assert rc == 1
+    assert f"{path} is not a SQLite database" in err and "storage.database" in err
+    assert RESUME not in err and "Traceback" not in err
+
+
+def test_truncated_database_is_damaged_and_a_rerun_does_not_help(tmp_path, capsys):
+    path = real_database(tmp_path / "arxiv.sqlite")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    rc, err = costs(path, capsys)
+    assert rc == 1
+    assert f"the database {path} is damaged" in err and "malformed" in err
+    assert ".recover" in err and "running again will not help" in err and RESUME not in err
+
+
+def test_overwritten_pages_found_mid_run_are_explained_by_the_cli(tmp_path, capsys):
+    """The schema page is intact (the database opens), a table's pages are not: the error
+    comes mid-command and the CLI's wrapper still names the file and the way out."""
+    path = real_database(tmp_path / "arxiv.sqlite")
+    page = sqlite3.connect(path).execute("pragma page_size").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    for start in range(page * 2, len(data), page):  # every page after the schema's
+        data[start:start + page] = b"\xa5" * page
+    path.write_bytes(bytes(data))
+    rc = cli.main(["feedback", "export", str(tmp_path / "votes.jsonl"), "--db", str(path)])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"the database {path} is damaged" in err and RESUME not in err
+
+
+def test_a_folder_as_the_database_says_to_name_a_file(tmp_path, capsys):
+    rc, err = costs(tmp_path, capsys)
+    assert rc == 1
+    assert f"the database {tmp_path} is a folder, not a file" in err and "storage.database" in err
+
+
+def test_a_database_under_a_file_names_the_file_in_the_way(tmp_path, capsys):
+    blocker = tmp_path / "data"
+    blocker.write_text("not a folder", encoding="utf-8")
+    rc, err = costs(blocker / "arxiv.sqlite", capsys)
+    assert rc == 1
+    assert f"{blocker} is a file, not a folder" in err and RESUME not in err
+
+
+def test_a_folder_that_does_not_exist_is_created(tmp_path, capsys):
+    path = tmp_path / "not" / "yet" / "arxiv.sqlite"
+    rc, _ = costs(path, capsys)
+    assert rc == 0 and path.is_file()
+
+
+def _as_unprivileged_user(fn) -> tuple[int, str]:
+    """Run fn() -> exit code as a user without write access, capturing stderr: as root
+    (where file modes do not stop writes) in a child process switched to `nobody`."""
+    if os.geteuid() != 0:
+        buf = io.StringIO()
+        with redirect_stderr(buf):
+            rc = fn()
+        return rc, buf.getvalue()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root, run, report through the pipe, never return into pytest
+        os.close(read_end)
+        code, text = 99, ""
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            buf = io.StringIO()
+            with redirect_stderr(buf):
+                code = fn()
+            text = buf.getvalue()
+        except BaseException as exc:  # noqa: BLE001 - anything is reported to the parent
+            text = f"child failed: {type(exc).__name__}: {exc}"
+        os.write(write_end, f"{code}\n{text}".encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as fh:
+        out = fh.read().decode()
+    os.waitpid(pid, 0)
+    code, _, text = out.partition("\n")
+    if text.startswith("child failed: PermissionError") and "setuid" in text:
+        pytest.skip(f"cannot switch to an unprivileged user here: {text}")
+    return int(code), text
+
+
+@pytest.mark.parametrize("folder_writable", [False, True], ids=["read-only-folder", "read-only-file"])
+def test_read_only_database_says_so_and_a_rerun_does_not_help(folder_writable):
+    import bot.feedback_io  # noqa: F401 - imported while the interpreter's files are readable
+
+    folder = Path(tempfile.mkdtemp(prefix="ro-db-", dir="/tmp"))
+    votes = folder / "votes.jsonl"
+    votes.write_text('{"arxiv_id": "2502.15315", "user": "U1", "vote": 1, "time": "2025-03-01T09:00:00+00:00"}\n',
+                     encoding="utf-8")
+    try:
+        path = real_database(folder / "arxiv.sqlite")
+        path.chmod(0o444)
+        folder.chmod(0o777 if folder_writable else 0o555)
+        rc, err = _as_unprivileged_user(lambda: cli.main(["feedback", "import", str(votes), "--db", str(path)]))
+    finally:
+        folder.chmod(0o755)
+        shutil.rmtree(folder)
+    assert rc == 1, err
+    assert f"the database {path} is read-only for this user" in err
+    assert "running again will not help" in err and RESUME not in err and "Traceback" not in err
+
+
+def test_log_files_of_a_deleted_database_are_named_with_what_to_do(tmp_path, capsys):
+    path = tmp_path / "arxiv.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("pragma journal_mode = wal")
+    conn.execute("create table t (a)")
+    conn.commit()
+    path.unlink()  # deleted while open: SQLite leaves its -wal and -shm behind
+    conn.execute("insert into t values (1)")
+    conn.commit()
+    conn.close()
+    assert Path(f"{path}-wal").exists() and not path.exists()
+    rc, err = costs(path, capsys)
+    assert rc == 1
+    assert f"the database {path} does not exist, but its log files {path}-wal" in err
+    assert "put the database back" in err and f"delete {path}-wal" in err
+    assert not path.exists()  # nothing created beside them
+
+
+def test_two_processes_creating_the_database_at_once_both_succeed(tmp_path):
+    """Both see no migrations applied; the second waits for the first's lock and then finds
+    them recorded, instead of `database is locked` or `table ... already exists`."""
+    env = {k: v for k, v in os.environ.items() if k != "ARXIV_SETTINGS"}
+    for attempt in range(6):
+        path = tmp_path / f"race{attempt}.sqlite"
+        procs = [subprocess.Popen([sys.executable, "-m", "bot", "migrate", "--db", str(path)], cwd=ROOT, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+        assert [rc for _, _, rc in results] == [0, 0], results
+        applied = sorted(out.split(":")[0] for out, _, _ in results)
+        assert applied == ["applied 0 migration(s)", f"applied {len(MIGRATIONS)} migration(s)"], results
