@@ -57,27 +57,13 @@ def _digest_args(p: argparse.ArgumentParser) -> None:
 @arguments(_digest_args)
 def cmd_digest(args, settings: Settings) -> int:
     from .pipeline import SAMPLE_FEED, print_warnings, run_day
+    from .progress import StepBars
 
     feed = SAMPLE_FEED if args.sample else args.feed
     db = open_store(settings, args.db)
-    bar = None
-
-    def progress(n: int) -> None:
-        nonlocal bar
-        if args.quiet:
-            return
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(desc="embedding papers", unit="paper", file=sys.stderr, leave=False)
-        bar.update(n)
-
-    try:
+    with StepBars(quiet=args.quiet) as progress:
         outcome = run_day(settings, db, feed_file=feed, date=args.date, progress=progress,
                           notify=lambda line: print(line, file=sys.stderr, flush=True))
-    finally:
-        if bar is not None:
-            bar.close()
     print_warnings(outcome)
     print(outcome.message)
     if outcome.report:

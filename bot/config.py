@@ -135,6 +135,7 @@ SPEC: dict[str, Callable[[Any], str | None]] = {
     "learning.svm_C": _num_range(1e-6, 100),
     "learning.text_weight": _num_range(0, 1),
     "learning.explain_similarity": _num_range(0, 1),
+    "learning.max_embed_per_run": _int_range(0, 1000000),
 }
 
 

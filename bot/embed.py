@@ -13,6 +13,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .progress import Progress
+
 MODEL_ID = "all-MiniLM-L6-v2-int8"
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 TOKENIZER_MD5 = "f540215c85aa2a5d5d5ea440093397a8"
@@ -145,21 +147,41 @@ class EmbeddingCache:
             return np.zeros((0, DIM), dtype=np.float32)
         return np.vstack(list(found.values())).astype(np.float32)
 
-    def get_many(self, texts: Sequence[str], progress=None) -> np.ndarray:
+    def get_many(self, texts: Sequence[str], progress: Progress | None = None,
+                 step: str = "embedding papers") -> np.ndarray:
+        """One vector per text: cached ones read, the others embedded (and cached)."""
         keys = [text_key(t) for t in texts]
         found = self._lookup(keys)
-        missing = [i for i, k in enumerate(keys) if k not in found]
-        # Embed missing texts in slices so a progress bar can move and an
-        # interrupted run keeps what it already computed.
-        seen_missing: dict[str, int] = {}
-        todo = []
-        for i in missing:
-            if keys[i] not in seen_missing:
-                seen_missing[keys[i]] = i
-                todo.append(i)
-        step = 128
-        for start in range(0, len(todo), step):
-            part = todo[start:start + step]
+        self._embed_missing(texts, keys, found, progress, step)
+        return self._stack(keys, found)
+
+    def get_within(self, texts: Sequence[str], budget: int, progress: Progress | None = None,
+                   step: str = "embedding papers") -> tuple[np.ndarray, list[int]]:
+        """Vectors for the texts already cached plus at most `budget` others, embedded in the
+        order given (put the most wanted first), and the indices of the texts they belong to.
+        Bounds the work of one run; the texts left out are embedded by later runs."""
+        keys = [text_key(t) for t in texts]
+        found = self._lookup(keys)
+        allowed = set(list(dict.fromkeys(k for k in keys if k not in found))[:max(0, budget)])
+        kept = [i for i, k in enumerate(keys) if k in found or k in allowed]
+        self._embed_missing([texts[i] for i in kept], [keys[i] for i in kept], found, progress, step)
+        return self._stack([keys[i] for i in kept], found), kept
+
+    def _embed_missing(self, texts: Sequence[str], keys: list[str], found: dict[str, np.ndarray],
+                       progress: Progress | None, step: str) -> None:
+        """Embed (once each) the texts whose key is not in `found`, adding them to it and to
+        the cache. In slices, so a progress bar can move and an interrupted run keeps what
+        it already computed."""
+        first_of_key: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k not in found:
+                first_of_key.setdefault(k, i)
+        todo = list(first_of_key.values())
+        if progress and todo:
+            progress(0, step=step, total=len(todo))
+        slice_size = 128
+        for start in range(0, len(todo), slice_size):
+            part = todo[start:start + slice_size]
             vecs = self.embedder.embed([texts[i] for i in part])
             with self.db.conn:
                 self.db.conn.executemany(
@@ -170,6 +192,9 @@ class EmbeddingCache:
                 found[keys[i]] = v
             if progress:
                 progress(len(part))
+
+    @staticmethod
+    def _stack(keys: list[str], found: dict[str, np.ndarray]) -> np.ndarray:
         if not keys:
             return np.zeros((0, DIM), dtype=np.float32)
         return np.vstack([found[k] for k in keys]).astype(np.float32)

@@ -23,11 +23,13 @@ from typing import IO
 
 from . import feedback
 from .db import now
+from .progress import Progress
 
 MAX_ID = 64
 MAX_TEXT = 20000
 CLOCK_SKEW = timedelta(minutes=10)  # how far ahead of this machine's clock a vote time may be
 SOURCE = "import"
+PROGRESS_EVERY = 1000  # votes between two progress updates
 
 
 @dataclass
@@ -130,35 +132,46 @@ def _already_imported(db, v: dict) -> bool:
         [v["arxiv_id"], v["user"], SOURCE, v["time"], v["vote"]]), None) is not None
 
 
-def import_votes(db, fh: IO[bytes], source: str = "input") -> ImportReport:
+def import_votes(db, fh: IO[bytes], source: str = "input", progress: Progress | None = None) -> ImportReport:
     """Apply the votes of a JSON lines file opened in binary (`source` names it in problems)."""
     votes, problems = read_votes(fh, source)
     rep = ImportReport(problems=problems)
     seen_unknown: set[str] = set()
-    for v in sorted(votes, key=lambda v: v["time"]):  # stable: same time keeps file order
-        state = _ensure_paper(db, v)
-        if state == "new":
-            rep.new_papers += 1
-        elif state == "unknown" and v["arxiv_id"] not in seen_unknown:
-            seen_unknown.add(v["arxiv_id"])
-            rep.unknown_papers += 1
-        row = next(db.query("select vote, updated_at from feedback where arxiv_id = ? and user_id = ?",
-                            [v["arxiv_id"], v["user"]]), None)
-        last = next(db.query("select max(at) as at from feedback_events where arxiv_id = ? and user_id = ?",
-                             [v["arxiv_id"], v["user"]]))["at"]
-        stored_at = row["updated_at"] if row else last
-        if stored_at and stored_at > v["time"]:
-            rep.older += 1
-            continue
-        if _already_imported(db, v):
-            rep.unchanged += 1
-            continue
-        change = feedback.set_vote(db, v["arxiv_id"], v["user"], v["vote"], source=SOURCE, at=v["time"])
-        if change.before == change.after:
-            rep.unchanged += 1
-        else:
-            rep.applied += 1
+    if progress and votes:
+        progress(0, step=f"importing {source}", total=len(votes))
+    reported = 0
+    for n, v in enumerate(sorted(votes, key=lambda v: v["time"]), 1):  # stable: same time keeps file order
+        _apply(db, v, rep, seen_unknown)
+        if progress and (n % PROGRESS_EVERY == 0 or n == len(votes)):
+            progress(n - reported)
+            reported = n
     return rep
+
+
+def _apply(db, v: dict, rep: ImportReport, seen_unknown: set[str]) -> None:
+    """Apply one vote unless a newer one is stored or this very vote was imported before."""
+    state = _ensure_paper(db, v)
+    if state == "new":
+        rep.new_papers += 1
+    elif state == "unknown" and v["arxiv_id"] not in seen_unknown:
+        seen_unknown.add(v["arxiv_id"])
+        rep.unknown_papers += 1
+    row = next(db.query("select vote, updated_at from feedback where arxiv_id = ? and user_id = ?",
+                        [v["arxiv_id"], v["user"]]), None)
+    last = next(db.query("select max(at) as at from feedback_events where arxiv_id = ? and user_id = ?",
+                         [v["arxiv_id"], v["user"]]))["at"]
+    stored_at = row["updated_at"] if row else last
+    if stored_at and stored_at > v["time"]:
+        rep.older += 1
+        return
+    if _already_imported(db, v):
+        rep.unchanged += 1
+        return
+    change = feedback.set_vote(db, v["arxiv_id"], v["user"], v["vote"], source=SOURCE, at=v["time"])
+    if change.before == change.after:
+        rep.unchanged += 1
+    else:
+        rep.applied += 1
 
 
 def export_votes(db, fh: IO[str]) -> int:

@@ -24,6 +24,7 @@ import numpy as np
 
 from .embed import EmbeddingCache, paper_text
 from .models import Paper, Score
+from .progress import Progress
 from .scoring.base import ScoringResult
 
 
@@ -40,6 +41,7 @@ class LearnConfig:
     svm_C: float = 0.01
     text_weight: float = 0.3
     explain_similarity: float = 0.6
+    max_embed_per_run: int = 3000
 
     @classmethod
     def from_settings(cls, settings) -> "LearnConfig":
@@ -54,6 +56,7 @@ class LearnConfig:
             svm_C=float(settings["learning.svm_C"]),
             text_weight=float(settings["learning.text_weight"]),
             explain_similarity=float(settings["learning.explain_similarity"]),
+            max_embed_per_run=int(settings["learning.max_embed_per_run"]),
         )
 
 
@@ -209,6 +212,15 @@ class TeamLabels:
     liked: list[Paper]
     disliked: list[Paper]
     unlabeled: list[Paper]
+    voted_at: dict[str, str] = field(default_factory=dict)  # arxiv_id -> time of its latest vote
+
+    def most_wanted_first(self) -> list[tuple[Paper, int]]:
+        """Training papers with their kind (+1 liked, -1 disliked, 0 unlabelled): the most
+        recently voted first, then the unlabelled ones (already most recent first). What a
+        run may embed is taken from the front."""
+        voted = [(p, 1) for p in self.liked] + [(p, -1) for p in self.disliked]
+        voted.sort(key=lambda pk: (self.voted_at.get(pk[0].arxiv_id, ""), pk[0].arxiv_id), reverse=True)
+        return voted + [(p, 0) for p in self.unlabeled]
 
 
 def team_labels(db, before: str | None = None, max_unlabeled: int = 2000) -> TeamLabels:
@@ -236,7 +248,9 @@ def team_labels(db, before: str | None = None, max_unlabeled: int = 2000) -> Tea
             where p.arxiv_id not in (select arxiv_id from feedback)
               and exists (select 1 from announcements a where a.arxiv_id = p.arxiv_id {where})
             order by p.first_seen desc, p.arxiv_id desc limit ?""", [*params, max_unlabeled])
-    return TeamLabels(liked, disliked, [_paper(r) for r in rows])
+    voted_at = {r["arxiv_id"]: r["at"] for r in
+                db.query("select arxiv_id, max(updated_at) as at from feedback group by arxiv_id")}
+    return TeamLabels(liked, disliked, [_paper(r) for r in rows], voted_at)
 
 
 def has_feedback(db) -> bool:
@@ -257,6 +271,7 @@ class TasteScorer:
         self.name = f"{base.name}+taste"
         self._liked: list[Paper] | None = None
         self._liked_vecs: np.ndarray | None = None
+        self.left_out = 0  # voted papers the last fit could not use (no vector yet, over the budget)
 
     def _vecs(self, papers: list[Paper]) -> np.ndarray:
         from .embed import DIM
@@ -265,13 +280,24 @@ class TasteScorer:
             return np.zeros((0, DIM), np.float32)
         return self.cache.get_many([paper_text(p.title, p.abstract) for p in papers])
 
-    def learned_scores(self, papers: list[Paper], date: str | None = None) -> tuple[TasteModel, np.ndarray]:
-        """Refit the team's model from the feedback table and score these papers with it."""
+    def _training_set(self, lab: TeamLabels, budget: int, progress: Progress | None):
+        """The training papers whose vectors are cached, plus at most `budget` more embedded
+        now (the most recently voted first): (papers, kinds, vectors, voted papers left out)."""
+        wanted = lab.most_wanted_first()
+        vecs, kept = self.cache.get_within([paper_text(p.title, p.abstract) for p, _ in wanted], budget,
+                                           progress=progress, step="embedding voted papers for the taste model")
+        left_out = sum(1 for i in set(range(len(wanted))) - set(kept) if wanted[i][1] != 0)
+        return [wanted[i][0] for i in kept], np.array([wanted[i][1] for i in kept]), vecs, left_out
+
+    def learned_scores(self, papers: list[Paper], date: str | None = None,
+                       progress: Progress | None = None) -> tuple[TasteModel, np.ndarray]:
+        """Refit the team's model from the feedback table and score these papers with it.
+        Embeds at most `max_embed_per_run` training papers that have no vector yet; the
+        voted ones left out are counted in `self.left_out` and embedded by later runs."""
         lab = team_labels(self.db, before=date, max_unlabeled=self.config.max_unlabeled)
-        train = lab.liked + lab.disliked + lab.unlabeled
-        kind = np.r_[np.ones(len(lab.liked)), -np.ones(len(lab.disliked)), np.zeros(len(lab.unlabeled))]
-        self._liked, self._liked_vecs = lab.liked, self._vecs(lab.liked)
-        vecs = self._vecs(train)
+        train, kind, vecs, self.left_out = self._training_set(lab, self.config.max_embed_per_run, progress)
+        self._liked = [p for p, k in zip(train, kind) if k > 0]
+        self._liked_vecs = vecs[kind > 0]
         today = self._vecs(papers)
         rows = None
         if self.config.text_weight > 0 and train:
@@ -279,11 +305,11 @@ class TasteScorer:
         model = TasteModel(self.config).fit(vecs, kind, rows[:len(train)] if rows is not None else None)
         return model, model.decision(today, rows[len(train):] if rows is not None else None)
 
-    def score(self, papers: list[Paper], criteria, date: str, progress=None) -> ScoringResult:
+    def score(self, papers: list[Paper], criteria, date: str, progress: Progress | None = None) -> ScoringResult:
         result = self.base.score(papers, criteria, date, progress=progress)
         if not papers:
             return result
-        model, learned = self.learned_scores(papers, date)
+        model, learned = self.learned_scores(papers, date, progress)
         if not model.n_labels:
             return result
         ids = [p.arxiv_id for p in papers]
@@ -298,13 +324,23 @@ class TasteScorer:
                                 raw=float(mixed[i]), source=s.source)
         note = (f"Relevance blends the criteria ({1 - w:.0%}) with the team's taste learned from "
                 f"{model.n_liked} liked and {model.n_disliked} disliked papers ({w:.0%}).")
-        return ScoringResult(scores=scores, notes=result.notes + [note], usage=result.usage)
+        return ScoringResult(scores=scores, notes=result.notes + [note] + self._left_out_note(), usage=result.usage)
+
+    def _left_out_note(self) -> list[str]:
+        if not self.left_out:
+            return []
+        return [f"{self.left_out:,} more voted papers have no vector yet: they are embedded "
+                f"{self.config.max_embed_per_run:,} a run (learning.max_embed_per_run), the most recently "
+                "voted first, and count in the taste model once embedded."]
 
     def explain(self, papers: list[Paper]) -> dict[str, str]:
         """arxiv_id -> "close to N papers the team liked: ..." for the papers that are."""
         if self._liked is None:
+            # Not fitted in this run (every score was stored): the liked papers with a vector
+            # already, so explaining a re-render never embeds the whole vote history.
             lab = team_labels(self.db, max_unlabeled=0)
-            self._liked, self._liked_vecs = lab.liked, self._vecs(lab.liked)
+            lab.disliked = []
+            self._liked, _, self._liked_vecs, _ = self._training_set(lab, 0, None)
         liked_ids = {p.arxiv_id for p in self._liked}
         todo = [p for p in papers if p.arxiv_id not in liked_ids]
         lines = explain(self._vecs(todo), self._liked_vecs, [p.title for p in self._liked],

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .cli import arguments, command, open_store
 from .config import ROOT, Settings
+from .progress import StepBars
 
 EVAL_CACHE = ROOT / "data" / "cache" / "eval-embeddings.sqlite"
 MAX_PROBLEMS_SHOWN = 20
@@ -93,24 +94,9 @@ def cmd_eval(args, settings: Settings) -> int:
 
     Path(args.cache).parent.mkdir(parents=True, exist_ok=True)
     cache = EmbeddingCache(Database(args.cache), Embedder(threads=args.threads))
-    bar = None
-
-    def progress(n: int) -> None:
-        nonlocal bar
-        if args.quiet:
-            return
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(desc="embedding papers", unit="paper", file=sys.stderr, leave=False)
-        bar.update(n)
-
-    try:
+    with StepBars(quiet=args.quiet) as progress:
         result = replay(labels.papers, crit, cache, LearnConfig.from_settings(settings), top=args.top,
                         score_from=args.score_from, progress=progress, started=started)
-    finally:
-        if bar is not None:
-            bar.close()
     out = result.to_json()
     if args.json:
         print(json.dumps(out))
@@ -134,6 +120,7 @@ def _feedback_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     imp = sub.add_parser("import", help="add votes from a JSON lines file (arxiv_id, user, vote, time)")
     imp.add_argument("file", metavar="FILE")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
     exp = sub.add_parser("export", help="write the current votes as JSON lines (to FILE or stdout)")
     exp.add_argument("file", metavar="FILE", nargs="?")
@@ -147,8 +134,8 @@ def cmd_feedback(args, settings: Settings) -> int:
 
     db = open_store(settings, args.db)
     if args.action == "import":
-        with open_input(args.file) as fh:
-            rep = import_votes(db, fh, source=args.file)
+        with open_input(args.file) as fh, StepBars(quiet=args.quiet, unit="vote") as progress:
+            rep = import_votes(db, fh, source=args.file, progress=progress)
         _report_problems(rep.problems)
         print(f"imported {args.file}: {rep.applied} votes applied, {rep.unchanged} already there, "
               f"{rep.older} older than a stored vote (kept the newer), {len(rep.problems)} malformed lines skipped")

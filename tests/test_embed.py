@@ -115,10 +115,28 @@ def test_cache_reports_progress_per_slice(tmp_path, embedder):
     counting = Embedder()
     counting._session, counting._tokenizer = embedder._session, embedder._tokenizer
     cache = EmbeddingCache(open_db(tmp_path / "e.sqlite"), counting)
-    steps: list[int] = []
-    cache.get_many([f"short text {i}" for i in range(130)], progress=steps.append)
-    assert steps == [128, 2]
+    calls: list[tuple] = []
+    cache.get_many([f"short text {i}" for i in range(130)],
+                   progress=lambda n, step=None, total=None: calls.append((n, step, total)))
+    assert calls == [(0, "embedding papers", 130), (128, None, None), (2, None, None)]
     assert cache.get_many([]).shape == (0, DIM)
+    calls.clear()
+    cache.get_many([f"short text {i}" for i in range(130)], progress=lambda *a, **k: calls.append(a))
+    assert calls == []  # nothing to embed: no step announced
+
+
+def test_get_within_embeds_at_most_the_budget_first_texts_first(tmp_path, embedder):
+    counting = Embedder()
+    counting._session, counting._tokenizer = embedder._session, embedder._tokenizer
+    cache = EmbeddingCache(open_db(tmp_path / "e.sqlite"), counting)
+    texts = [f"paper number {i}" for i in range(10)]
+    cache.get_many(texts[7:])  # three already cached
+    vecs, kept = cache.get_within(texts + [texts[0]], budget=2)
+    assert kept == [0, 1, 7, 8, 9, 10]  # the two first uncached (text 0 twice), and every cached one
+    assert counting.embedded == 3 + 2
+    assert np.allclose(vecs, cache.get_many([texts[i] for i in [0, 1, 7, 8, 9, 0]]))
+    assert counting.embedded == 5  # all of them are cached now
+    assert cache.get_within(texts, budget=0)[1] == [0, 1, 7, 8, 9]
 
 
 def test_cache_keys_include_the_model(monkeypatch):

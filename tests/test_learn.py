@@ -8,7 +8,7 @@ import pytest
 from bot import criteria as criteria_mod
 from bot import feedback
 from bot.config import load_settings
-from bot.embed import EmbeddingCache
+from bot.embed import EmbeddingCache, paper_text
 from bot.learn import LearnConfig, TasteModel, TasteScorer, blend, blend_weight, explain, team_labels
 from bot.models import Paper
 from bot.pipeline import make_scorer, run_day
@@ -250,3 +250,89 @@ def test_daily_run_uses_feedback_and_says_why(settings, db, history):
 def test_learning_can_be_turned_off(settings, db, history):
     feedback.set_vote(db, history["grasp"][0].arxiv_id, "U1", 1, source="test")
     assert make_scorer(settings.override(learning__enabled=False), db).name == "local:minilm"
+
+
+# --- a long vote history: bounded embedding, progress shown ----------------------------------
+
+def voted_history(db, n: int, day: str = "2025-01-0") -> list[Paper]:
+    """n papers voted on (alternately up and down, one minute apart), never embedded."""
+    ps = [Paper(f"2401.{i:05d}", f"Voted paper {i} on topic {i % 7}", ["A. Author"],
+                f"An abstract about topic {i % 7}, variant {i}.") for i in range(n)]
+    save_papers(db, "2025-01-02", ps)
+    for i, p in enumerate(ps):
+        feedback.set_vote(db, p.arxiv_id, "U1", 1 if i % 2 else -1, source="test",
+                          at=f"2025-01-02T{i // 60:02d}:{i % 60:02d}:00+00:00")
+    return ps
+
+
+class Steps:
+    """A Progress that records the steps announced and the items done in each."""
+
+    def __init__(self):
+        self.steps: list[list] = []
+
+    def __call__(self, n, step=None, total=None):
+        if step is not None:
+            self.steps.append([step, total, 0])
+        self.steps[-1][2] += n
+
+
+def test_a_long_vote_history_is_embedded_at_most_the_bound_per_run_most_recent_first(db, cache):
+    voted = voted_history(db, 40)
+    today = papers("2504", TODAY)
+    config = LearnConfig(max_embed_per_run=6)
+    LocalScorer(cache).score(today, CRITERIA, "2025-02-12")  # today's papers and the criteria: cached
+    steps = Steps()
+    before = cache.embedder.embedded
+    taste = TasteScorer(LocalScorer(cache), db, cache, config).score(today, CRITERIA, "2025-02-12", progress=steps)
+    assert cache.embedder.embedded - before == 6
+    assert steps.steps == [["embedding voted papers for the taste model", 6, 6]]
+    # The six most recent votes are the ones embedded; the digest says the rest wait.
+    cached = {p.arxiv_id for p in voted if len(cache.cached_many([paper_text(p.title, p.abstract)]))}
+    assert cached == {p.arxiv_id for p in voted[-6:]}
+    assert any("34 more voted papers have no vector yet" in n and "learning.max_embed_per_run" in n
+               for n in taste.notes)
+    assert any("learned from 3 liked and 3 disliked" in n for n in taste.notes)
+    # The next run embeds the next six, and only those.
+    before = cache.embedder.embedded
+    again = TasteScorer(LocalScorer(cache), db, cache, config).score(today, CRITERIA, "2025-02-12", progress=Steps())
+    assert cache.embedder.embedded - before == 6
+    assert any("28 more voted papers" in n for n in again.notes)
+
+
+def test_explaining_a_re_render_embeds_nothing_of_the_vote_history(db, cache):
+    voted_history(db, 20)
+    today = papers("2504", TODAY)
+    scorer = TasteScorer(LocalScorer(cache), db, cache, LearnConfig(max_embed_per_run=4))
+    cache.get_many([paper_text(p.title, p.abstract) for p in today])
+    before = cache.embedder.embedded
+    scorer.explain(today)  # not fitted in this run: every score was stored
+    assert cache.embedder.embedded == before
+
+
+def test_digest_after_a_large_import_shows_progress_and_embeds_only_the_bound(tmp_path, capsys, monkeypatch):
+    import json
+
+    from bot.cli import main
+    from bot.db import open_db
+
+    for name in ("ARXIV_SETTINGS", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    team = tmp_path / "team.toml"
+    team.write_text(f'[storage]\ndigest_dir = "{tmp_path / "digests"}"\n[arxiv]\nenrich = false\n'
+                    "[learning]\nmax_embed_per_run = 4\n")
+    votes = tmp_path / "votes.jsonl"
+    votes.write_text("".join(json.dumps({
+        "arxiv_id": f"2401.{i:05d}", "user": "U1", "vote": 1 if i % 3 else -1,
+        "time": f"2025-01-02T10:{i:02d}:00Z", "title": f"Imported paper {i}",
+        "abstract": f"An imported abstract about subject {i}."}) + "\n" for i in range(30)))
+    dbfile = str(tmp_path / "team.sqlite")
+    assert main(["--settings", str(team), "feedback", "import", str(votes), "--db", dbfile]) == 0
+    assert f"importing {votes}" in capsys.readouterr().err
+    assert main(["--settings", str(team), "digest", "--feed", str(DAY), "--db", dbfile]) == 0
+    out = capsys.readouterr()
+    assert "embedding papers" in out.err and "embedding voted papers for the taste model" in out.err
+    imported = [f"Imported paper {i}. An imported abstract about subject {i}." for i in range(30)]
+    assert len(EmbeddingCache(open_db(dbfile)).cached_many(imported)) == 4
+    digest = next((tmp_path / "digests").glob("*.md")).read_text()
+    assert "26 more voted papers have no vector yet" in digest
