@@ -9,9 +9,19 @@ from .cli import COMMANDS, arguments, command, open_store
 from .config import Settings
 
 
+def _days(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days: give a whole number >= 0 (0 = all days)")
+    return n
+
+
 def _costs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
-    p.add_argument("--days", type=int, default=30, metavar="N", help="announcement days to cover (default 30; 0 = all)")
+    p.add_argument("--days", type=_days, default=30, metavar="N", help="announcement days to cover (default 30; 0 = all)")
 
 
 def _money(x) -> str:

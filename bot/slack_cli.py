@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 
-from .cli import arguments, command, open_store
+from .cli import arguments, command, iso_date, open_store
 from .config import ConfigError, Settings, secret
 
 log = logging.getLogger(__name__)
@@ -22,18 +22,23 @@ log = logging.getLogger(__name__)
 SHUTDOWN_WAIT_SECONDS = 25
 
 
-def _need(name: str, why: str) -> str:
-    value = secret(name)
-    if not value:
-        raise ConfigError(f"{name} is not set: {why}. Put it in the environment or in .env "
-                          "(see docs/slack.md)")
-    return value
+BOT_TOKEN = ("SLACK_BOT_TOKEN", "the app's Bot User OAuth Token (xoxb-...)")
+
+
+def _need(*needed: tuple[str, str]) -> list[str]:
+    """The values of the secrets a mode needs, all checked first: one message names every
+    missing one, instead of one per attempt."""
+    missing = [f"{name} is not set: {why}" for name, why in needed if not secret(name)]
+    if missing:
+        raise ConfigError(f"{'; '.join(missing)}. Put {'it' if len(missing) == 1 else 'them'} in the environment "
+                          "or in .env (see docs/slack.md)")
+    return [secret(name) for name, _ in needed]
 
 
 def _client():
     from .slack.client import make_web_client
 
-    return make_web_client(_need("SLACK_BOT_TOKEN", "the app's Bot User OAuth Token (xoxb-...)"))
+    return make_web_client(_need(BOT_TOKEN)[0])
 
 
 def build(settings: Settings, db_path: str | None, *, signing_secret: str | None = None):
@@ -65,7 +70,8 @@ def cmd_run(args, settings: Settings) -> int:
         return _serve_http(args, settings)
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    app_token = _need("SLACK_APP_TOKEN", "Socket Mode needs an app-level token (xapp-..., connections:write)")
+    app_token, _ = _need(("SLACK_APP_TOKEN", "Socket Mode needs an app-level token (xapp-..., connections:write)"),
+                         BOT_TOKEN)
     app, sched = build(settings, args.db)
     stop = threading.Event()
     # Ctrl-C and SIGTERM (how a platform stops a worker) end the loop below instead of
@@ -99,8 +105,8 @@ def _serve_http(args, settings: Settings) -> int:
 
     from .slack.wsgi import wsgi_app
 
-    signing_secret = _need("SLACK_SIGNING_SECRET", "HTTP mode verifies every request with the app's Signing Secret")
-    _need("SLACK_BOT_TOKEN", "the app's Bot User OAuth Token (xoxb-...)")
+    signing_secret, _ = _need(("SLACK_SIGNING_SECRET", "HTTP mode verifies every request with the app's Signing Secret"),
+                              BOT_TOKEN)
     port = args.port or int(os.environ.get("PORT") or 3000)
 
     class Server(BaseApplication):
@@ -124,7 +130,7 @@ def _serve_http(args, settings: Settings) -> int:
 
 
 def _post_args(p):
-    p.add_argument("--date", help="post a stored announcement day YYYY-MM-DD (default: fetch the latest)")
+    p.add_argument("--date", type=iso_date, help="post a stored announcement day YYYY-MM-DD (default: fetch the latest)")
     p.add_argument("--channel", help="channel ID or #name (default: slack.channel)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--feed", metavar="FILE", help="score a saved RSS/Atom feed instead of fetching")
