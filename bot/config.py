@@ -109,6 +109,9 @@ SPEC: dict[str, Callable[[Any], str | None]] = {
     "llm.timeout_seconds": _num_range(1, 900),
     "llm.max_tries": _int_range(1, 10),
     "llm.max_rounds": _int_range(1, 10),
+    # The whole LLM phase of a run, and how many failed calls in a row end it (the rest is ranked locally).
+    "llm.time_limit_seconds": _num_range(1, 86400),
+    "llm.give_up_after_failed_calls": _int_range(1, 100),
     "llm.response_format": lambda v: None if v in ("auto", "json_schema", "json_object") else
     "one of \"auto\", \"json_schema\", \"json_object\"",
     "llm.reasoning_effort": lambda v: None if isinstance(v, str) else "a string (\"\" = not sent)",

@@ -207,6 +207,7 @@ def _run_day(settings: Settings, db, hold: Callable[[str], None], *, feed_file: 
                           [s for s in result.scores.values() if s.source not in provisional])
         have.update(result.scores)
         notes += result.notes
+        warnings += result.warnings  # one line when the LLM failed (its notes say the rest)
         usage = result.usage
     elif (prior := _run_row(db, date)) and prior["scorer"] == scorer.name and prior["criteria_version"] == crit.version:
         # Every score was stored (a re-run or a re-render): keep what the scoring run told the

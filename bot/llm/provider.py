@@ -165,12 +165,14 @@ class OpenAIChat:
             resp = self.client.chat.completions.create(**kwargs, timeout=timeout)
             content, finish_reason = completion_reply(resp)
         except openai.APIStatusError as exc:
-            return self._failed(rec, t0, f"HTTP {exc.status_code}: {_short(exc.message)}",
+            message = re.sub(r"^Error code: \d+ - ", "", exc.message)  # the client's prefix repeats the status
+            return self._failed(rec, t0, f"HTTP {exc.status_code}: {_short(message)}",
                                 self._status_kind(exc.status_code), exc.response.headers)
         except openai.APITimeoutError:
             return self._failed(rec, t0, "timeout", "retry")
         except openai.APIConnectionError as exc:
-            return self._failed(rec, t0, f"connection error: {_short(str(exc))}", "retry")
+            # The client says only "Connection error."; the cause says what (refused, DNS, TLS).
+            return self._failed(rec, t0, f"connection error: {_short(str(exc.__cause__ or exc))}", "retry")
         except (openai.APIResponseValidationError, NotACompletion, ValueError) as exc:
             # A proxy's page, an error object with 200, a cut-off body: a failed try like a 5xx.
             return self._failed(rec, t0, f"not a chat completion: {_short(str(exc), 120)}", "retry")

@@ -12,6 +12,7 @@ class ScoringResult:
     scores: dict[str, Score]  # arxiv_id -> score
     notes: list[str] = field(default_factory=list)  # what the digest should tell the reader
     usage: dict = field(default_factory=dict)  # tokens and cost when an LLM was used
+    warnings: list[str] = field(default_factory=list)  # for the run's output (an LLM that failed)
 
 
 class Scorer(Protocol):

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,10 @@ log = logging.getLogger(__name__)
 PROVISIONAL_SOURCES = ("local-fallback", "local-budget")
 CHARS_PER_TOKEN = 3.5  # conservative for o200k on English + JSON: over-estimates, never under
 COMPLETION_TOKENS_PER_PAPER = 60  # estimate for the budget; one item with a 20-word comment
+# Calls still open at the time limit get this long to return before they are abandoned (their
+# tries are already cut to the limit; this only covers an endpoint that trickles bytes).
+ABANDON_GRACE_SECONDS = 5.0
+LLM_SOURCES = ("llm", "llm-flagged")
 FLAG_NOTE = "Flagged: its text addresses the AI scorer (possible prompt injection); scores capped at the local ranker's."
 
 
@@ -62,6 +67,8 @@ class LLMConfig:
     timeout_seconds: float = 60.0
     max_tries: int = 4  # HTTP attempts per call (429/5xx/timeouts)
     max_rounds: int = 3  # calls a paper may be part of before it falls back to its local score
+    time_limit_seconds: float = 240.0  # the whole direct-call phase of a run
+    give_up_after_failed_calls: int = 2  # calls in a row that failed every try: the LLM is down
     abstract_chars: int = 1500
     response_format: str = "auto"
     reasoning_effort: str = ""
@@ -77,6 +84,13 @@ class LLMConfig:
             if settings.get(key) is not None:
                 kw[name] = settings.get(key)
         return cls(**kw)
+
+    def phase_bound_seconds(self) -> float:
+        """The longest the LLM phase of a run can take, whatever the endpoint does: the time
+        limit, the grace given to calls still open at it, and the Batch API's own deadline
+        when that (opt-in) path is on."""
+        batch = self.batch_deadline_minutes * 60 if self.batch_api else 0.0
+        return self.time_limit_seconds + ABANDON_GRACE_SECONDS + batch
 
 
 def cut_size(n: int, share: float, floor: int, ceiling: int) -> int:
@@ -137,17 +151,15 @@ class OpenAIScorer:
             run.score_all(send, criteria.version)
         out.update(run.scores)
 
-        notes = [f"Scored by {self.config.model}: {len(send)} of {len(day_papers) - len(authored)} papers "
-                 f"(the top {k} by the local ranker, {len(examples)} few-shot examples from the team's votes); "
-                 "the rest keep their local score."]
+        notes = [run.sent_note(len(day_papers) - len(authored), k, len(examples))]
         if authored:
             notes.append(f"{len(authored)} author matches skipped the LLM.")
         notes += run.notes()
         totals = usage_mod.day_totals(self.db, date, self.name)
         usage = totals.as_digest_usage() if totals else {}
         if usage:
-            usage["papers_sent"] = len(send)
-        return ScoringResult(scores=out, notes=notes, usage=usage)
+            usage["papers_sent"] = len(run.sent)
+        return ScoringResult(scores=out, notes=notes, usage=usage, warnings=run.warnings())
 
     def day_usage(self, date: str) -> dict:
         """Billed usage of the day so far (for re-rendering a day that needs no new calls)."""
@@ -165,12 +177,17 @@ class _Run:
         self.scores: dict[str, Score] = {}
         self.rounds: dict[str, int] = {}
         self.spent = usage_mod.spent(scorer.db, date)
+        self.reserved = 0.0  # estimated cost of the calls in flight
         self.price_known = scorer.prices.price(self.cfg.model) is not None
         self.budget_cut: list[str] = []
         self.fallback: dict[str, str] = {}  # arxiv_id -> why
         self.flagged: list[str] = []
         self.unknown_ids: list[str] = []
-        self.fatal = ""
+        self.sent: set[str] = set()  # papers that went out in at least one call
+        self.stopped = ""  # why no more calls go out this run (empty while they do)
+        self.warmed = False  # a call succeeded: the prompt cache is warm, calls may overlap
+        self.failed_in_a_row = 0
+        self.deadline = math.inf  # time.monotonic() at which the direct calls stop
         self.batch_notes: list[str] = []
 
     # -- batches ---------------------------------------------------------------------------
@@ -193,9 +210,9 @@ class _Run:
                                   COMPLETION_TOKENS_PER_PAPER * len(batch) + 20, batch=batch_api)
         return cost.total if cost else 0.0
 
-    def _over_budget(self, estimate: float, reserved: float) -> bool:
+    def _over_budget(self, estimate: float) -> bool:
         budget = self.cfg.daily_budget_usd
-        return bool(budget) and self.price_known and self.spent + reserved + estimate > budget
+        return bool(budget) and self.price_known and self.spent + self.reserved + estimate > budget
 
     def _record(self, rec) -> None:
         cost = usage_mod.record_call(self.s.db, self.date, self.s.name, rec, self.s.prices)
@@ -209,13 +226,13 @@ class _Run:
         got: list[Score] = []
         if parsed is not None:
             if parsed.unknown_ids:
-                log.warning("reply named %d ids that were not sent (dropped): %s", len(parsed.unknown_ids),
-                            ", ".join(parsed.unknown_ids[:5]))
+                log.debug("reply named %d ids that were not sent (dropped): %s", len(parsed.unknown_ids),
+                          ", ".join(parsed.unknown_ids[:5]))
                 self.unknown_ids += parsed.unknown_ids
             for pid, why in parsed.rejected.items():
-                log.warning("refused the reply for %s: %s", pid, why)
+                log.debug("refused the reply for %s: %s", pid, why)
             if parsed.not_json:
-                log.warning("reply was not JSON (finish_reason=%s): %r", finish_reason, (content or "")[:120])
+                log.debug("reply was not JSON (finish_reason=%s): %r", finish_reason, (content or "")[:120])
             alone = len(batch) == 1 and suspicious(batch[0].title, batch[0].abstract)
             for pid, item in parsed.items.items():
                 ls = self.local[pid]
@@ -236,8 +253,8 @@ class _Run:
             self.rounds[p.arxiv_id] = self.rounds.get(p.arxiv_id, 0) + 1
             why = error or ("the reply was not JSON" if parsed is None or parsed.not_json else
                             parsed.rejected.get(p.arxiv_id, "the reply left it out"))
-            if self.fatal or self.rounds[p.arxiv_id] >= self.cfg.max_rounds:
-                self._fall_back(p.arxiv_id, why)
+            if self.stopped or self.rounds[p.arxiv_id] >= self.cfg.max_rounds:
+                self._fall_back(p.arxiv_id, self.stopped or why)
             else:
                 retry.append(p)
         return retry
@@ -252,75 +269,120 @@ class _Run:
             comment = f"Ranked locally: the LLM failed ({why}). {ls.comment}"
         self.scores[pid] = Score(pid, ls.relevance, ls.novelty, comment, ls.raw, source)
 
+    def _fall_back_all(self, batches: list[list[Paper]], why: str, source: str = "local-fallback") -> None:
+        for b in batches:
+            for p in b:
+                self._fall_back(p.arxiv_id, why, source)
+
+    # -- when to stop calling --------------------------------------------------------------
+    def _stop(self, why: str) -> None:
+        if not self.stopped:
+            self.stopped = why
+
+    def _time_limit_reached(self) -> bool:
+        if time.monotonic() < self.deadline:
+            return False
+        self._stop(f"the time limit of {self.cfg.time_limit_seconds:g} s for the LLM phase "
+                   "(llm.time_limit_seconds) was reached")
+        return True
+
+    def _count(self, outcome: CallOutcome) -> None:
+        """A call's result for the circuit breaker: enough failed calls in a row and the
+        endpoint is taken as down for this run (before any success: the first calls)."""
+        if outcome.ok:
+            self.warmed, self.failed_in_a_row = True, 0
+            return
+        self.failed_in_a_row += 1
+        n = self.failed_in_a_row
+        if outcome.fatal:
+            self._stop(f"the LLM refused the call ({outcome.error})")
+        elif n >= self.cfg.give_up_after_failed_calls:
+            if self.warmed:
+                calls = "the last call" if n == 1 else f"{n} calls in a row"
+            else:
+                calls = "the first call" if n == 1 else f"the first {n} calls"
+            self._stop(f"{calls} failed ({_last_error(outcome.error)})")
+
     # -- the loop --------------------------------------------------------------------------
     def score_all(self, papers: list[Paper], criteria_version: int | None) -> None:
         queue = self._batches(papers)
         if self.cfg.batch_api and self.s.batch_runner is not None:
             queue = self._via_batch_api(queue, criteria_version)
+        self.deadline = time.monotonic() + self.cfg.time_limit_seconds
         pool = ThreadPoolExecutor(max_workers=max(1, self.cfg.concurrency), thread_name_prefix="llm")
         in_flight: dict = {}
-        reserved = 0.0
-        warmed = False
         try:
             while queue or in_flight:
-                # The first call goes alone: until it returns, the prefix is not in the cache.
-                limit = self.cfg.concurrency if warmed else 1
-                while queue and len(in_flight) < limit and not self.fatal:
-                    batch = queue.pop(0)
-                    est = self._estimate(batch)
-                    if self._over_budget(est, reserved):
-                        for b in [batch] + queue:
-                            for p in b:
-                                self._fall_back(p.arxiv_id, "budget", "local-budget")
-                        queue = []
-                        break
-                    msgs = messages(self.prefix, batch, self.cfg.abstract_chars)
-                    fut = pool.submit(self.s.provider.complete, msgs, self._max_tokens(len(batch)), len(batch))
-                    in_flight[fut] = (batch, est)
-                    reserved += est
-                if not in_flight:
-                    if self.fatal:
-                        for b in queue:
-                            for p in b:
-                                self._fall_back(p.arxiv_id, self.fatal)
-                        queue = []
-                    continue
-                done, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
-                for fut in done:
-                    batch, est = in_flight.pop(fut)
-                    reserved -= est
-                    outcome: CallOutcome = fut.result()
-                    for rec in outcome.attempts:
-                        self._record(rec)
-                    if outcome.fatal and not self.fatal:
-                        self.fatal = f"LLM unavailable: {outcome.error}"
-                        log.error("%s; the remaining papers are ranked locally", self.fatal)
-                    retry = self._take(batch, outcome.content if outcome.ok else None,
-                                       outcome.finish_reason, "" if outcome.ok else outcome.error)
-                    if outcome.ok:
-                        warmed = True
-                    if retry:
-                        queue.append(retry)
+                if self.stopped or self._time_limit_reached():
+                    self._fall_back_all(queue, self.stopped)
+                    queue = []
+                else:
+                    queue = self._submit(pool, queue, in_flight)
+                if in_flight:
+                    queue += self._collect(in_flight)
         finally:
-            pool.shutdown(wait=True)
+            # Calls abandoned at the time limit end by themselves (their tries are cut to it).
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self, pool: ThreadPoolExecutor, queue: list[list[Paper]], in_flight: dict) -> list[list[Paper]]:
+        """Send batches while there is room; returns what is left to send."""
+        # The first call goes alone: until one returns, the prefix is not in the cache (and a
+        # dead endpoint is found out by one call, not by `concurrency` of them).
+        limit = self.cfg.concurrency if self.warmed else 1
+        while queue and len(in_flight) < limit:
+            batch = queue.pop(0)
+            est = self._estimate(batch)
+            if self._over_budget(est):
+                self._fall_back_all([batch] + queue, "budget", "local-budget")
+                return []
+            msgs = messages(self.prefix, batch, self.cfg.abstract_chars)
+            fut = pool.submit(self.s.provider.complete, msgs, self._max_tokens(len(batch)), len(batch), self.deadline)
+            in_flight[fut] = (batch, est)
+            self.reserved += est
+            self.sent.update(p.arxiv_id for p in batch)
+        return queue
+
+    def _collect(self, in_flight: dict) -> list[list[Paper]]:
+        """Take the next replies (waiting at most until the time limit and its grace);
+        returns the batches to send again."""
+        left = self.deadline + ABANDON_GRACE_SECONDS - time.monotonic()
+        done, _ = wait(list(in_flight), timeout=max(0.0, left), return_when=FIRST_COMPLETED)
+        if not done:
+            self._time_limit_reached()
+            self._fall_back_all([batch for batch, _ in in_flight.values()], self.stopped)
+            in_flight.clear()
+            self.reserved = 0.0
+            return []
+        retry = []
+        for fut in done:
+            batch, est = in_flight.pop(fut)
+            self.reserved -= est
+            outcome: CallOutcome = fut.result()
+            for rec in outcome.attempts:
+                self._record(rec)
+            self._count(outcome)
+            again = self._take(batch, outcome.content if outcome.ok else None,
+                               outcome.finish_reason, "" if outcome.ok else outcome.error)
+            if again:
+                retry.append(again)
+        return retry
 
     def _via_batch_api(self, queue: list[list[Paper]], criteria_version: int | None) -> list[list[Paper]]:
         """Send everything through the Batch API; returns what must still go direct."""
         runner = self.s.batch_runner
-        requests, reserved = {}, 0.0
+        requests = {}
         for i, batch in enumerate(queue):
             est = self._estimate(batch, batch_api=True)
-            if self._over_budget(est, reserved):
-                for b in queue[i:]:
-                    for p in b:
-                        self._fall_back(p.arxiv_id, "budget", "local-budget")
+            if self._over_budget(est):
+                self._fall_back_all(queue[i:], "budget", "local-budget")
                 break
-            reserved += est
+            self.reserved += est
             body = {"model": self.cfg.model, "messages": messages(self.prefix, batch, self.cfg.abstract_chars),
                     "max_completion_tokens": self._max_tokens(len(batch)),
                     "response_format": {"type": "json_object"} if self.cfg.response_format == "json_object" else
                     self.s.provider.response_format_param()}
             requests[f"b{i}"] = ([p.arxiv_id for p in batch], body)
+        self.reserved = 0.0
         pending = {p.arxiv_id: p for b in queue for p in b if p.arxiv_id not in self.scores}
         try:
             replies = runner.run(self.date, criteria_version, requests)
@@ -332,6 +394,7 @@ class _Run:
         for r in replies:
             self._record(r.record)
             carried = [pending[i] for i in r.arxiv_ids if i in pending]
+            self.sent.update(p.arxiv_id for p in carried)
             if carried:
                 # Anything the batch did not answer goes direct; no extra rounds counted.
                 self._take(carried, r.content, r.finish_reason, "" if r.content is not None else r.record.error)
@@ -344,6 +407,19 @@ class _Run:
                                     f"{len(left)} sent by direct calls.")
         return [left[i:i + n] for i in range(0, len(left), n)]
 
+    # -- what the digest and the run's output say ----------------------------------------------
+    def sent_note(self, considered: int, chosen: int, n_examples: int) -> str:
+        by_model = sum(1 for s in self.scores.values() if s.source in LLM_SOURCES)
+        return (f"Sent {len(self.sent)} of {considered} papers to {self.cfg.model} (the local ranker's top {chosen}; "
+                f"{n_examples} few-shot examples from the team's votes): {by_model} scored by the model. "
+                "Papers below the cut keep their local score.")
+
+    def _fallback_reason(self) -> str:
+        reasons = sorted(set(self.fallback.values()))
+        if self.stopped in reasons and len(reasons) == 1:
+            return self.stopped
+        return "the LLM failed on them (" + "; ".join(reasons[:3]) + ")"
+
     def notes(self) -> list[str]:
         out = list(self.batch_notes)
         if self.budget_cut:
@@ -353,15 +429,30 @@ class _Run:
             out.append(f"No price known for {self.cfg.model} (data/prices.toml): cost shown as unknown and the "
                        "daily budget cannot be enforced.")
         if self.fallback:
-            reasons = sorted(set(self.fallback.values()))
-            out.append(f"{len(self.fallback)} papers kept their local score after LLM failures "
-                       f"({'; '.join(reasons[:3])}).")
+            out.append(f"{_papers(len(self.fallback))} kept their local score because {self._fallback_reason()}; "
+                       "a re-run of the day tries them again.")
         if self.flagged:
             out.append(f"{len(self.flagged)} papers flagged for text addressed to the AI scorer (possible prompt "
                        f"injection), scored alone and capped at the local score: {', '.join(sorted(self.flagged))}.")
         if self.unknown_ids:
             out.append(f"Dropped {len(self.unknown_ids)} scores for papers the LLM was not asked about.")
         return out
+
+    def warnings(self) -> list[str]:
+        """One line for the run's output when papers fell back: the per-call detail is at DEBUG."""
+        if not self.fallback:
+            return []
+        return [f"LLM scoring with {self.cfg.model}: {_papers(len(self.fallback))} ranked locally because "
+                f"{self._fallback_reason()}; re-run the day to try them again (-v shows each call)."]
+
+
+def _papers(n: int) -> str:
+    return "1 paper" if n == 1 else f"{n} papers"
+
+
+def _last_error(error: str) -> str:
+    """The cause in a provider's "gave up after N tries: cause"."""
+    return error.split(": ", 1)[1] if error.startswith("gave up after ") else error
 
 
 def llm_configured(settings) -> bool:

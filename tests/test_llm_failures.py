@@ -1,0 +1,177 @@
+"""An LLM endpoint that misbehaves: a reply that is not a chat completion (a proxy's HTML
+page with 200, JSON that is no completion), a hanging endpoint, steady 500s, a closed port.
+The real openai client against tests/servers/openai_server.py on 127.0.0.1: the digest
+still finishes on local scores, the LLM phase gives up within its time limit, the run
+says so in one line, and the digest's notes agree with what happened."""
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+from bot.db import open_db
+from bot.pipeline import run_day
+from bot.scoring.openai_scorer import LLMConfig
+from tests.llm_helpers import (BENGIO, DATE, Sleeps, criteria, db, embed_cache,  # noqa: F401
+                               make_provider, make_scorer, sample_papers, server, stored_day)
+from tests.servers.openai_server import PROXY_PAGE, Scripted, closed_port_url
+
+DAY = Path(__file__).resolve().parent / "fixtures" / "rss-2025-02-24-7items.xml"
+LLM_PAPERS = {"2502.15315", "2502.10603", "2502.15451", "2502.15118"}  # kept, not author matches
+
+NOT_COMPLETIONS = {
+    "html page": (PROXY_PAGE, "text/html"),
+    "error object": (b'{"error": {"message": "upstream timed out", "type": "proxy_error"}}', "application/json"),
+    "no choices": (b'{"id": "x", "object": "chat.completion", "choices": []}', "application/json"),
+    "choice without message": (b'{"choices": [{"index": 0, "finish_reason": "stop"}]}', "application/json"),
+    "broken json": (b'{"choices": [{"index": 0, "mess', "application/json"),
+}
+
+
+# --- a reply that is not a chat completion is a failed try ---------------------------------
+
+@pytest.mark.parametrize("kind", sorted(NOT_COMPLETIONS))
+def test_a_reply_that_is_not_a_completion_is_a_failed_try(server, kind):
+    body, ctype = NOT_COMPLETIONS[kind]
+    server.not_a_completion(body, raw_type=ctype, times=None)
+    sleeps = Sleeps()
+    outcome = make_provider(server, sleeps=sleeps, max_tries=3).complete(
+        [{"role": "user", "content": "<papers>\n</papers>"}], 100, 1)
+    assert not outcome.ok and not outcome.fatal
+    assert "not a chat completion" in outcome.error
+    assert len(server.chat_calls()) == 3 and len(sleeps) == 2, "retried with back-off like a 5xx"
+    assert [a.ok for a in outcome.attempts] == [False] * 3
+
+
+def test_a_proxy_page_once_is_retried_and_the_papers_are_scored(db, server, embed_cache, criteria):
+    papers = sample_papers(4)
+    stored_day(db, papers)
+    server.html_page()
+    result = make_scorer(db, server, embed_cache, batch_size=5, concurrency=1).score(papers, criteria, DATE)
+    assert len(server.chat_calls()) == 2
+    assert {s.source for i, s in result.scores.items() if i != BENGIO} == {"llm"}
+
+
+# --- a dead, hanging or failing endpoint: the whole run -----------------------------------
+
+def _settings(tmp_path, **changes):
+    base = dict(storage__digest_dir=str(tmp_path / "digests"), llm__batch_size=1, llm__concurrency=1,
+                llm__prefilter_share=1.0, llm__prefilter_floor=0, llm__daily_budget_usd=0.0,
+                llm__timeout_seconds=1, llm__max_tries=2, llm__max_rounds=3,
+                llm__time_limit_seconds=30, llm__give_up_after_failed_calls=2,
+                ranking__min_relevance=1, ranking__min_novelty=1)
+    base.update(changes)
+    return load_settings().override(**base)
+
+
+def _run(tmp_path, monkeypatch, caplog, base_url, **changes):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", base_url)
+    caplog.set_level(logging.DEBUG)
+    outcome = run_day(_settings(tmp_path, **changes), open_db(tmp_path / "arxiv.sqlite"), feed_file=DAY)
+    assert outcome.status == "done" and outcome.paths[0].exists(), "the digest is written on local scores"
+    return outcome
+
+
+def _llm_lines(outcome, caplog) -> list[str]:
+    """What the user sees about the LLM: warning lines of the run and logged warnings."""
+    logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING
+              and r.name.startswith(("bot.llm", "bot.scoring"))]
+    return logged + [w for w in outcome.warnings if "LLM" in w]
+
+
+def _counts(notes: list[str]) -> dict[str, int]:
+    text = " ".join(notes)
+    found = {"sent": re.search(r"Sent (\d+) of \d+ papers", text),
+             "by_model": re.search(r"(\d+) scored by the model", text),
+             "local": re.search(r"(\d+) papers? kept their local score", text)}
+    return {k: int(m.group(1)) if m else 0 for k, m in found.items()}
+
+
+def _assert_all_local(outcome, reason: str) -> None:
+    sources = {pk.paper.arxiv_id: pk.score.source for pk in outcome.report.picks}
+    assert {sources[i] for i in LLM_PAPERS} == {"local-fallback"}
+    notes = outcome.report.notes
+    assert not any(n.startswith("Scored by") for n in notes), "no claim that the model scored anything"
+    counts = _counts(notes)
+    assert counts["by_model"] == 0 and counts["local"] == len(LLM_PAPERS)
+    assert " ".join(notes).count(reason) == 1, "the reason is given once"
+
+
+@pytest.mark.parametrize("mode", ["html page", "steady 500", "closed port"])
+def test_a_failing_endpoint_gives_up_after_the_first_calls(tmp_path, monkeypatch, caplog, server, mode):
+    if mode == "html page":
+        server.html_page(times=None)
+    elif mode == "steady 500":
+        server.error(502, times=None, message="Bad gateway")
+    base_url = closed_port_url() if mode == "closed port" else server.base_url
+    outcome = _run(tmp_path, monkeypatch, caplog, base_url)
+
+    _assert_all_local(outcome, "the first 2 calls failed")
+    tries = 2
+    assert len(server.chat_calls()) <= 2 * tries, "gave up after the first calls instead of trying every batch"
+    sent = _counts(outcome.report.notes)["sent"]
+    assert sent == 2, "two calls of one paper each went out before the run gave up"
+    if mode != "closed port":
+        assert sent == len({pid for c in server.chat_calls() for pid in c.paper_ids})
+    lines = _llm_lines(outcome, caplog)
+    assert len(lines) == 1, lines
+    assert "ranked locally" in lines[0]
+    per_call = [r for r in caplog.records if r.levelno == logging.DEBUG and "try 1/2" in r.getMessage()]
+    assert per_call, "per-call detail is still there at DEBUG (-v)"
+
+
+def test_a_hanging_endpoint_is_cut_off_by_the_phase_time_limit(tmp_path, monkeypatch, caplog, server):
+    server.hang(30, times=None)
+    limit = 3
+    outcome = _run(tmp_path, monkeypatch, caplog, server.base_url, llm__time_limit_seconds=limit,
+                   llm__give_up_after_failed_calls=100)
+
+    _assert_all_local(outcome, f"the time limit of {limit} s for the LLM")
+    calls = server.chat_calls()
+    assert 0 < len(calls) < len(LLM_PAPERS) * 2 * 3, "stopped long before every try of every round"
+    assert all(c.at - calls[0].at < limit for c in calls), "no call starts after the phase's time limit"
+    assert len(_llm_lines(outcome, caplog)) == 1
+
+
+def test_notes_agree_when_the_endpoint_dies_mid_run(tmp_path, monkeypatch, caplog, server):
+    ok_first = 2
+    server.script(*[Scripted()] * ok_first)  # the model answers the first two calls, then 500s for good
+    server.error(500, times=None)
+    outcome = _run(tmp_path, monkeypatch, caplog, server.base_url)
+
+    sources = {pk.paper.arxiv_id: pk.score.source for pk in outcome.report.picks}
+    by_model = [i for i in LLM_PAPERS if sources[i] == "llm"]
+    local = [i for i in LLM_PAPERS if sources[i] == "local-fallback"]
+    assert (len(by_model), len(local)) == (ok_first, len(LLM_PAPERS) - ok_first)
+    counts = _counts(outcome.report.notes)
+    assert (counts["by_model"], counts["local"]) == (len(by_model), len(local))
+    assert counts["sent"] == len({pid for c in server.chat_calls() for pid in c.paper_ids})
+    assert len(_llm_lines(outcome, caplog)) == 1
+
+
+def test_a_healthy_endpoint_notes_every_paper_scored_by_the_model(tmp_path, monkeypatch, caplog, server):
+    outcome = _run(tmp_path, monkeypatch, caplog, server.base_url)
+    counts = _counts(outcome.report.notes)
+    assert counts == {"sent": len(LLM_PAPERS), "by_model": len(LLM_PAPERS), "local": 0}
+    assert _llm_lines(outcome, caplog) == []
+
+
+# --- the bound with the shipped settings, and the settings' validation ----------------------
+
+def test_default_settings_bound_the_llm_phase_to_five_minutes():
+    cfg = LLMConfig.from_settings(load_settings())
+    assert not cfg.batch_api, "the Batch API (opt-in) waits up to its own deadline"
+    assert 0 < cfg.time_limit_seconds <= cfg.phase_bound_seconds() <= 300
+    assert cfg.give_up_after_failed_calls >= 1
+
+
+@pytest.mark.parametrize("key,value", [("llm__time_limit_seconds", 0), ("llm__time_limit_seconds", "5 min"),
+                                       ("llm__give_up_after_failed_calls", 0),
+                                       ("llm__give_up_after_failed_calls", 1.5)])
+def test_bad_llm_limits_name_the_setting(key, value):
+    with pytest.raises(ConfigError, match=key.replace("__", ".")):
+        load_settings().override(**{key: value})
