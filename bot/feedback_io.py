@@ -140,16 +140,19 @@ def import_votes(db, fh: IO[bytes], source: str = "input", progress: Progress | 
     if progress and votes:
         progress(0, step=f"importing {source}", total=len(votes))
     reported = 0
+    horizon = (datetime.now(timezone.utc) + CLOCK_SKEW).isoformat(timespec="seconds")
     for n, v in enumerate(sorted(votes, key=lambda v: v["time"]), 1):  # stable: same time keeps file order
-        _apply(db, v, rep, seen_unknown)
+        _apply(db, v, rep, seen_unknown, horizon)
         if progress and (n % PROGRESS_EVERY == 0 or n == len(votes)):
             progress(n - reported)
             reported = n
     return rep
 
 
-def _apply(db, v: dict, rep: ImportReport, seen_unknown: set[str]) -> None:
-    """Apply one vote unless a newer one is stored or this very vote was imported before."""
+def _apply(db, v: dict, rep: ImportReport, seen_unknown: set[str], horizon: str) -> None:
+    """Apply one vote unless a newer one is stored or this very vote was imported before.
+    A stored time past `horizon` (the future, from an import made before times were
+    checked) does not count as newer: it would block every real vote."""
     state = _ensure_paper(db, v)
     if state == "new":
         rep.new_papers += 1
@@ -161,7 +164,7 @@ def _apply(db, v: dict, rep: ImportReport, seen_unknown: set[str]) -> None:
     last = next(db.query("select max(at) as at from feedback_events where arxiv_id = ? and user_id = ?",
                          [v["arxiv_id"], v["user"]]))["at"]
     stored_at = row["updated_at"] if row else last
-    if stored_at and stored_at > v["time"]:
+    if stored_at and horizon >= stored_at > v["time"]:
         rep.older += 1
         return
     if _already_imported(db, v):

@@ -299,10 +299,15 @@ class TasteScorer:
         self._liked = [p for p, k in zip(train, kind) if k > 0]
         self._liked_vecs = vecs[kind > 0]
         today = self._vecs(papers)
+        if progress and train:
+            # Seconds on a long history (TF-IDF over every training paper): say what is going on.
+            progress(0, step="fitting the taste model", total=len(train))
         rows = None
         if self.config.text_weight > 0 and train:
             _, rows = text_features([paper_text(p.title, p.abstract) for p in train + papers])
         model = TasteModel(self.config).fit(vecs, kind, rows[:len(train)] if rows is not None else None)
+        if progress and train:
+            progress(len(train))
         return model, model.decision(today, rows[len(train):] if rows is not None else None)
 
     def score(self, papers: list[Paper], criteria, date: str, progress: Progress | None = None) -> ScoringResult:

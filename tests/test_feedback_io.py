@@ -158,6 +158,12 @@ def test_a_vote_dated_in_the_future_is_refused_and_later_votes_still_count(team)
     assert not any(r[1] == "U8" for r in current(team))
 
 
+def test_a_future_time_stored_by_an_earlier_import_no_longer_blocks_real_votes(team):
+    feedback.set_vote(team, "2503.00002", "U5", -1, source="import", at="9999-12-31T00:00:00+00:00")
+    rep = import_votes(team, lines({**VOTE, "vote": 1}))
+    assert rep.applied == 1 and rep.older == 0 and ("2503.00002", "U5", 1) in current(team)
+
+
 def test_a_vote_a_few_minutes_ahead_is_accepted_as_clock_skew(team):
     from datetime import datetime, timedelta, timezone
 
