@@ -334,9 +334,11 @@ class TasteScorer:
     def _left_out_note(self) -> list[str]:
         if not self.left_out:
             return []
-        return [f"{self.left_out:,} more voted papers have no vector yet: they are embedded "
-                f"{self.config.max_embed_per_run:,} a run (learning.max_embed_per_run), the most recently "
-                "voted first, and count in the taste model once embedded."]
+        budget = self.config.max_embed_per_run
+        later = (f"they are embedded {budget:,} a run (learning.max_embed_per_run), the most recently voted "
+                 "first, and count in the taste model once embedded" if budget else
+                 "learning.max_embed_per_run = 0, so they are left out of the taste model")
+        return [f"{self.left_out:,} more voted papers have no vector yet: {later}."]
 
     def explain(self, papers: list[Paper]) -> dict[str, str]:
         """arxiv_id -> "close to N papers the team liked: ..." for the papers that are."""
