@@ -49,10 +49,6 @@ class Criteria:
         return hashlib.sha256(self.text.encode("utf-8")).hexdigest()
 
 
-_NUM = re.compile(r"^\s*(\d+)[.)]\s+(.*)$")
-_FIELD = re.compile(r"^\s*[-*]\s*(Relevant|Irrelevant|Application Work)\s*:\s*(.*)$", re.I)
-
-
 def _phrases(line: str) -> list[str]:
     line = re.sub(r"\betc\.?", "", line)
     parts = re.split(r",|;|\band\b(?=\s)", line)
@@ -74,53 +70,6 @@ def validate_text(text: str) -> str | None:
     if len(stripped) > MAX_CHARS:
         return f"the criteria text is too long ({len(stripped)} characters; at most {MAX_CHARS})"
     return None
-
-
-def parse(text: str) -> Criteria:
-    crit = Criteria(text=text.strip())
-    in_keywords = False
-    current: Topic | None = None
-    after_blank = False
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        if not line.strip():
-            after_blank = True
-            continue
-        blank_before, after_blank = after_blank, False
-        if re.match(r"^\s*\**\s*keywords\s*:?\s*\**\s*:?\s*$", line, re.I):
-            in_keywords, current = True, None
-            continue
-        fm = _FIELD.match(line)
-        if fm:
-            kind, body = fm.group(1).lower(), fm.group(2).strip()
-            if in_keywords:
-                (crit.keywords if kind == "relevant" else crit.negatives).extend(_phrases(body))
-            elif current is not None:
-                if kind == "relevant":
-                    current.relevant = (current.relevant + " " + body).strip()
-                else:
-                    current.irrelevant = (current.irrelevant + " " + body).strip()
-                    crit.negatives.append(body)
-            continue
-        nm = _NUM.match(line)
-        if nm and not in_keywords:
-            current = Topic(name=nm.group(2).strip().rstrip(";"))
-            crit.topics.append(current)
-            continue
-        if in_keywords or line.lstrip().startswith("#"):
-            continue
-        if current is not None and not blank_before and not current.relevant:
-            # Continuation of a free-form topic line.
-            current.name = f"{current.name} {line.strip()}"
-        elif crit.topics and blank_before and current is not None and not current.relevant:
-            # A free-form paragraph after the numbered list ("your friend also likes ...").
-            current = Topic(name=line.strip())
-            crit.topics.append(current)
-    if not crit.topics:
-        # Unstructured text: its paragraphs are the topics.
-        paras = [p.strip() for p in re.split(r"\n\s*\n", text) if len(p.strip()) > 10]
-        crit.topics = [Topic(name=re.sub(r"\s+", " ", p)) for p in paras[:20]]
-    return crit
 
 
 SETTING = "ranking.criteria_file"
@@ -269,18 +218,258 @@ def save_version(db, text: str, created_by: str, note: str = "") -> int:
     return table.last_pk
 
 
-# --- Query texts for the local scorer -------------------------------------------------
-# The local scorer embeds the criteria as two texts: what the team wants (topics with their
-# Relevant lines, free prose, relevant keywords) and what it does not (Irrelevant lines,
-# "Avoid ..." sentences, Irrelevant / Application Work keywords). Measured on the labelled
-# streams (bench/zero_shot_study.py), mixing the two in one text ranks much worse: the
-# irrelevant words pull the query towards the papers they describe.
+# --- Reading the text ------------------------------------------------------------------
+# One pass over the lines sorts every piece into what the team wants (topics, their
+# Relevant lines, prose, relevant keywords) and what it does not (Irrelevant lines,
+# sections and sentences that say what to avoid, Irrelevant / Application Work keywords).
+# parse() and query_texts() both read that one result, so a form of "not this" that is
+# understood is understood everywhere: in the local scorer's two query texts, in its topic
+# names and in the terms its comments name. Measured on the labelled streams
+# (bench/zero_shot_study.py), mixing the two in one query ranks much worse: the irrelevant
+# words pull the query towards the papers they describe.
 
-_NEG_LABEL = re.compile(r"^(irrelevant|not relevant|exclude|avoid|application)", re.I)
-_NEG_CUE = re.compile(r"\b(irrelevant|filter out|not interested|exclude|avoid)\b", re.I)
-_LABELLED_LINE = re.compile(r"^[-*\u2022]\s*\**([A-Za-z][A-Za-z /]*?)\**\s*:\s*(.*)$")
+_ITEM = re.compile(r"^(\s*)(?:(\d+)[.)]|[-*\u2022])\s+(.*)$")  # "1. x", "2) x", "- x", "* x"
 _KEYWORDS_HEADING = re.compile(r"^\**\s*keywords?\s*:?\s*\**\s*:?\s*$", re.I)
-_AVOID_SENTENCE = re.compile(r"^(avoid|exclude|ignore|skip)\s+(.*)$", re.I)
+_LABEL_HEADING = re.compile(r"^\**\s*([A-Za-z][\w '\u2019/-]{0,50}?)\s*\**\s*:\s*\**\s*$")  # "Not interested in:"
+_LABELLED = re.compile(r"^(?:[-*\u2022]\s*)?\**([A-Za-z][A-Za-z '\u2019/]*?)\**\s*:\s*(.*\S)\s*$")
+_WANTED_LABEL = re.compile(r"^(relevant|interested(?: in)?|interests?|include|topics?|focus(?: on)?|wanted|want)$", re.I)
+_NEG_LABEL = re.compile(r"^(irrelevant|not relevant|not interested|exclu|avoid|application|out of scope|skip|"
+                        r"ignore|uninteresting|unwanted|negative|no\b|don'?t|do not|dislike|off[- ]topic)", re.I)
+_NEG_HEADING = re.compile(r"\b(irrelevant|not relevant|not interested|uninteresting|avoid|exclude[ds]?|"
+                          r"exclusions?|skip|ignore|out of scope|off[- ]topic|don'?t|do not|no interest|"
+                          r"not wanted|unwanted|negatives?|dislikes?)\b", re.I)
+_NEG_CUE = re.compile(r"\b(irrelevant|filter out|not interested|exclude|avoid)\b", re.I)  # a task sentence
+
+# Ways to say "not this" in a sentence. _NEG_VERBS may lead a sentence or follow a clause
+# boundary (", but we don't care about ..."); never mid-clause: "robots that avoid obstacles".
+_NEG_VERBS = (r"not\s+interested\s+in|not\s+into|uninterested\s+in|(?:have\s+)?no\s+interest\s+in|"
+              r"(?:do\s+not|don't|dont|never)\s+(?:care\s+(?:about|for)|want|need|include|like|show|send|"
+              r"recommend|pick|suggest)|avoid(?:ing)?|exclude|excluding|ignore|skip|drop|filter\s+out|"
+              r"leave\s+out|stay\s+away\s+from|steer\s+clear\s+of")
+_WHO = r"(?:(?:we|i|our\s+team|the\s+team)(?:\s+are|\s+am|'re|'m)?\s+)"
+_LEADING_NO = re.compile(rf"^(?:please\s+)?{_WHO}?(?:{_NEG_VERBS}|no|not(?!\s+only\b)|never|nothing\s+(?:on|about))"
+                         r"\s+(.+)$", re.I)
+_CONTRAST = re.compile(
+    rf"(?:\s*[,;(]\s*(?:but\s+|and\s+)?(?:{_WHO})?(?:{_NEG_VERBS}|not(?!\s+only\b)|no|never)"
+    rf"|\s+but\s+(?:{_WHO})?(?:{_NEG_VERBS}|not(?!\s+only\b)|no|never)"
+    r"|\s*,?\s+(?:except(?:\s+for)?|excluding|other\s+than|rather\s+than))\s+", re.I)
+_TRAILING_NO = re.compile(r"^(.+?)\s+(?:is|are)\s+(?:not\s+(?:relevant|interesting|of\s+interest|wanted|needed)|"
+                          r"irrelevant|out\s+of\s+scope|off[- ]topic|uninteresting)\b.*$", re.I)
+_GENERIC = {"irrelevant", "unrelated", "ones", "one", "papers", "paper", "work", "works", "the", "rest", "other",
+            "others", "anything", "else", "that", "those", "this", "everything", "stuff", "topics", "topic", "it",
+            "them", "all", "any", "of", "and", "or", "a", "an", "things", "off", "not", "relevant"}
+
+
+@dataclass
+class Polarity:
+    """One sentence or line read for what it wants and what it rules out."""
+    wanted: str
+    unwanted: str = ""
+    task: bool = False  # about the task ("filter out irrelevant ones"), not a topic
+
+
+def _clean(part: str) -> str:
+    part = re.sub(r"^(?:in|on|about|for|with|any|papers?\s+(?:on|about))\s+", "", part.strip(), flags=re.I)
+    return part.strip(" .;:,)(")
+
+
+def polarity(sentence: str) -> Polarity:
+    """'Diffusion models, but not for medical imaging.' -> wanted 'Diffusion models', unwanted
+    'medical imaging'; 'Not interested in federated learning.' -> unwanted only."""
+    s = sentence.strip().replace("\u2019", "'")
+    if m := _LEADING_NO.match(s):
+        wanted, unwanted = "", m.group(1)
+    elif m := _CONTRAST.search(s):
+        wanted, unwanted = s[:m.start()], s[m.end():]
+    elif m := _TRAILING_NO.match(s):
+        wanted, unwanted = "", m.group(1)
+    else:
+        return Polarity(wanted=sentence.strip(), task=bool(_NEG_CUE.search(s)))
+    unwanted = _clean(unwanted)
+    if not set(re.findall(r"[a-z]+", unwanted.lower())) - _GENERIC:
+        return Polarity(wanted=sentence.strip(), task=True)  # "... and filter out irrelevant ones"
+    wanted = re.sub(r"[\s,;:(]+$", "", wanted.strip())
+    if len(re.sub(r"\b(we|i|please|also|and|but)\b", "", wanted, flags=re.I).strip()) < 3:
+        wanted = ""
+    return Polarity(wanted=wanted, unwanted=unwanted)
+
+
+@dataclass
+class _Draft:
+    """A topic while its lines are read."""
+    title: str  # as written (the query text keeps its punctuation)
+    indent: int
+    continuation: list[str] = field(default_factory=list)  # a name spread over several lines
+    details: list[str] = field(default_factory=list)  # every wanted line under it, in order
+    relevant: list[str] = field(default_factory=list)
+    irrelevant: list[str] = field(default_factory=list)
+
+    def topic(self) -> Topic:
+        name = " ".join([self.title] + self.continuation).rstrip(";").strip()
+        return Topic(name=name, relevant=" ".join(self.relevant), irrelevant=" ".join(self.irrelevant))
+
+    def query(self) -> str:
+        lines = self.continuation + self.details
+        sep = " " if not lines or self.title[-1:] in ".:;,!?" else ": "
+        return (self.title + sep + " ".join(lines)).strip()
+
+
+@dataclass
+class _Paragraph:
+    wanted: list[str] = field(default_factory=list)
+    after_free_topic: bool = False  # follows a topic with no Relevant line: it is a topic too
+
+    def text(self) -> str:
+        return re.sub(r"\s+", " ", " ".join(self.wanted)).strip()
+
+
+@dataclass
+class Reading:
+    topics: list[_Draft] = field(default_factory=list)
+    paragraphs: list[_Paragraph] = field(default_factory=list)  # prose outside topics
+    task: list[str] = field(default_factory=list)
+    negatives: list[str] = field(default_factory=list)  # unwanted lines and phrases, in order
+    kw_pos: list[str] = field(default_factory=list)  # keyword lines ("- Relevant: a, b"), bodies
+    kw_neg: list[str] = field(default_factory=list)
+
+
+class _Reader:
+    """The state of one pass over the lines."""
+
+    def __init__(self):
+        self.out = Reading()
+        self.mode: str | None = None  # "topic" | "keywords" | "avoid" | "avoid-section"
+        self.topic: _Draft | None = None  # the topic labelled lines attach to
+        self.paragraph: _Paragraph | None = None
+        self.avoid_items = 0
+
+    def read(self, text: str) -> Reading:
+        for raw in text.splitlines():
+            self.line(raw)
+        return self.out
+
+    def line(self, raw: str) -> None:
+        line = raw.strip()
+        if not line:
+            return self.blank()
+        if line.startswith("#"):
+            return self.heading(line.lstrip("#").strip())
+        if _KEYWORDS_HEADING.match(line):
+            self.mode, self.topic, self.paragraph = "keywords", None, None
+            return None
+        if (label := _LABEL_HEADING.match(line)) and not _ITEM.match(line):
+            return self.heading(label.group(1), section=False)
+        labelled = _LABELLED.match(line)
+        if labelled and self.labelled(raw, labelled.group(1).strip(), labelled.group(2).strip()):
+            return None
+        if self.mode in ("avoid", "avoid-section"):
+            item = _ITEM.match(raw)
+            self.out.negatives.append(_clean(item.group(3) if item else line))
+            self.avoid_items += 1
+            return None
+        item = _ITEM.match(raw)
+        if self.mode == "keywords":
+            self.out.kw_pos.append(item.group(3).strip() if item else line)  # "- MoE" under "Keywords:"
+            return None
+        sub_item = bool(item and self.topic and self.mode == "topic" and len(item.group(1)) > self.topic.indent)
+        if item and not sub_item:
+            return self.new_topic(item.group(3).strip(), len(item.group(1)))
+        if self.mode == "topic":
+            return self.topic_line(item.group(3).strip() if item else line, detail=sub_item)
+        return self.prose(line)
+
+    def blank(self) -> None:
+        if self.mode == "topic":
+            self.mode = None
+        if self.mode == "avoid" and self.avoid_items:
+            self.mode = None  # a "Not interested in:" list ends at its first blank line
+        self.paragraph = None
+
+    def heading(self, title: str, section: bool = True) -> None:
+        """A markdown heading, or a line that is only a label ("Topics to avoid:")."""
+        self.topic, self.paragraph, self.avoid_items = None, None, 0
+        negative = _NEG_HEADING.search(title) or (not section and _NEG_LABEL.match(title))
+        self.mode = ("avoid-section" if section else "avoid") if negative else None
+
+    def labelled(self, raw: str, label: str, body: str) -> bool:
+        """'- Relevant: ...', 'Irrelevant: ...': False when the label is not one of ours (plain text)."""
+        negative = bool(_NEG_LABEL.match(label))
+        in_topic = self.topic is not None and (self.mode == "topic" or raw[:1].isspace())
+        if in_topic:
+            if negative:
+                self.topic.irrelevant.append(body)
+                self.out.negatives.append(body)
+            else:
+                self.topic.relevant.append(body)
+                self.topic.details.append(body)
+            return True
+        if self.mode == "keywords" or negative or _WANTED_LABEL.match(label):
+            # A keyword line, or a Relevant / Irrelevant line outside any topic: same meaning.
+            (self.out.kw_neg if negative else self.out.kw_pos).append(body)
+            return True
+        return False
+
+    def new_topic(self, title: str, indent: int) -> None:
+        self.paragraph = None
+        read = polarity(title)
+        if read.unwanted:
+            self.out.negatives.append(read.unwanted)
+        if not read.wanted:  # "3. No robotics": nothing wanted, not a topic
+            self.topic, self.mode = None, None
+            return
+        self.topic = _Draft(title=read.wanted if read.unwanted else title, indent=indent)
+        self.out.topics.append(self.topic)
+        self.mode = "topic"
+
+    def topic_line(self, line: str, detail: bool) -> None:
+        """A line under a topic: its name continued, or (a sub-item, after a Relevant line) a detail."""
+        read = polarity(line)
+        if read.unwanted:
+            self.out.negatives.append(read.unwanted)
+            self.topic.irrelevant.append(read.unwanted)
+        if read.wanted:
+            growing_name = not detail and not self.topic.relevant and not self.topic.details
+            (self.topic.continuation if growing_name else self.topic.details).append(read.wanted)
+
+    def prose(self, line: str) -> None:
+        if self.paragraph is None:
+            last = self.out.topics[-1] if self.out.topics else None
+            self.paragraph = _Paragraph(after_free_topic=bool(last and not last.relevant and self.topic is last))
+            self.out.paragraphs.append(self.paragraph)
+        for sentence in re.split(r"(?<=[.!?])\s+", line):
+            if len(sentence.strip()) <= 3:
+                continue
+            read = polarity(sentence)
+            if read.task:
+                self.out.task.append(read.wanted)
+                continue
+            if read.unwanted:
+                self.out.negatives.append(read.unwanted)
+            if read.wanted:
+                self.paragraph.wanted.append(read.wanted)
+
+
+def read(text: str) -> Reading:
+    return _Reader().read(text)
+
+
+def _dedupe(items) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
+def parse(text: str) -> Criteria:
+    """Topics (what a paper's comment names), keywords and negatives (the terms it names)."""
+    reading = read(text)
+    crit = Criteria(text=text.strip())
+    crit.topics = [draft.topic() for draft in reading.topics]
+    crit.topics += [Topic(name=p.text()) for p in reading.paragraphs
+                    if len(p.text()) > 10 and (p.after_free_topic or not reading.topics)][:20]
+    if not crit.topics:
+        # Only keyword lines, or only a task sentence: those say what is wanted.
+        crit.topics = [Topic(name=line) for line in reading.kw_pos + reading.task if len(line) > 10][:20]
+    crit.keywords = [p for line in reading.kw_pos for p in _phrases(line)]
+    crit.negatives = reading.negatives + [p for line in reading.kw_neg for p in _phrases(line)]
+    return crit
 
 
 @dataclass
@@ -310,66 +499,18 @@ def keyword_phrases(line: str) -> list[str]:
 
 
 def query_texts(text: str) -> QueryTexts:
-    topics: list[str] = []
-    prose: list[str] = []
-    task: list[str] = []  # sentences about the task ("filter out irrelevant ones")
-    negatives: list[str] = []
-    kw_pos: list[str] = []
-    kw_neg: list[str] = []
-    mode = None  # "topic" | "keywords" | None
-    title, pos_lines, neg_lines = "", [], []
-
-    def close_topic():
-        nonlocal title, pos_lines, neg_lines
-        if title:
-            sep = " " if not pos_lines or title[-1:] in ".:;,!?" else ": "
-            topics.append((title + sep + " ".join(pos_lines)).strip())
-            negatives.extend(neg_lines)
-        title, pos_lines, neg_lines = "", [], []
-
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            if mode == "topic" or line.startswith("#"):
-                close_topic()
-                mode = None
-            continue
-        if _KEYWORDS_HEADING.match(line):
-            close_topic()
-            mode = "keywords"
-            continue
-        numbered = _NUM.match(line)
-        if numbered:
-            close_topic()
-            title, mode = numbered.group(2).strip(), "topic"
-            continue
-        labelled = _LABELLED_LINE.match(line)
-        if labelled and mode in ("topic", "keywords"):
-            negative = bool(_NEG_LABEL.match(labelled.group(1).strip()))
-            body = labelled.group(2).strip()
-            if mode == "topic":
-                (neg_lines if negative else pos_lines).append(body)
-            else:
-                (kw_neg if negative else kw_pos).extend(keyword_phrases(body))
-            continue
-        if mode == "topic":
-            pos_lines.append(line)
-            continue
-        # Free prose, one sentence at a time: "Avoid X." is a negative; other sentences
-        # with a negative cue ("filter out irrelevant ones") describe the task, not a topic.
-        for sentence in re.split(r"(?<=[.!?])\s+", line):
-            sentence = sentence.strip()
-            avoid = _AVOID_SENTENCE.match(sentence)
-            if avoid:
-                negatives.append(avoid.group(2).strip(" ."))
-            elif len(sentence) > 3:
-                (task if _NEG_CUE.search(sentence) else prose).append(sentence)
-    close_topic()
-    kw_pos, kw_neg = list(dict.fromkeys(kw_pos)), list(dict.fromkeys(kw_neg))
-    positive = " ".join(topics + prose + (["Keywords: " + ", ".join(kw_pos)] if kw_pos else []))
-    negative = " ".join(negatives + (["Keywords: " + ", ".join(kw_neg)] if kw_neg else []))
+    """The local scorer's two texts: topics (with their Relevant lines), then prose, then the
+    relevant keywords; and the Irrelevant lines, sentences and sections that say what to
+    avoid, then the irrelevant keywords."""
+    reading = read(text)
+    kw_pos = _dedupe(p for line in reading.kw_pos for p in keyword_phrases(line))
+    kw_neg = _dedupe(p for line in reading.kw_neg for p in keyword_phrases(line))
+    prose = [s for p in reading.paragraphs for s in p.wanted]
+    positive = " ".join([t.query() for t in reading.topics] + prose +
+                        (["Keywords: " + ", ".join(kw_pos)] if kw_pos else []))
+    negative = " ".join(reading.negatives + (["Keywords: " + ", ".join(kw_neg)] if kw_neg else []))
     # "Papers on X; filter out irrelevant ones" is all some teams write: then it is the query.
-    positive = positive.strip() or " ".join(task).strip()
+    positive = positive.strip() or " ".join(reading.task).strip()
     if not positive and not negative.strip():
         positive = text.strip()  # nothing recognisable: the whole text
     return QueryTexts(positive=positive, negative=negative.strip())

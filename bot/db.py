@@ -352,3 +352,13 @@ def m007_criteria_file_adoption(db: sqlite_utils.Database) -> None:
     versions.add_column("file_sha256", str)
     db.execute("update criteria_versions set file_sha256 = sha256 "
                "where created_by = 'settings' and note like 'seeded from %'")
+
+
+@migration
+def m008_vote_event_order(db: sqlite_utils.Database) -> None:
+    # Slack delivers events at least once and out of order (a retry of a reaction can come
+    # after its removal): vote events from Slack carry their own time in `at`, each is
+    # recorded, and `effect` says what it did: changed | unchanged | stale (older than the
+    # latest event of that user, paper and source: recorded, the vote left as it was).
+    db["feedback_events"].add_column("effect", str, not_null_default="changed")
+    db["feedback_events"].create_index(["arxiv_id", "user_id", "source", "at"])

@@ -1,16 +1,26 @@
 """Team feedback: each user's current vote on each paper (+1 / -1), with a history.
 
 The latest vote of a user on a paper wins; vote 0 removes it. Every change is also
-appended to `feedback_events`. Surfaces (Slack buttons, reactions, imports) call
-`set_vote` or `toggle_vote`; scorers read `labels`.
+appended to `feedback_events`. Imports call `set_vote`; scorers read `labels`.
+
+Slack delivers events at least once and not in order: a retry of a reaction_added can
+arrive after the reaction_removed that followed it. So Slack's surfaces call `apply_event`
+with the event's own time: an event older than the latest one seen for that user, paper
+and source is recorded (effect "stale") but leaves the vote as it is, and a repeat of an
+event already seen (same time) is not recorded twice.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
 
 from .db import now
 
 VALID_VOTES = (-1, 0, 1)
+# What an event does to the vote a user holds: the vote held -> the vote after the event.
+Decide = Callable[[int], int]
 
 
 @dataclass
@@ -19,11 +29,25 @@ class VoteChange:
     user_id: str
     before: int  # 0 = no vote
     after: int
+    applied: bool = True  # False: a stale or repeated event, recorded at most, not applied
 
 
 def current_vote(db, arxiv_id: str, user_id: str) -> int:
     row = next(db.query("select vote from feedback where arxiv_id = ? and user_id = ?", [arxiv_id, user_id]), None)
     return row["vote"] if row else 0
+
+
+def _store_vote(db, arxiv_id: str, user_id: str, vote: int, source: str, channel: str, at: str) -> None:
+    """The current-vote row: written for +1 / -1, deleted for 0 (inside the caller's transaction)."""
+    if vote == 0:
+        db.conn.execute("delete from feedback where arxiv_id = ? and user_id = ?", (arxiv_id, user_id))
+        return
+    db.conn.execute(
+        """insert into feedback (arxiv_id, user_id, vote, source, channel, created_at, updated_at)
+           values (?,?,?,?,?,?,?)
+           on conflict(arxiv_id, user_id) do update set vote=excluded.vote, source=excluded.source,
+               channel=excluded.channel, updated_at=excluded.updated_at""",
+        (arxiv_id, user_id, vote, source, channel, at, at))
 
 
 def set_vote(db, arxiv_id: str, user_id: str, vote: int, source: str, channel: str = "",
@@ -36,25 +60,95 @@ def set_vote(db, arxiv_id: str, user_id: str, vote: int, source: str, channel: s
     at = at or now()
     with db.conn:
         before = current_vote(db, arxiv_id, user_id)
-        if vote == 0:
-            db.conn.execute("delete from feedback where arxiv_id = ? and user_id = ?", (arxiv_id, user_id))
-        else:
-            db.conn.execute(
-                """insert into feedback (arxiv_id, user_id, vote, source, channel, created_at, updated_at)
-                   values (?,?,?,?,?,?,?)
-                   on conflict(arxiv_id, user_id) do update set vote=excluded.vote, source=excluded.source,
-                       channel=excluded.channel, updated_at=excluded.updated_at""",
-                (arxiv_id, user_id, vote, source, channel, at, at))
+        _store_vote(db, arxiv_id, user_id, vote, source, channel, at)
         if before != vote:
             db.conn.execute("insert into feedback_events (arxiv_id, user_id, vote, source, at) values (?,?,?,?,?)",
                             (arxiv_id, user_id, vote, source, at))
     return VoteChange(arxiv_id, user_id, before, vote)
 
 
-def toggle_vote(db, arxiv_id: str, user_id: str, vote: int, source: str, channel: str = "") -> VoteChange:
-    """Button semantics: the same vote again removes it, the other vote replaces it."""
-    before = current_vote(db, arxiv_id, user_id)
-    return set_vote(db, arxiv_id, user_id, 0 if before == vote else vote, source, channel)
+def toggle_vote(db, arxiv_id: str, user_id: str, vote: int, source: str, channel: str = "",
+                at: str | None = None) -> VoteChange:
+    """Button semantics: the same vote again removes it, the other vote replaces it. With
+    `at` (the click's own time) a click older than the latest one seen changes nothing."""
+    return apply_event(db, arxiv_id, user_id, source, at or event_time(None), toggles(vote), channel)
+
+
+def becomes(vote: int) -> Decide:
+    """reaction_added: the vote is `vote`, whatever was held."""
+    return lambda held: vote
+
+
+def takes_back(vote: int) -> Decide:
+    """reaction_removed: no vote, unless the vote held is another one (cast later elsewhere)."""
+    return lambda held: 0 if held == vote else held
+
+
+def toggles(vote: int) -> Decide:
+    """A button: the same vote again removes it, the other vote replaces it."""
+    return lambda held: 0 if held == vote else vote
+
+
+def event_time(*candidates) -> str:
+    """The ISO time (microseconds, UTC) of the first usable Slack time among `candidates`
+    (event_ts / action_ts like "1700000001.000123", or event_time seconds); now if none."""
+    for value in candidates:
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            continue
+        if 0 < seconds < 1e11:
+            return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+@contextlib.contextmanager
+def _write_lock(db):
+    """One transaction from the first read, so two events for one vote never interleave."""
+    if not db.conn.in_transaction:
+        db.conn.execute("begin immediate")
+    with db.conn:
+        yield
+
+
+def _seen(db, arxiv_id: str, user_id: str, source: str, at: str) -> tuple[str | None, bool]:
+    """The latest event time seen for (paper, user, source), and whether this event (its
+    time) is on record already: a Slack retry of an event handled before."""
+    row = db.execute("select max(at), sum(at = ?) from feedback_events where arxiv_id = ? and user_id = ? "
+                     "and source = ?", [at, arxiv_id, user_id, source]).fetchone()
+    return row[0], bool(row[1])
+
+
+def _stale_on_record(db, arxiv_id: str, user_id: str, source: str, at: str) -> bool:
+    return db.execute("select 1 from feedback_events where arxiv_id = ? and user_id = ? and source = ? "
+                      "and at = ? and effect = 'stale'", [arxiv_id, user_id, source, at]).fetchone() is not None
+
+
+def apply_event(db, arxiv_id: str, user_id: str, source: str, at: str, decide: Decide,
+                channel: str = "") -> VoteChange:
+    """Apply one event from a surface that delivers at least once and out of order, in the
+    order of `at` (the event's own ISO time) per user, paper and source. An event older
+    than the latest is recorded once as "stale" and changes nothing; a repeat of the latest
+    is dropped; any other is applied and recorded as "changed" or "unchanged", with the
+    vote it asked for."""
+    if not arxiv_id or not user_id:
+        raise ValueError("a vote needs an arxiv_id and a user_id")
+    with _write_lock(db):
+        latest, repeat = _seen(db, arxiv_id, user_id, source, at)
+        before = current_vote(db, arxiv_id, user_id)
+        stale = latest is not None and at < latest
+        if (repeat and not stale) or (stale and _stale_on_record(db, arxiv_id, user_id, source, at)):
+            return VoteChange(arxiv_id, user_id, before, before, applied=False)
+        wanted = decide(before)
+        if wanted not in VALID_VOTES:
+            raise ValueError(f"vote must be one of {VALID_VOTES}, got {wanted!r}")
+        if not stale and wanted != before:
+            _store_vote(db, arxiv_id, user_id, wanted, source, channel, at)
+        effect = "stale" if stale else "changed" if wanted != before else "unchanged"
+        db.conn.execute("insert into feedback_events (arxiv_id, user_id, vote, source, at, effect) "
+                        "values (?,?,?,?,?,?)", (arxiv_id, user_id, wanted, source, at, effect))
+    after = before if stale else wanted
+    return VoteChange(arxiv_id, user_id, before, after, applied=not stale)
 
 
 def tally(db, arxiv_id: str) -> dict[str, int]:

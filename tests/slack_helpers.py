@@ -70,24 +70,38 @@ class SlackSender:
         self.timeout = timeout
 
     def post(self, body: str, content_type: str, *, timestamp: int | None = None,
-             secret: str | None = None, signature: str | None = None) -> requests.Response:
+             secret: str | None = None, signature: str | None = None,
+             headers: dict | None = None) -> requests.Response:
         ts = str(int(time.time()) if timestamp is None else timestamp)
         headers = {
             "Content-Type": content_type,
             "X-Slack-Request-Timestamp": ts,
             "X-Slack-Signature": signature or sign(body, ts, secret or self.secret),
+            **(headers or {}),
         }
         return requests.post(self.url, data=body.encode("utf-8"), headers=headers, timeout=self.timeout)
 
-    def event(self, event: dict, **kw) -> requests.Response:
-        """Events API: a JSON `event_callback` envelope around `event`."""
-        envelope = {
+    @staticmethod
+    def envelope(event: dict) -> dict:
+        """Events API: the JSON `event_callback` envelope Slack wraps around `event`."""
+        return {
             "token": "legacy-verification-token", "team_id": TEAM_ID, "api_app_id": APP_ID,
             "event": event, "type": "event_callback", "event_id": f"Ev{time.time_ns()}",
-            "event_time": int(time.time()),
+            "event_time": int(float(event.get("event_ts") or time.time())),
             "authorizations": [{"enterprise_id": None, "team_id": TEAM_ID, "user_id": BOT_USER_ID,
                                 "is_bot": True, "is_enterprise_install": False}],
         }
+
+    def event(self, event: dict, **kw) -> requests.Response:
+        """Events API: `event` in a fresh envelope."""
+        return self.event_envelope(self.envelope(event), **kw)
+
+    def event_envelope(self, envelope: dict, *, retry_num: int = 0, **kw) -> requests.Response:
+        """Send an envelope; `retry_num` > 0 sends it as Slack's retry of an unanswered one
+        (same event_id and times, with the retry headers)."""
+        if retry_num:
+            kw["headers"] = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout",
+                             **(kw.get("headers") or {})}
         return self.post(json.dumps(envelope), "application/json", **kw)
 
     def interactive(self, payload: dict, **kw) -> requests.Response:
@@ -113,7 +127,7 @@ class SlackSender:
 
 def block_actions_payload(user_id: str, action_id: str, value: str, *, channel: str = DEFAULT_CHANNEL_ID,
                           message_ts: str = "1700000001.000001", block_id: str = "",
-                          message: dict | None = None) -> dict:
+                          message: dict | None = None, action_ts: float | None = None) -> dict:
     return {
         "type": "block_actions",
         "user": {"id": user_id, "username": user_id.lower(), "name": user_id.lower(), "team_id": TEAM_ID},
@@ -125,16 +139,17 @@ def block_actions_payload(user_id: str, action_id: str, value: str, *, channel: 
         "message": message or {"type": "message", "user": BOT_USER_ID, "bot_id": BOT_ID, "ts": message_ts, "text": ""},
         "response_url": "https://hooks.slack.com/actions/T0TEAM/1/x",
         "actions": [{"action_id": action_id, "block_id": block_id or f"paper:{value}", "value": value,
-                     "type": "button", "action_ts": f"{time.time():.6f}",
+                     "type": "button", "action_ts": f"{time.time() if action_ts is None else action_ts:.6f}",
                      "text": {"type": "plain_text", "text": action_id, "emoji": True}}],
     }
 
 
 def reaction_event(kind: str, user_id: str, reaction: str, channel: str, ts: str,
-                   item_user: str = BOT_USER_ID) -> dict:
-    """`reaction_added` / `reaction_removed` on a message."""
+                   item_user: str = BOT_USER_ID, event_ts: float | None = None) -> dict:
+    """`reaction_added` / `reaction_removed` on a message, at `event_ts` (default now)."""
     return {"type": kind, "user": user_id, "reaction": reaction, "item_user": item_user,
-            "item": {"type": "message", "channel": channel, "ts": ts}, "event_ts": f"{time.time():.6f}"}
+            "item": {"type": "message", "channel": channel, "ts": ts},
+            "event_ts": f"{time.time() if event_ts is None else event_ts:.6f}"}
 
 
 def app_home_opened_event(user_id: str) -> dict:

@@ -10,7 +10,7 @@ from bot.db import open_db
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT / "prompts" / "criteria.txt"
-LABELS = ROOT / "tests" / "fixtures" / "shared"  # copies of ../shared/data/labels/*.criteria.txt
+LABELS_DIR = ROOT / "tests" / "fixtures" / "shared"  # copies of ../shared/data/labels/*.criteria.txt
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def test_default_criteria_topics_and_keywords():
 
 
 def test_free_form_numbered_criteria_of_a_real_deployment():
-    c = criteria.parse((LABELS / "vision-embodied.criteria.txt").read_text(encoding="utf-8"))
+    c = criteria.parse((LABELS_DIR / "vision-embodied.criteria.txt").read_text(encoding="utf-8"))
     names = [t.name for t in c.topics]
     assert len(names) == 5
     assert names[0].startswith("New methodological improvements to spatial understanding")
@@ -294,3 +294,112 @@ def test_a_binary_criteria_file_names_the_file_and_says_what_to_do(tmp_path, cap
     nul.write_bytes(b"1. Sparse mixture-of-experts routing\x00\x00\x00")
     with pytest.raises(criteria.ConfigError, match=r"nul\.txt.*binary"):
         criteria.load_file(nul)
+
+
+# --- what the criteria rule out, in the forms teams write ----------------------------
+# (text, phrases the wanted query holds, phrases the unwanted query holds, topic names)
+FORMS = [
+    # A bare Irrelevant line, alone or around topics.
+    ("- Irrelevant: Reinforcement Learning, robotics and medical imaging applications",
+     [], ["Reinforcement Learning", "robotics and medical imaging applications"], []),
+    ("Irrelevant: federated learning, robotics\n\n1. Efficient inference of language models\n2. Sparse attention",
+     ["Efficient inference of language models", "Sparse attention"], ["federated learning", "robotics"],
+     ["Efficient inference of language models", "Sparse attention"]),
+    ("Relevant: quantization, pruning, distillation\nIrrelevant: federated learning, robotics",
+     ["quantization", "pruning", "distillation"], ["federated learning", "robotics"],
+     ["quantization, pruning, distillation"]),
+    ("1. Diffusion models\n   - Relevant: score matching, flow matching\n\nIrrelevant: medical imaging, 3D vision",
+     ["Diffusion models", "score matching"], ["medical imaging", "3D vision"], ["Diffusion models"]),
+    ("1. Graph neural networks\n   - Not relevant: molecule property benchmarks\n2. Mixture of experts",
+     ["Graph neural networks", "Mixture of experts"], ["molecule property benchmarks"],
+     ["Graph neural networks", "Mixture of experts"]),
+    # Bullets and numbered topics, with an exclusion in the topic itself.
+    ("- Graph neural networks for chemistry\n- Protein structure prediction\n- No robotics",
+     ["Graph neural networks for chemistry", "Protein structure prediction"], ["robotics"],
+     ["Graph neural networks for chemistry", "Protein structure prediction"]),
+    ("1. Diffusion models, but not for medical imaging\n2. Optimal transport",
+     ["Diffusion models", "Optimal transport"], ["medical imaging"], ["Diffusion models", "Optimal transport"]),
+    ("1. Robot learning\n   - grasping and manipulation\n   - not autonomous driving",
+     ["Robot learning", "grasping and manipulation"], ["autonomous driving"], ["Robot learning"]),
+    # Keyword blocks.
+    ("Keywords:\n- Relevant: MoE, pruning\n- Irrelevant: reinforcement learning\n- Application Work: medical imaging",
+     ["MoE", "pruning"], ["reinforcement learning", "medical imaging"], ["MoE, pruning"]),
+    # Sections that say what to avoid.
+    ("## Interests\n- Sparse attention\n- KV cache compression\n\n## Not interested\n\n- federated learning\n- robotics",
+     ["Sparse attention", "KV cache compression"], ["federated learning", "robotics"],
+     ["Sparse attention", "KV cache compression"]),
+    ("Interested in:\n- graph neural networks\n\nTopics to avoid:\n- federated learning\n- robotics\n\n"
+     "Also causal inference.", ["graph neural networks", "causal inference"], ["federated learning", "robotics"],
+     ["graph neural networks"]),
+    # Prose.
+    ("Not interested in federated learning.", [], ["federated learning"], []),
+    ("We follow work on model compression and quantization. Not interested in federated learning.",
+     ["model compression and quantization"], ["federated learning"],
+     ["We follow work on model compression and quantization."]),
+    ("We are not interested in federated learning. We like sparse attention.",
+     ["sparse attention"], ["federated learning"], ["We like sparse attention."]),
+    ("Papers on speech recognition. No robotics.", ["speech recognition"], ["robotics"],
+     ["Papers on speech recognition."]),
+    ("Causal inference. Avoid surveys and position papers.", ["Causal inference"], ["surveys and position papers"],
+     ["Causal inference."]),
+    ("Anything on diffusion models except medical imaging applications.",
+     ["Anything on diffusion models"], ["medical imaging applications"], ["Anything on diffusion models"]),
+    ("Large language models, excluding prompt engineering.", ["Large language models"], ["prompt engineering"],
+     ["Large language models"]),
+    ("Exclude federated learning. Include graph transformers.", ["graph transformers"], ["federated learning"],
+     ["Include graph transformers."]),
+    ("We study LLM interpretability; we don't care about benchmarks.", ["LLM interpretability"], ["benchmarks"],
+     ["We study LLM interpretability"]),
+    ("I don\u2019t care about leaderboard results. Show me new optimisers.", ["new optimisers"],
+     ["leaderboard results"], ["Show me new optimisers."]),
+    ("Skip reinforcement learning papers. Bayesian optimisation is our topic.",
+     ["Bayesian optimisation"], ["reinforcement learning papers"], ["Bayesian optimisation is our topic."]),
+    ("New optimisation theory rather than empirical tuning tricks.", ["New optimisation theory"],
+     ["empirical tuning tricks"], ["New optimisation theory"]),
+    ("Computer vision, but not autonomous driving.", ["Computer vision"], ["autonomous driving"], ["Computer vision"]),
+    ("Robotics papers are out of scope. Time series forecasting.", ["Time series forecasting"], ["Robotics papers"],
+     ["Time series forecasting."]),
+]
+# Not exclusions: the words appear, the meaning is wanted.
+WANTED_ONLY = [
+    "Not only transformers but also state space models.",
+    "Methods that need no labels, such as self-supervised learning.",
+    "No-regret online learning and bandits.",
+    "Robots that avoid obstacles while navigating crowds.",
+    "Training without backpropagation.",
+    "Find papers on protein folding and filter out irrelevant ones.",
+]
+LABELS = ("irrelevant", "relevant:", "not relevant", "application work", "keywords")
+
+
+@pytest.mark.parametrize("text, wanted, unwanted, names", FORMS, ids=[f[0][:40] for f in FORMS])
+def test_criteria_forms_split_what_is_wanted_from_what_is_ruled_out(text, wanted, unwanted, names):
+    q = criteria.query_texts(text)
+    for phrase in wanted:
+        assert phrase in q.positive and phrase not in q.negative
+    for phrase in unwanted:
+        assert phrase in q.negative and phrase not in q.positive
+    c = criteria.parse(text)
+    assert [t.name for t in c.topics] == names
+    for topic in c.topics:
+        assert not any(label in topic.name.lower() for label in LABELS)
+        assert not any(phrase.lower() in topic.query.lower() for phrase in unwanted)
+    # The terms a paper's comment can name as ruled out come from the same reading.
+    ruled_out = " ".join(c.negatives).lower()
+    assert all(word in ruled_out for phrase in unwanted for word in phrase.lower().split() if len(word) > 3)
+
+
+@pytest.mark.parametrize("text", WANTED_ONLY)
+def test_negative_words_that_do_not_rule_anything_out(text):
+    q = criteria.query_texts(text)
+    assert q.positive == text and q.negative == ""
+    assert criteria.parse(text).negatives == []
+
+
+def test_a_label_is_never_part_of_a_topic_name():
+    texts = [f[0] for f in FORMS] + [DEFAULT.read_text(encoding="utf-8"),
+                                     (LABELS_DIR / "vision-embodied.criteria.txt").read_text(encoding="utf-8")]
+    for text in texts:
+        for topic in criteria.parse(text).topics:
+            assert not topic.name.lstrip().startswith(("-", "*")), topic.name
+            assert "irrelevant" not in topic.name.lower(), topic.name

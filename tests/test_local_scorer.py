@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from bot import criteria as criteria_mod
 from bot.db import open_db
 from bot.embed import EmbeddingCache
@@ -157,3 +158,99 @@ def test_criteria_that_only_say_what_to_avoid_never_make_a_confident_pick(cache)
     assert any("only say what to avoid" in n for n in result.notes)
     # What they avoid still ranks lowest.
     assert raw_of(result, surgical).max() < np.median(raw_of(result, grasp + other))
+
+
+FEDERATED = [
+    ("Communication-efficient federated learning with client sampling",
+     "Clients train locally and a server aggregates their updates without sharing data."),
+    ("Personalized federated learning under non-IID data", "We personalise federated models for heterogeneous clients."),
+    ("Differential privacy for federated averaging", "We add noise to client updates in federated averaging."),
+    ("Byzantine-robust aggregation in federated learning",
+     "Robust aggregation defends a federated server against malicious clients."),
+    ("Federated fine-tuning of large language models on edge devices",
+     "Phones fine-tune an LLM together with federated updates."),
+    ("Decentralised multi-agent reinforcement learning with communication",
+     "Agents learn cooperative policies and share messages over a network."),
+]
+COMPRESSION = [
+    ("4-bit quantization of large language models", "Post-training quantization keeps accuracy of LLMs at 4 bits."),
+    ("Structured pruning of transformers", "We prune attention heads and MLP channels with little loss."),
+    ("Knowledge distillation for compact students", "A small network learns from a large teacher's logits."),
+    ("Low-rank adapters for efficient fine-tuning", "Low-rank factorisation shrinks the trainable parameters."),
+    ("KV cache compression for long contexts", "We quantize and evict cache entries to cut memory."),
+    ("Sparse mixture of experts at inference", "Routing tokens to few experts reduces compute."),
+]
+MEDICAL = [
+    ("A foundation model for MRI reconstruction", "A pretrained transformer reconstructs undersampled MRI scans of the brain."),
+    ("Tumour segmentation in CT scans", "A U-Net segments tumours in medical imaging data."),
+    ("Chest X-ray report generation", "A vision-language model writes radiology reports."),
+]
+
+
+def _picks(result, day):
+    from bot.pipeline import rank
+
+    return {pk.paper.arxiv_id for pk in rank(day, result.scores, {}, min_relevance=7, min_novelty=1, max_papers=30)}
+
+
+@pytest.mark.parametrize("text", [
+    "Not interested in federated learning.",
+    "Model compression: quantization, pruning and distillation of neural networks. Not interested in federated learning.",
+    "Efficient deep learning. We are not interested in federated learning.",
+    "1. Efficient deep learning\n   - Relevant: quantization, pruning\n\n- Irrelevant: federated learning",
+])
+def test_criteria_that_rule_a_topic_out_never_pick_it(cache, text):
+    fl, comp, other = papers("2601", FEDERATED), papers("2602", COMPRESSION), papers("2604", OTHER + GRASP)
+    day = fl + comp + other
+    result = LocalScorer(cache).score(day, criteria_mod.parse(text), "2026-01-05")
+    assert not _picks(result, day) & {p.arxiv_id for p in fl}
+    assert raw_of(result, fl).mean() < np.median(raw_of(result, day))  # ranked low, not just unpicked
+    if "compression" in text.lower() or "efficient" in text.lower():
+        assert raw_of(result, fl).max() < raw_of(result, comp).mean()
+
+
+@pytest.mark.parametrize("text", [
+    "- Irrelevant: Reinforcement Learning, robotics and medical imaging applications",
+    "Foundation models and efficient deep learning.\n"
+    "- Irrelevant: Reinforcement Learning, robotics and medical imaging applications",
+    "1. Model compression\n   - Relevant: quantization, pruning, KV cache\n\n"
+    "- Irrelevant: Reinforcement Learning, robotics and medical imaging applications",
+])
+def test_a_bare_irrelevant_line_rules_its_papers_out_and_is_never_a_topic(cache, text):
+    med, comp, other, robots = papers("2603", MEDICAL), papers("2602", COMPRESSION), papers("2604", OTHER), \
+        papers("2605", GRASP)
+    day = med + comp + other + robots
+    result = LocalScorer(cache).score(day, criteria_mod.parse(text), "2026-01-05")
+    assert not _picks(result, day) & {p.arxiv_id for p in med + robots}
+    assert raw_of(result, robots).mean() < raw_of(result, other).mean() - 0.5
+    assert raw_of(result, med).mean() < raw_of(result, other).mean()
+    for s in result.scores.values():
+        assert "Irrelevant" not in s.comment and "criteria topic: -" not in s.comment
+
+
+def test_comments_say_each_thing_once(cache):
+    seed_criteria = criteria_mod.parse((ROOT / "prompts" / "criteria.txt").read_text(encoding="utf-8"))
+    day = papers("2605", [
+        ("Representation learning of sparse features",
+         "We study representation learning: how deep networks encode sparse dictionary features."),
+        ("Mixture of Experts routing for large language models", "A Mixture of Experts layer with pruning of experts."),
+    ] + OTHER)
+    result = LocalScorer(cache).score(day, seed_criteria, "2025-02-24")
+    for s in result.scores.values():
+        topic = s.comment.removeprefix("Closest criteria topic: ").split(".")[0]
+        assert topic and s.comment.lower().count(topic.lower()) == 1, s.comment
+        assert ".." not in s.comment and ", ," not in s.comment
+    rep = result.scores[day[0].arxiv_id].comment
+    assert rep.startswith("Closest criteria topic: Representation Learning.") and rep.count("Representation") == 1
+
+
+def test_a_long_topic_is_cut_at_a_word_and_criteria_without_topics_still_explain(cache):
+    long_topic = ("Model compression: quantization, pruning and distillation of neural networks for phones "
+                  "and other small devices")
+    day = papers("2602", COMPRESSION) + papers("2601", FEDERATED)
+    result = LocalScorer(cache).score(day, criteria_mod.parse(long_topic), "2026-01-05")
+    shown = result.scores[day[0].arxiv_id].comment.removeprefix("Closest criteria topic: ")
+    assert shown.startswith("Model compression: quantization, pruning and distillation of\u2026")
+    only_avoid = LocalScorer(cache).score(day, criteria_mod.parse("Not interested in federated learning."), "2026-01-05")
+    assert "criteria topic" not in only_avoid.scores[day[0].arxiv_id].comment
+    assert "federated learning, which the criteria rule out" in only_avoid.scores[day[len(COMPRESSION)].arxiv_id].comment

@@ -135,8 +135,9 @@ def test_removing_a_reaction_keeps_a_later_vote_the_other_way(h):
     eventually(lambda: "U0BOB" in h.votes(PAPER))
     time.sleep(0.2)
     assert h.votes(PAPER)["U0ALICE"] == (-1, "button")
-    assert [r["vote"] for r in h.db.query(
-        "select vote from feedback_events where user_id = 'U0ALICE' order by id")] == [1, -1]
+    # The removal is on record too: it changed nothing (the button's vote is newer).
+    assert vote_events(h, "U0ALICE") == [(1, "reaction", "changed"), (-1, "button", "changed"),
+                                         (-1, "reaction", "unchanged")]
 
 
 def test_reactions_elsewhere_and_other_emoji_are_ignored(h):
@@ -152,6 +153,77 @@ def test_reactions_elsewhere_and_other_emoji_are_ignored(h):
     assert list(h.db.query("select arxiv_id, user_id from feedback")) == [{"arxiv_id": "2502.00003",
                                                                           "user_id": "U0BOB"}]
     assert {c.params["ts"] for c in h.slack.calls_to("chat.update")} == {h.messages["2502.00003"]}
+
+
+def vote_events(h, user: str) -> list[tuple[int, str, str]]:
+    return [(r["vote"], r["source"], r["effect"]) for r in h.db.query(
+        "select vote, source, effect from feedback_events where user_id = ? order by id", [user])]
+
+
+def test_a_late_retry_of_a_reaction_does_not_bring_a_removed_vote_back(h):
+    """Slack delivers at least once: a retry (X-Slack-Retry-Num) of reaction_added can come
+    after the reaction_removed that followed it. Events apply in their event time's order."""
+    ts = h.messages[PAPER]
+    t0 = time.time() - 90
+    added = h.sender.envelope(reaction_event("reaction_added", "U0ALICE", "+1", DEFAULT_CHANNEL_ID, ts, event_ts=t0))
+    assert h.sender.event_envelope(added).status_code == 200
+    eventually(lambda: h.votes(PAPER).get("U0ALICE") == (1, "reaction"), what="the vote")
+    removed = reaction_event("reaction_removed", "U0ALICE", "+1", DEFAULT_CHANNEL_ID, ts, event_ts=t0 + 2)
+    assert h.sender.event(removed).status_code == 200
+    eventually(lambda: "U0ALICE" not in h.votes(PAPER), what="the removal")
+
+    retry = h.sender.event_envelope(added, retry_num=1)  # a minute late, same event_id and event_ts
+
+    assert retry.status_code == 200
+    react(h, "reaction_added", "U0CAROL", "+1", ts)  # sent after the retry: once it is in, look
+    eventually(lambda: "U0CAROL" in h.votes(PAPER), what="a later vote")
+    eventually(lambda: len(vote_events(h, "U0ALICE")) == 3, what="the retry recorded")
+    assert "U0ALICE" not in h.votes(PAPER)  # the user has no reaction: no vote
+    assert vote_events(h, "U0ALICE") == [(1, "reaction", "changed"), (0, "reaction", "changed"),
+                                         (1, "reaction", "stale")]
+    # The message never showed Alice's vote back: Carol's is the only one after the removal.
+    eventually(lambda: "👍 1 · 👎 0" in tally_shown(h.slack.messages[DEFAULT_CHANNEL_ID][ts]), what="the tally")
+    assert not any("👍 2" in tally_shown(c) for c in h.updates_of(ts))
+    # A second retry of the same late event is not recorded again.
+    h.sender.event_envelope(added, retry_num=2)
+    react(h, "reaction_added", "U0BOB", "-1", ts)  # handled after the retry: then look
+    eventually(lambda: "U0BOB" in h.votes(PAPER))
+    time.sleep(0.2)
+    assert len(vote_events(h, "U0ALICE")) == 3 and "U0ALICE" not in h.votes(PAPER)
+
+
+def test_a_reaction_added_again_later_counts_and_its_old_removal_does_not(h):
+    ts = h.messages[PAPER]
+    t0 = time.time() - 60
+    for kind, at in (("reaction_added", t0), ("reaction_removed", t0 + 1), ("reaction_added", t0 + 2)):
+        h.sender.event(reaction_event(kind, "U0ALICE", "thumbsup", DEFAULT_CHANNEL_ID, ts, event_ts=at))
+    eventually(lambda: len(vote_events(h, "U0ALICE")) == 3, what="three events")
+    assert h.votes(PAPER)["U0ALICE"] == (1, "reaction")
+    late_removal = h.sender.envelope(reaction_event("reaction_removed", "U0ALICE", "thumbsup", DEFAULT_CHANNEL_ID,
+                                                    ts, event_ts=t0 + 1))
+    h.sender.event_envelope(late_removal, retry_num=1)  # a retry of the removal, after the new reaction
+    eventually(lambda: len(vote_events(h, "U0ALICE")) == 4, what="the late retry recorded")
+    h.sender.event(reaction_event("reaction_removed", "U0ALICE", "thumbsup", DEFAULT_CHANNEL_ID, ts, event_ts=t0 - 5))
+    eventually(lambda: len(vote_events(h, "U0ALICE")) == 5, what="the stale removal recorded")
+    assert [e[2] for e in vote_events(h, "U0ALICE")] == ["changed", "changed", "changed", "stale", "stale"]
+    assert h.votes(PAPER)["U0ALICE"] == (1, "reaction")
+    # The latest event again (a retry of the re-add) is a repeat: nothing new on record.
+    h.sender.event(reaction_event("reaction_added", "U0ALICE", "thumbsup", DEFAULT_CHANNEL_ID, ts, event_ts=t0 + 2))
+    react(h, "reaction_added", "U0BOB", "-1", ts)
+    eventually(lambda: "U0BOB" in h.votes(PAPER))
+    time.sleep(0.2)
+    assert len(vote_events(h, "U0ALICE")) == 5
+
+
+def test_a_click_delivered_after_a_newer_click_does_not_toggle_the_vote(h):
+    t0 = time.time() - 30
+    newer = block_actions_payload("U0ALICE", "vote_up", PAPER, message_ts=h.messages[PAPER], action_ts=t0 + 1)
+    older = block_actions_payload("U0ALICE", "vote_up", PAPER, message_ts=h.messages[PAPER], action_ts=t0)
+    assert h.sender.action(newer).status_code == 200
+    eventually(lambda: h.votes(PAPER).get("U0ALICE") == (1, "button"), what="the vote")
+    assert h.sender.action(older).status_code == 200  # arrives late: must not take the vote back
+    eventually(lambda: vote_events(h, "U0ALICE")[-1:] == [(0, "button", "stale")], what="the late click recorded")
+    assert h.votes(PAPER)["U0ALICE"] == (1, "button")
 
 
 def test_reaction_vote_names():

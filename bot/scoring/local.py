@@ -63,8 +63,8 @@ class CriteriaVectors:
     """The criteria's query vectors, embedded once per criteria version."""
 
     def __init__(self, criteria: Criteria, cache: EmbeddingCache):
-        self.topic_names = [t.name for t in criteria.topics] or ["criteria"]
-        topic_texts = [t.query for t in criteria.topics] or [criteria.text]
+        self.topic_names = [t.name for t in criteria.topics]  # none: the criteria only say what to avoid
+        topic_texts = [t.query for t in criteria.topics]
         q = query_texts(criteria.text)
         wanted = [t for t in (q.positive, q.negative) if t]
         vecs = cache.get_many(wanted + topic_texts)
@@ -128,6 +128,26 @@ def mentioned(terms: list[str], text: str, most: int = 3) -> list[str]:
     return [t for _, t in sorted(hits)[:most]]
 
 
+def _sentence(text: str) -> str:
+    return text if text.endswith((".", "!", "?", "\u2026")) else text + "."
+
+
+def comment(topic: str | None, terms: tuple[list[str], list[str]], text: str) -> str:
+    """Why a paper scored as it did, each thing said once: the closest topic, the criteria's
+    terms the paper mentions (not those the topic's name already says), those it rules out."""
+    wanted, unwanted = terms
+    parts = []
+    if topic:
+        shown = topic.rstrip(" .;:,") if len(topic) <= 60 else topic[:61].rsplit(" ", 1)[0].rstrip(" .;:,") + "\u2026"
+        parts.append(_sentence(f"Closest criteria topic: {shown}"))
+        wanted = [t for t in wanted if not mentioned([t], topic)]
+    if hits := mentioned(wanted, text):
+        parts.append(f"Mentions {', '.join(hits)}.")
+    if hits := mentioned(unwanted, text, most=2):
+        parts.append(f"Also mentions {', '.join(hits)}, which the criteria rule out.")
+    return " ".join(parts) or "The criteria only say what to avoid; this paper mentions none of it."
+
+
 def relevance(paper_vecs: np.ndarray, cv: CriteriaVectors, corpus: np.ndarray) -> np.ndarray:
     """cos(paper, prototype of q+) - cos(paper, prototype of q-), per paper, in standard
     deviations above the corpus mean of the same score.
@@ -179,8 +199,7 @@ class LocalScorer:
         history = self._history(date)
         corpus = vecs if history is None else np.vstack([history, vecs])
         raw = relevance(vecs, cv, corpus)
-        topic_sims = vecs @ cv.topics.T
-        best = topic_sims.argmax(axis=1)
+        best = (vecs @ cv.topics.T).argmax(axis=1) if cv.topic_names else None
         rel = _to_scale(raw, REL_LO, REL_HI)
         notes = []
         if cv.positive is None:
@@ -189,20 +208,13 @@ class LocalScorer:
             notes.append(f"The criteria only say what to avoid, so relevance is capped at {ONLY_AVOID_MAX}: "
                          "add a topic or a sentence saying what the team wants.")
         novelty = _to_scale(1 - nearest_similarity(vecs, history), 1 - NOV_HI, 1 - NOV_LO)
-        wanted, unwanted = criteria_terms(criteria)
+        terms = criteria_terms(criteria)
         scores = {}
         for i, p in enumerate(papers):
-            topic = cv.topic_names[best[i]]
-            topic = topic if len(topic) <= 60 else topic[:57].rstrip() + "..."
-            text = paper_text(p.title, p.abstract)
-            comment = f"Closest criteria topic: {topic}."
-            if hits := mentioned(wanted, text):
-                comment += f" Mentions {', '.join(hits)}."
-            if hits := mentioned(unwanted, text, most=2):
-                comment += f" Also mentions {', '.join(hits)}, which the criteria rule out."
+            topic = cv.topic_names[best[i]] if best is not None else None
             scores[p.arxiv_id] = Score(
                 arxiv_id=p.arxiv_id, relevance=int(rel[i]), novelty=int(novelty[i]),
-                comment=comment, raw=float(raw[i]), source="local",
+                comment=comment(topic, terms, paper_text(p.title, p.abstract)), raw=float(raw[i]), source="local",
             )
         return ScoringResult(scores=scores, notes=[
             "Scored by the local MiniLM ranker (no LLM): relevance is similarity to what the "

@@ -43,7 +43,12 @@ def register(app, ctx) -> None:
                 ctx.client.chat_postEphemeral(channel=channel, user=user,
                                               text="I do not know that paper any more; the vote was not recorded.")
             return
-        change = feedback.toggle_vote(ctx.db, arxiv_id, user, VOTES[action["action_id"]], "button", channel)
+        # Clicks apply in the order of their own time: one delivered late changes nothing.
+        at = feedback.event_time(action.get("action_ts"))
+        change = feedback.toggle_vote(ctx.db, arxiv_id, user, VOTES[action["action_id"]], "button", channel, at)
+        if not change.applied:
+            log.info("a click older than %s's latest on %s arrived late; recorded, vote kept", user, arxiv_id)
+            return
         msg = paper_message(ctx.db, channel, ts, arxiv_id)
         # The vote is stored; a failed update or confirmation is logged and loses nothing.
         if msg is not None:

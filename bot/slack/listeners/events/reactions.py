@@ -3,10 +3,15 @@
 `reaction_added` sets the reacting user's vote; `reaction_removed` takes it back when it
 is still the vote they hold (a later button click in the other direction is kept).
 Reactions on any other message, and any other emoji, are ignored.
+
+Slack retries an event it thinks went unanswered, and a retry can come after the events
+that followed it: each event applies in the order of its own time (event_ts, else the
+envelope's event_time), so a late retry is recorded but changes no vote.
 """
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from .... import feedback
 from ...votes import paper_message, reaction_vote, refresh_tally
@@ -29,24 +34,22 @@ def register(app, ctx) -> None:
     def ack_reaction(ack):
         ack()
 
-    def vote_by_reaction(event, client):
+    def apply(body: dict, event: dict, client, decide: Callable[[int], feedback.Decide]) -> None:
         found = _target(ctx, event)
         if found is None:
             return
         msg, channel, ts, vote = found
-        change = feedback.set_vote(ctx.db, msg["item"], event["user"], vote, "reaction", channel)
+        at = feedback.event_time(event.get("event_ts"), body.get("event_time"))
+        change = feedback.apply_event(ctx.db, msg["item"], event["user"], "reaction", at, decide(vote), channel)
         if change.before != change.after:
             refresh_tally(ctx.settings, ctx.db, client, channel, ts)
 
-    def unvote_by_reaction(event, client):
-        found = _target(ctx, event)
-        if found is None:
-            return
-        msg, channel, ts, vote = found
-        if feedback.current_vote(ctx.db, msg["item"], event["user"]) != vote:
-            return  # they have since voted the other way (or not at all): keep that
-        feedback.set_vote(ctx.db, msg["item"], event["user"], 0, "reaction", channel)
-        refresh_tally(ctx.settings, ctx.db, client, channel, ts)
+    def vote_by_reaction(body, event, client):
+        apply(body, event, client, feedback.becomes)
+
+    def unvote_by_reaction(body, event, client):
+        # Only the vote this reaction gave: they may have voted the other way since.
+        apply(body, event, client, feedback.takes_back)
 
     app.event("reaction_added")(ack=ack_reaction, lazy=[vote_by_reaction])
     app.event("reaction_removed")(ack=ack_reaction, lazy=[unvote_by_reaction])
