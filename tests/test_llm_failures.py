@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.config import ConfigError, load_settings
 from bot.db import open_db
+from bot.llm.provider import CallOutcome
 from bot.pipeline import run_day
+from bot.scoring import openai_scorer
 from bot.scoring.openai_scorer import LLMConfig
 from tests.llm_helpers import (BENGIO, DATE, Sleeps, criteria, db, embed_cache,  # noqa: F401
                                make_provider, make_scorer, sample_papers, server, stored_day)
@@ -175,3 +180,59 @@ def test_default_settings_bound_the_llm_phase_to_five_minutes():
 def test_bad_llm_limits_name_the_setting(key, value):
     with pytest.raises(ConfigError, match=key.replace("__", ".")):
         load_settings().override(**{key: value})
+
+
+def test_the_cli_prints_one_warning_line_for_a_dead_endpoint(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url())
+    settings = tmp_path / "team.toml"
+    settings.write_text(f'[storage]\ndigest_dir = "{tmp_path / "digests"}"\n'
+                        "[llm]\nbatch_size = 1\nprefilter_share = 1.0\nprefilter_floor = 0\nmax_tries = 2\n")
+    rc = main(["--settings", str(settings), "digest", "--feed", str(DAY), "--db", str(tmp_path / "a.sqlite"),
+               "--quiet"])
+    out, err = capsys.readouterr()
+    assert rc == 0 and "digest written to" in out
+    warnings = [line for line in err.splitlines() if "LLM" in line or "warning" in line.lower()]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: LLM scoring with gpt-5.4-nano: 4 papers ranked "
+                                                         "locally because the first 2 calls failed (connection error")
+
+
+# --- the deadline holds even where a call does not end by itself ----------------------------
+
+def test_a_try_is_cut_to_the_deadline_not_the_timeout(server):
+    server.hang(30, times=None)
+    outcome = make_provider(server, timeout=20, max_tries=4).complete(
+        [{"role": "user", "content": "<papers>\n</papers>"}], 100, 1, deadline=time.monotonic() + 1)
+    assert not outcome.ok and outcome.attempts[0].error == "timeout"
+    assert outcome.attempts[0].latency_ms < 10_000, "the try ended at the deadline, not after its 20 s timeout"
+    assert len(server.chat_calls()) == 1, "no try starts after the deadline"
+
+
+class StuckProvider:
+    """A ChatProvider whose call never returns by itself (an endpoint that trickles bytes)."""
+    model = "gpt-5.4-nano"
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.calls = 0
+
+    def complete(self, messages, max_tokens, n_papers=0, deadline=None):
+        self.calls += 1
+        self.release.wait(30)
+        return CallOutcome(error="released")
+
+
+def test_calls_still_open_at_the_limit_are_abandoned(db, server, embed_cache, criteria, monkeypatch):
+    monkeypatch.setattr(openai_scorer, "ABANDON_GRACE_SECONDS", 0.2)
+    papers = sample_papers(4)
+    stored_day(db, papers)
+    stuck = StuckProvider()
+    scorer = make_scorer(db, server, embed_cache, provider=stuck, batch_size=1, time_limit_seconds=1)
+    try:
+        result = scorer.score(papers, criteria, DATE)
+        assert not stuck.release.is_set(), "the run returned while its call was still open"
+    finally:
+        stuck.release.set()
+    assert stuck.calls == 1
+    assert {s.source for i, s in result.scores.items() if i != BENGIO} == {"local-fallback"}
+    assert any("the time limit of 1 s for the LLM phase" in n for n in result.notes)

@@ -175,7 +175,8 @@ class OpenAIChat:
             return self._failed(rec, t0, f"connection error: {_short(str(exc.__cause__ or exc))}", "retry")
         except (openai.APIResponseValidationError, NotACompletion, ValueError) as exc:
             # A proxy's page, an error object with 200, a cut-off body: a failed try like a 5xx.
-            return self._failed(rec, t0, f"not a chat completion: {_short(str(exc), 120)}", "retry")
+            what = str(exc) if isinstance(exc, NotACompletion) else f"an unreadable body ({exc})"
+            return self._failed(rec, t0, f"not a chat completion: {_short(what, 120)}", "retry")
         rec.latency_ms = int((time.monotonic() - t0) * 1000)
         _fill_usage(rec, resp)
         if self.mode == "json_schema":
