@@ -1,14 +1,19 @@
 """Render a day's picks as the digest users of gpt_paper_assistant know (Markdown), plus a
-JSON twin for machines. Pure functions of a DayReport: no I/O here but `write`."""
+JSON twin for machines. Pure functions of a DayReport: no I/O here but `write`.
+
+Outside text (titles, names, abstracts, comments) is shown through `bot.text.readable`
+(the same as in Slack), then escaped so that no link, image or HTML in it is live."""
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date as Date
 from pathlib import Path
 
 from .models import Paper, Score
+from .text import (ABSTRACT_CHARS, COMMENT_CHARS, TITLE_CHARS, author_line, one_line, readable,
+                   readable_names, strip_invisible)
 
 
 @dataclass
@@ -17,6 +22,15 @@ class Pick:
     score: Score
     author_match: list[str] = field(default_factory=list)
     why: str = ""  # extra explanation (e.g. feedback-driven), may be empty
+
+    def shown(self) -> "Pick":
+        """This pick as readers see it (Markdown, JSON, Slack): readable text, capped."""
+        p, s = self.paper, self.score
+        paper = replace(p, title=readable(p.title, TITLE_CHARS), authors=readable_names(p.authors),
+                        abstract=readable(p.abstract, ABSTRACT_CHARS), comment=readable(p.comment, COMMENT_CHARS),
+                        pdf_url=p.pdf_link)
+        return Pick(paper, replace(s, comment=readable(s.comment, COMMENT_CHARS)),
+                    readable_names(self.author_match), readable(self.why, COMMENT_CHARS))
 
 
 @dataclass
@@ -32,93 +46,153 @@ class DayReport:
     notes: list[str] = field(default_factory=list)
     prompt_text: str = ""  # the LLM prompt template when an LLM scored
 
+    @property
+    def llm_model(self) -> str:
+        """The LLM that scored this day ("" for a local-only run)."""
+        return (self.usage or {}).get("model") or self.scorer.partition("openai:")[2]
+
+
+# --- Markdown escaping -------------------------------------------------------------------
+
+_MD_PUNCTUATION = re.compile(r"([\\`*_\[\]|~#$])")
+# GFM turns bare http(s)/ftp URLs and www. names into links; a backslash before the `:`
+# or the `.` stops that (checked with cmark-gfm), and disarms other schemes for renderers
+# that link more of them.
+_LINKABLE = re.compile(r"(?i)\b(https?|ftp|javascript|vbscript|data|file|mailto|xmpp):|\b(www)\.")
+
 
 def _md_text(s: str) -> str:
-    """Keep outside text from breaking Markdown structure (links, HTML)."""
-    s = re.sub(r"\s+", " ", s or "").strip()
-    return s.replace("<", "&lt;").replace(">", "&gt;")
+    """Outside text, one line, inert in Markdown: no emphasis, code, link, image or HTML."""
+    s = one_line(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = _MD_PUNCTUATION.sub(r"\\\1", s)
+    return _LINKABLE.sub(lambda m: f"{m.group(1)}\\:" if m.group(1) else f"{m.group(2)}\\.", s)
 
 
-def _md_link_text(s: str) -> str:
-    return _md_text(s).replace("[", "\\[").replace("]", "\\]")
+def _verbatim(text: str) -> list[str]:
+    """A block of outside text (criteria, the prompt) shown as written, in a code fence
+    longer than any run of backticks inside it, so nothing in it renders."""
+    lines = [strip_invisible(ln).rstrip() for ln in (text or "").splitlines()]
+    longest = max((len(run) for run in re.findall(r"`+", "\n".join(lines))), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + "text", *lines, fence]
+
+
+# --- what the reader is told about each pick -----------------------------------------
+
+LOCAL_RANKER = "the local ranker"
+_SCORED_BY = {  # Score.source -> words; {model} is the day's LLM, {ranker} the local one
+    "llm": "Scored by {model}",
+    "local": "Scored by {ranker}",
+    "local-fallback": "Scored by {ranker} (the LLM call failed)",
+    "local-budget": "Scored by {ranker} (the daily LLM budget was reached)",
+    "local-below-cut": "Scored by {ranker} (below the cut sent to {model})",
+}
+
+
+def scored_by(pick: Pick, report: DayReport) -> str:
+    """"Scored by gpt-5.4-nano", "Picked: author match (Yoshua Bengio)", ..."""
+    if pick.author_match:
+        return f"Picked: author match ({', '.join(pick.author_match)})"
+    ranker = LOCAL_RANKER + (" and the team's votes" if report.scorer.endswith("+taste") else "")
+    words = _SCORED_BY.get(pick.score.source, "Scored by {source}")
+    return words.format(model=report.llm_model or "the LLM", ranker=ranker, source=pick.score.source)
 
 
 def _money(x: float | None) -> str:
     return "unknown" if x is None else f"${x:.2f}"
 
 
+def _usage_table(r: DayReport) -> list[str]:
+    """The seed's token/cost table; a local-only day says so: local model, $0."""
+    u = r.usage or {}
+    if not r.llm_model:
+        u = {"model": "local model", "prompt_tokens": 0, "completion_tokens": 0,
+             "prompt_cost": 0.0, "completion_cost": 0.0, "cost": 0.0}
+    elif u.get("prompt_tokens") is None:
+        return []  # an LLM day whose usage was not recorded: no made-up numbers
+    p, c = int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0))
+    rows = [f"| *[{_md_text(u['model'])}]*   | Prompt   | Completion   | Total   |",
+            "|--------------|----------|--------------|---------|",
+            f"| **Token**    | {p}    | {c}         | {p + c}   |"]
+    if r.llm_model:
+        cached = int(u.get("cached_tokens") or 0)
+        rows.append(f"| **Cached**   | {cached}    | -         | {cached}   |")
+    rows.append(f"| **Cost**     | {_money(u.get('prompt_cost'))}    | {_money(u.get('completion_cost'))}        | {_money(u.get('cost'))}   |")
+    return rows + [""]
+
+
 def render_markdown(r: DayReport) -> str:
     d = Date.fromisoformat(r.date)
     out = [f"# Personalized Daily Arxiv Papers {d.strftime('%m/%d/%Y')}", ""]
-    u = r.usage or {}
-    if u.get("prompt_tokens") is not None and u.get("model"):
-        p, c = int(u.get("prompt_tokens", 0)), int(u.get("completion_tokens", 0))
-        cached = int(u.get("cached_tokens") or 0)
-        out += [
-            f"| *[{u['model']}]*   | Prompt   | Completion   | Total   |",
-            "|--------------|----------|--------------|---------|",
-            f"| **Token**    | {p}    | {c}         | {p + c}   |",
-            f"| **Cached**   | {cached}    | -         | {cached}   |",
-            f"| **Cost**     | {_money(u.get('prompt_cost'))}    | {_money(u.get('completion_cost'))}        | {_money(u.get('cost'))}   |",
-            "",
-        ]
+    out += _usage_table(r)
+    picks = [pk.shown() for pk in r.picks]
     out += [
         f"Total ArXiv papers: {r.n_feed}", "",
         f"Total scanned papers: {r.n_scanned}", "",
-        f"Total relevant papers: {len(r.picks)}", "",
-        f"Scorer: {r.scorer}; criteria version {r.criteria_version}", "",
+        f"Total relevant papers: {len(picks)}", "",
+        f"Scorer: {_md_text(r.scorer)}; criteria version {r.criteria_version}", "",
     ]
     for note in r.notes:
         out += [f"> {_md_text(note)}", ""]
     out += ["**Table of contents with paper titles:**", ""]
-    for i, pk in enumerate(r.picks, 1):
-        out += [f"{i}. [{_md_link_text(pk.paper.title)}](#user-content-link{i})",
-                f"**Authors:** {_md_text(', '.join(pk.paper.authors))}", ""]
+    for i, pk in enumerate(picks, 1):
+        out += [f"{i}. [{_md_text(pk.paper.title)}](#user-content-link{i})",
+                f"**Authors:** {_md_text(author_line(pk.paper.authors))}", ""]
     out += ["---", ""]
-    for i, pk in enumerate(r.picks, 1):
-        p, s = pk.paper, pk.score
-        out += [f"## {i}. [{_md_link_text(p.title)}]({p.abs_url}) <a id=\"link{i}\"></a>", "",
-                f"**ArXiv ID:** {p.arxiv_id}", "",
-                f"**Authors:** {_md_text(', '.join(p.authors))}", "",
-                f"**Abstract:** {_md_text(p.abstract)}", ""]
-        comment = "Author match" if pk.author_match else _md_text(s.comment)
-        out += [f"**Comment:** {comment}", ""]
-        if pk.author_match:
-            out += [f"**Matched authors:** {_md_text(', '.join(pk.author_match))}", ""]
-        if pk.why:
-            out += [f"**Why:** {_md_text(pk.why)}", ""]
-        extra = [f"[PDF]({p.pdf_link})"]
-        if p.categories:
-            extra.append("Categories: " + ", ".join(_md_text(c) for c in p.categories))
-        if p.announce_type != "new":
-            extra.append(f"Announce type: {_md_text(p.announce_type)}")
-        out += [" | ".join(extra), ""]
-        out += [f"**Relevance:** {s.relevance}", f"**Novelty:** {s.novelty}", "",
-                f"*Scored by {s.source}*", "", "---", ""]
+    for i, pk in enumerate(picks, 1):
+        out += _section(i, pk, r)
     out += [f"# {'Paper Selection Prompt' if r.prompt_text else 'Criteria Used'}", ""]
-    out += [r.prompt_text or r.criteria_text, ""]
+    out += _verbatim(r.prompt_text or r.criteria_text) + [""]
     return "\n".join(out)
 
 
+def _section(i: int, pk: Pick, r: DayReport) -> list[str]:
+    """One paper, in the seed's fields; `pk` is already `shown()`."""
+    p, s = pk.paper, pk.score
+    out = [f"## {i}. [{_md_text(p.title)}]({p.abs_url}) <a id=\"link{i}\"></a>", "",
+           f"**ArXiv ID:** {p.arxiv_id}", "",
+           f"**Authors:** {_md_text(author_line(p.authors))}", "",
+           f"**Abstract:** {_md_text(p.abstract)}", "",
+           f"**Comment:** {_md_text(_comment(pk))}", ""]
+    if pk.author_match:
+        out += [f"**Matched authors:** {_md_text(', '.join(pk.author_match))}", ""]
+    if pk.why:
+        out += [f"**Why:** {_md_text(pk.why)}", ""]
+    extra = [f"[PDF]({p.pdf_url})"]
+    if p.categories:
+        extra.append("Categories: " + ", ".join(_md_text(c) for c in p.categories))
+    if p.announce_type != "new":
+        extra.append(f"Announce type: {_md_text(p.announce_type)}")
+    return out + [" | ".join(extra), "",
+                  f"**Relevance:** {s.relevance}", f"**Novelty:** {s.novelty}", "",
+                  f"*{_md_text(scored_by(pk, r))}*", "", "---", ""]
+
+
+def _comment(pk: Pick) -> str:
+    return "Author match" if pk.author_match else pk.score.comment
+
+
 def to_json(r: DayReport) -> dict:
+    """The Markdown's twin: the same shown text, plus the machine codes beside the words."""
     return {
         "date": r.date,
         "totals": {"arxiv_papers": r.n_feed, "scanned": r.n_scanned, "relevant": len(r.picks)},
         "scorer": r.scorer,
         "criteria_version": r.criteria_version,
         "usage": r.usage,
-        "notes": r.notes,
+        "notes": [one_line(n) for n in r.notes],
         "papers": [{
             "rank": i,
             **pk.paper.to_dict(),
             "url": pk.paper.abs_url,
             "relevance": pk.score.relevance,
             "novelty": pk.score.novelty,
-            "comment": "Author match" if pk.author_match else pk.score.comment,
+            "comment": _comment(pk),
             "score_source": pk.score.source,
+            "scored_by": scored_by(pk, r),
             "author_match": pk.author_match,
             "why": pk.why,
-        } for i, pk in enumerate(r.picks, 1)],
+        } for i, pk in enumerate((pk.shown() for pk in r.picks), 1)],
         "criteria": r.criteria_text,
     }
 

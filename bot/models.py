@@ -1,7 +1,11 @@
 """Plain data objects passed between fetch, score, learn and render."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
+
+# A feed's PDF link is outside text: only an arXiv PDF URL is used as given.
+_ARXIV_PDF = re.compile(r"https?://(?:export\.)?arxiv\.org/pdf/[\w.\-/]+")
 
 
 @dataclass
@@ -25,7 +29,11 @@ class Paper:
 
     @property
     def pdf_link(self) -> str:
-        return self.pdf_url or f"https://arxiv.org/pdf/{self.arxiv_id}"
+        """The one PDF URL the digest, its JSON and Slack show: the feed's own when it is an
+        arXiv PDF link (it may name a version), else derived from the id."""
+        if _ARXIV_PDF.fullmatch(self.pdf_url or ""):
+            return "https://" + self.pdf_url.split("://", 1)[1]
+        return f"https://arxiv.org/pdf/{self.arxiv_id}"
 
     def to_dict(self) -> dict:
         return asdict(self)

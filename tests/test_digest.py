@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.digest import DayReport, Pick, render_markdown, to_json, write
+from bot.digest import DayReport, Pick, render_markdown, scored_by, to_json, write
 from bot.models import Paper, Score
-from tests.fixtures.digest_format import FIELD, SECTION, TOC_ENTRY, parse_digest
+from bot.text import readable, readable_names
+from tests.fixtures.digest_format import FIELD, SECTION, TOC_ENTRY, parse_digest, visible
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "tests" / "fixtures" / "shared" / "seed" / "000_55ecf5fd6290fc9e.txt"  # copy of ../shared/seed
@@ -84,6 +85,13 @@ def _report_like_seed(seed) -> DayReport:
                      prompt_text="## Relevant Topics\n...")
 
 
+def _seen_from_raw(name: str, raw: str) -> str:
+    """What a reader should see for a raw feed value the seed printed as is."""
+    if name == "Authors":
+        return ", ".join(readable_names(raw.split(", ")))
+    return readable(raw, 10_000)
+
+
 def test_seed_day_rendered_by_us_reads_back_field_by_field(seed):
     ours = parse_digest(render_markdown(_report_like_seed(seed)))
     assert ours.date == seed.date
@@ -91,16 +99,31 @@ def test_seed_day_rendered_by_us_reads_back_field_by_field(seed):
     for key, value in seed.table.items():  # every cell of the seed's table, same value
         assert ours.table[key] == value, key
     assert ours.tail_heading == seed.tail_heading
-    assert [(t.n, t.title, t.anchor, t.authors) for t in ours.toc] == \
-        [(t.n, t.title, t.anchor, t.authors) for t in seed.toc]
+    # The seed printed titles and names raw; ours read as the feed meant them (LaTeX as
+    # Unicode), and as the seed's text where it had no LaTeX.
+    assert [(t.n, visible(t.title), t.anchor, visible(t.authors)) for t in ours.toc] == \
+        [(t.n, _seen_from_raw("Title", t.title), t.anchor, _seen_from_raw("Authors", t.authors)) for t in seed.toc]
     assert len(ours.sections) == len(seed.sections)
     for mine, theirs in zip(ours.sections, seed.sections):
-        assert (mine.n, mine.title, mine.url, mine.arxiv_id, mine.anchor) == \
-            (theirs.n, theirs.title, theirs.url, theirs.arxiv_id, theirs.anchor)
+        assert (mine.n, visible(mine.title), mine.url, mine.arxiv_id, mine.anchor) == \
+            (theirs.n, _seen_from_raw("Title", theirs.title), theirs.url, theirs.arxiv_id, theirs.anchor)
         for name, value in theirs.fields.items():
             # The seed keeps the abstracts' paragraph breaks as runs of spaces; we fold all
             # whitespace to one space (so no text can start a new Markdown line).
-            assert mine.fields.get(name) == " ".join(value.split()), f"section {theirs.n}, field {name}"
+            assert visible(mine.fields.get(name)) == _seen_from_raw(name, value), f"section {theirs.n}, field {name}"
+
+
+def test_seed_latex_reads_as_unicode_in_our_rendering(seed):
+    text = render_markdown(_report_like_seed(seed))
+    ours = parse_digest(text)
+    assert "Sören Mindermann" in visible(ours.toc[0].authors)
+    assert "Sören Mindermann" in visible(ours.sections[0].fields["Authors"])
+    assert visible(ours.sections[14].title).startswith("Fréchet Cumulative Covariance Net")
+    abstract = visible(ours.sections[14].fields["Abstract"])
+    assert "dimension reduction, which constructs" in abstract  # the \citep{...} is dropped
+    assert "at the σ-field level" in abstract and "Fréchet Cumulative Covariance (FCCov)" in abstract
+    assert "saves 55% memory" in visible(ours.sections[12].fields["Abstract"])
+    assert "\\\"o" not in text and "\\'e" not in text and "\\%" not in text
 
 
 def test_our_field_names_cover_the_seeds(seed):
@@ -116,15 +139,15 @@ def test_our_field_names_cover_the_seeds(seed):
 
 # --- our own rendering ------------------------------------------------------------------
 
-def test_local_day_has_no_token_table_but_all_totals():
+def test_local_day_shows_the_table_as_local_model_and_no_cost():
     text = render_markdown(report([pick(1), pick(2)]))
     d = parse_digest(text)
-    assert d.table is None
-    assert "| Prompt" not in text
+    assert d.table == {"model": "local model", "token_prompt": "0", "token_completion": "0", "token_total": "0",
+                       "cost_prompt": "$0.00", "cost_completion": "$0.00", "cost_total": "$0.00"}
     assert d.totals == {"arxiv": 470, "scanned": 365, "relevant": 2}
     assert d.tail_heading == "Criteria Used"
     assert "Scorer: local:minilm; criteria version 3" in text
-    assert text.rstrip().endswith("- Relevant: pruning")
+    assert text.rstrip().endswith("- Relevant: pruning\n```")  # the criteria, verbatim in a fence
 
 
 def test_llm_day_has_the_token_and_cost_table():
@@ -184,13 +207,13 @@ def test_outside_text_cannot_break_the_structure():
     assert all(s.url.startswith("https://arxiv.org/abs/") for s in d.sections)
     assert "<script>" not in text and "<img" not in text and "<eve@" not in text
     assert "&lt;script&gt;" in text
-    # Brackets in a title are escaped so the link stays one link.
-    assert d.toc[0].title.startswith("Attack\\] ## 99. \\[Fake\\]")
+    # Brackets in a title are escaped so the link stays one link; the reader sees them.
+    assert visible(d.toc[0].title).startswith("Attack] ## 99. [Fake](https://evil.example)")
     heading_lines = [ln for ln in text.splitlines() if TOC_ENTRY.match(ln) or SECTION.match(ln)]
     assert len(heading_lines) == 4
     assert not any(re.search(r"(?<!\\)\]\(https://evil", ln) for ln in heading_lines)  # no live link elsewhere
-    assert d.sections[0].fields["Abstract"].startswith("Line one ## 5.")
-    assert d.sections[1].fields["Comment"] == "comment **Novelty:** 10"
+    assert visible(d.sections[0].fields["Abstract"]).startswith("Line one ## 5.")
+    assert visible(d.sections[1].fields["Comment"]) == "comment **Novelty:** 10"
     assert d.sections[1].fields["Novelty"] == "6"  # the real field, not the injected one
     assert sum(1 for ln in text.splitlines() if SECTION.match(ln)) == 2
 
@@ -234,3 +257,213 @@ def test_write_keeps_unicode_readable(tmp_path):
     md, js = write(r, tmp_path)
     assert "Schrödinger bridges" in md.read_text(encoding="utf-8")
     assert "Sören Mindermann" in js.read_text(encoding="utf-8")
+
+
+# --- hostile papers: LaTeX, bidi, 10 KB, live links, in Markdown, JSON and Slack ---------
+
+INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\u061c\u2060\ufeff\u00ad\x00-\x08\x0b-\x1f\x7f]")
+EVIL_LINKS = ("Click [x](javascript:alert(1)) or ![i](data:image/png;base64,AAAA) <img src=x onerror=alert(1)> "
+              "<script>alert(1)</script> <!channel> <https://evil.example|trusted> <javascript:alert(3)> "
+              "www.evil.example and https://evil.example/p `code` *bold* _it_ ~~gone~~ | a | b | costs $5 #1")
+
+
+def hostile_picks() -> list[Pick]:
+    return [
+        pick(1, title=r"Fr\'echet Nets for S\"oren", authors=[r"S\"oren Mindermann", r"P{\aa}l Halvorsen"],
+             abstract=r"We use $\alpha$-divergence and save 55\% memory.", match=["Yoshua Bengio"]),
+        pick(2, title="Invoice \u202egpj.exe\u202c review", authors=["Eve\u200b Hidden", "\u2066Mallory\u2069"],
+             abstract="Left\u200fright \u202aembedded\u202c text\ufeff.", comment="Bidi \u202etxet\u202c here"),
+        pick(3, title="Long title word " * 700, authors=[f"Author {i}" for i in range(300)], abstract="abstract " * 3000),
+        pick(4, title="[x](javascript:alert(1)) <img src=x> <!channel>", abstract=EVIL_LINKS,
+             comment="see <javascript:alert(1)> [y](javascript:alert(2))", pdf_url="javascript:alert(1)"),
+        pick(5, pdf_url="http://arxiv.org/pdf/2502.15005v2"),
+    ]
+
+
+class _Tags(__import__("html.parser").parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def _github_html(markdown: str) -> list[tuple[str, dict]]:
+    """The digest as GitHub renders it (cmark-gfm with its extensions, raw HTML kept as
+    GitHub keeps it before its own sanitiser), as a list of tags."""
+    import cmarkgfm
+    from cmarkgfm.cmark import Options
+
+    parser = _Tags()
+    parser.feed(cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE))
+    return parser.tags
+
+
+def test_hostile_text_is_inert_in_the_rendered_markdown():
+    picks = hostile_picks()
+    tags = _github_html(render_markdown(report(picks)))
+    ours = {f"https://arxiv.org/abs/{pk.paper.arxiv_id}" for pk in picks} | \
+        {f"https://arxiv.org/pdf/{pk.paper.arxiv_id}" for pk in picks} | \
+        {f"#user-content-link{i}" for i in range(1, len(picks) + 1)} | {"https://arxiv.org/pdf/2502.15005v2"}
+    hrefs = [a["href"] for t, a in tags if t == "a" and "href" in a]
+    assert set(hrefs) <= ours, set(hrefs) - ours
+    assert [a for t, a in tags if t == "a" and "href" not in a] == [{"id": f"link{i}"} for i in range(1, 6)]
+    names = {t for t, _ in tags}
+    assert names <= {"h1", "h2", "p", "a", "strong", "em", "ol", "li", "hr", "blockquote", "pre", "code",
+                     "table", "thead", "tbody", "tr", "th", "td"}, names
+    assert sum(t == "em" for t, _ in tags) == len(picks) + 1  # only our "Scored by" lines and the table's model
+    assert sum(t == "code" for t, _ in tags) == 1  # only the criteria's fence
+    assert not any("javascript:" in v or "data:" in v for _, a in tags for v in a.values() if v)
+
+
+def test_hostile_text_reads_right_in_markdown_and_json():
+    r = report(hostile_picks())
+    text = render_markdown(r)
+    blob = json.dumps(to_json(r), ensure_ascii=False)
+    d, js = parse_digest(text), to_json(r)["papers"]
+    assert not INVISIBLE.search(text) and not INVISIBLE.search(blob)
+    assert visible(d.sections[0].title) == js[0]["title"] == "Fréchet Nets for Sören"
+    assert visible(d.sections[0].fields["Authors"]) == "Sören Mindermann, Pål Halvorsen"
+    assert js[0]["authors"] == ["Sören Mindermann", "Pål Halvorsen"]
+    assert visible(d.sections[0].fields["Abstract"]) == js[0]["abstract"] == "We use α-divergence and save 55% memory."
+    assert js[1]["title"] == "Invoice gpj.exe review" and js[1]["authors"] == ["Eve Hidden", "Mallory"]
+    assert js[1]["comment"] == "Bidi txet here"
+    long_title = visible(d.sections[2].title)
+    assert long_title == js[2]["title"] and len(long_title) <= 300 and long_title.endswith("…")
+    assert len(js[2]["abstract"]) <= 2500 and js[2]["abstract"].endswith("…")
+    authors_line = visible(d.sections[2].fields["Authors"])
+    assert authors_line.endswith("et al. (300 authors)") and len(authors_line) < 1000
+    assert len(js[2]["authors"]) == 300  # the machine twin keeps every name
+    assert visible(d.sections[3].fields["Abstract"]) == js[3]["abstract"] == EVIL_LINKS
+    assert len(text) < 20_000
+
+
+def test_pdf_url_has_one_source_of_truth():
+    r = report(hostile_picks())
+    text = render_markdown(r)
+    papers = to_json(r)["papers"]
+    expected = ["https://arxiv.org/pdf/2502.15001", "https://arxiv.org/pdf/2502.15002",
+                "https://arxiv.org/pdf/2502.15003", "https://arxiv.org/pdf/2502.15004",  # javascript: refused
+                "https://arxiv.org/pdf/2502.15005v2"]  # the feed's versioned link, as https
+    assert [p["pdf_url"] for p in papers] == expected
+    assert re.findall(r"\[PDF\]\(([^)]+)\)", text) == expected
+    assert [pk.paper.pdf_link for pk in r.picks] == expected
+
+
+SOURCES = [  # Score.source, author match?, the day's scorer -> what the digest says
+    ("local", False, "local:minilm", "Scored by the local ranker"),
+    ("local", False, "local:minilm+taste", "Scored by the local ranker and the team's votes"),
+    ("local", True, "local:minilm", "Picked: author match (Yoshua Bengio)"),
+    ("author", True, "openai:gpt-5.4-nano", "Picked: author match (Yoshua Bengio)"),
+    ("llm", False, "openai:gpt-5.4-nano", "Scored by gpt-5.4-nano"),
+    ("local-fallback", False, "openai:gpt-5.4-nano", "Scored by the local ranker (the LLM call failed)"),
+    ("local-budget", False, "openai:gpt-5.4-nano", "Scored by the local ranker (the daily LLM budget was reached)"),
+    ("local-below-cut", False, "openai:gpt-5.4-nano", "Scored by the local ranker (below the cut sent to gpt-5.4-nano)"),
+]
+
+
+@pytest.mark.parametrize("source, matched, scorer, words", SOURCES)
+def test_scored_by_line_says_it_in_words(source, matched, scorer, words):
+    pk = pick(1, match=["Yoshua Bengio"] if matched else None)
+    pk.score.source = source
+    r = report([pk], scorer=scorer)
+    assert scored_by(pk, r) == words
+    text = render_markdown(r)
+    assert f"*{words}*" in text
+    assert not re.search(r"\*Scored by (local|author|llm|local-fallback)\*", text)
+    assert to_json(r)["papers"][0]["scored_by"] == words
+
+
+def _slack_strings(node) -> list[str]:
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _slack_strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _slack_strings(v)]
+    return [node] if isinstance(node, str) else []
+
+
+def test_hostile_papers_in_slack_are_readable_valid_and_inert():
+    from slack_sdk.models.blocks import Block
+
+    from bot.slack.blocks import paper_text, parent_blocks, render_paper_blocks
+
+    r = report(hostile_picks())
+    messages = [parent_blocks(r)] + [render_paper_blocks(pk, rank=i) for i, pk in enumerate(r.picks, 1)]
+    for blocks in messages:
+        for b in blocks:
+            Block.parse(b).validate_json()  # Slack's own limits (header, section, button)
+    strings = [s for m in messages for s in _slack_strings(m)] + [paper_text(pk) for pk in r.picks]
+    assert not any(INVISIBLE.search(s) for s in strings)
+    joined = "\n".join(strings)
+    assert "Fréchet Nets for Sören" in joined and "Sören Mindermann, Pål Halvorsen" in joined
+    assert "Invoice gpj.exe review" in joined and "\\'" not in joined and '\\"' not in joined
+    assert "<!channel>" not in joined and "&lt;!channel&gt;" in joined
+    # Every `<` left in mrkdwn opens a link we made, to arXiv.
+    assert set(re.findall(r"<([^|>]*)", joined)) <= {f"https://arxiv.org/abs/{pk.paper.arxiv_id}" for pk in r.picks}
+    buttons = [e["url"] for m in messages for b in m if b["type"] == "actions" for e in b["elements"] if "url" in e]
+    assert buttons == [p["pdf_url"] for p in to_json(r)["papers"]]
+
+
+def _hostile_feed(path: Path) -> Path:
+    """An arXiv RSS day of hostile items, as the feed would carry them."""
+    from xml.sax.saxutils import escape
+
+    items = []
+    for pk in hostile_picks()[:4]:
+        p = pk.paper
+        items.append(f"""<item><title>{escape(p.title)}</title><link>https://arxiv.org/abs/{p.arxiv_id}</link>
+<description>arXiv:{p.arxiv_id}v1 Announce Type: new
+Abstract: {escape(p.abstract)}</description><guid isPermaLink="false">oai:arXiv.org:{p.arxiv_id}v1</guid>
+<category>cs.LG</category><pubDate>Mon, 24 Feb 2025 00:00:00 -0500</pubDate>
+<arxiv:announce_type>new</arxiv:announce_type><dc:creator>{escape(", ".join(p.authors))}</dc:creator></item>""")
+    path.write_text(f"""<?xml version='1.0' encoding='UTF-8'?>
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">
+<channel><title>cs.LG updates on arXiv.org</title><link>http://rss.arxiv.org/rss/cs.LG</link>
+<description>cs.LG updates</description><pubDate>Mon, 24 Feb 2025 00:00:00 -0500</pubDate>
+{"".join(items)}</channel></rss>""", encoding="utf-8")
+    return path
+
+
+class _EveryPaperRelevant:
+    """A scorer that keeps every paper, so each hostile item reaches the digest."""
+
+    name = "local:test"
+
+    def score(self, papers, criteria, date):
+        from bot.scoring.base import ScoringResult
+
+        return ScoringResult({p.arxiv_id: Score(p.arxiv_id, 9, 5, f"Close to {p.title}", raw=0.5) for p in papers})
+
+
+def test_sample_pipeline_with_hostile_feed_writes_readable_inert_digests(tmp_path, monkeypatch):
+    from bot.config import load_settings
+    from bot.db import open_db
+    from bot.pipeline import run_day
+    from bot.slack.blocks import render_paper_blocks
+    from slack_sdk.models.blocks import Block
+
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    settings = load_settings().override(
+        storage__digest_dir=str(tmp_path / "digests"), storage__database=str(tmp_path / "day.sqlite"),
+        ranking__authors=["Yoshua Bengio"], ranking__min_relevance=7, ranking__min_novelty=1,
+        ranking__max_papers=30, ranking__criteria_file="prompts/criteria.txt", arxiv__enrich=False,
+        arxiv__announce_types=["new"])
+    outcome = run_day(settings, open_db(settings["storage.database"]), feed_file=_hostile_feed(tmp_path / "feed.xml"),
+                      scorer=_EveryPaperRelevant())
+    md_path, js_path = outcome.paths
+    text, js = md_path.read_text(encoding="utf-8"), json.loads(js_path.read_text(encoding="utf-8"))
+    assert len(js["papers"]) == 4 and not INVISIBLE.search(text + json.dumps(js, ensure_ascii=False))
+    by_id = {p["arxiv_id"]: p for p in js["papers"]}
+    assert by_id["2502.15001"]["title"] == "Fréchet Nets for Sören"
+    assert by_id["2502.15001"]["authors"] == ["Sören Mindermann", "Pål Halvorsen"]
+    assert by_id["2502.15002"]["title"] == "Invoice gpj.exe review"
+    assert len(by_id["2502.15003"]["title"]) <= 300
+    assert all(p["pdf_url"] == f"https://arxiv.org/pdf/{p['arxiv_id']}" for p in js["papers"])
+    assert all(p["scored_by"] == "Scored by the local ranker" for p in js["papers"])
+    hrefs = {a["href"] for t, a in _github_html(text) if t == "a" and "href" in a}
+    assert all(h.startswith(("https://arxiv.org/", "#user-content-link")) for h in hrefs), hrefs
+    assert parse_digest(text).table["model"] == "local model"
+    for pk in outcome.report.picks:
+        for b in render_paper_blocks(pk):
+            Block.parse(b).validate_json()

@@ -46,7 +46,7 @@ def parent_blocks(report: DayReport, top_titles: int = 5) -> list[dict]:
         {"type": "header", "text": {"type": "plain_text", "text": plain(f"📚 arXiv picks · {_day(report.date)}", HEADER_LIMIT)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
     ]
-    top = report.picks[:top_titles]
+    top = [pk.shown() for pk in report.picks[:top_titles]]  # readable, like the digest
     if top:
         per = (SECTION_LIMIT - 40) // len(top) - 60  # room for numbering and the link markup
         lines = [f"{i}. <{pk.paper.abs_url}|{safe(pk.paper.title, min(TITLE_CHARS, per))}>" for i, pk in enumerate(top, 1)]
@@ -59,12 +59,14 @@ def parent_blocks(report: DayReport, top_titles: int = 5) -> list[dict]:
 
 
 def paper_text(pick: Pick) -> str:
+    pick = pick.shown()
     return safe(f"{pick.paper.title} ({pick.paper.arxiv_id})", TEXT_FALLBACK_CHARS)
 
 
 def render_paper_blocks(pick: Pick, tally: dict | None = None, *, rank: int | None = None,
                         abstract_chars: int = 400, max_authors: int = 4) -> list[dict]:
     """One paper's message; call again with the new tally to update it in place."""
+    pick = pick.shown()  # readable text (no LaTeX, no bidi controls), as in the digest
     p, s = pick.paper, pick.score
     tally = tally or {}
     up, down = int(tally.get("up", 0)), int(tally.get("down", 0))

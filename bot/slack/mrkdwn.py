@@ -8,9 +8,10 @@ so text is cut at a word boundary, measured after escaping.
 from __future__ import annotations
 
 import re
-from typing import Callable
 
-ELLIPSIS = "…"
+# The cutter is shared with the Markdown digest; ELLIPSIS and clip stay importable from here.
+from ..text import ELLIPSIS, clip  # noqa: F401
+from ..text import cut as _cut
 
 
 def escape(text: str | None) -> str:
@@ -21,33 +22,6 @@ def escape(text: str | None) -> str:
 def squash(text: str | None) -> str:
     """One line: newlines and runs of spaces in feed text become single spaces."""
     return re.sub(r"\s+", " ", text or "").strip()
-
-
-def _cut(text: str, limit: int, width: Callable[[str], int]) -> str:
-    """`text` in at most `limit` units as `width` measures each character: unchanged when
-    it fits, else its longest prefix that fits beside the ellipsis, backed up to a word
-    boundary when one is not too far back. Never empty for non-empty text and limit >= 1."""
-    if sum(map(width, text)) <= limit:
-        return text
-    if limit < len(ELLIPSIS):
-        return ""
-    room, used, n = limit - len(ELLIPSIS), 0, 0
-    for ch in text:
-        used += width(ch)
-        if used > room:
-            break
-        n += 1
-    cut = text[:n]
-    if text[n:n + 1] != " ":  # the cut fell inside a word
-        space = cut.rfind(" ")
-        if space >= n // 2:  # a word boundary not too far back; else cut mid-word
-            cut = cut[:space]
-    return (cut.rstrip(" ,;:.-") or cut) + ELLIPSIS
-
-
-def clip(text: str, limit: int) -> str:
-    """At most `limit` characters, cut at a word boundary with an ellipsis when cut."""
-    return _cut(text, limit, lambda ch: 1)
 
 
 def safe(text: str | None, limit: int) -> str:

@@ -1,0 +1,158 @@
+"""bot.text: outside text as readers see it, in the digest and in Slack.
+
+The LaTeX table covers what the real captures carry (`data/samples/2025-02-24.xml`, the
+feeds in tests/fixtures/shared/feeds, the seed digest): `test_every_accent_in_the_sample_feed_converts`
+reads the sample day itself, so a form that appears there and is not converted fails.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.feed import parse_feed
+from bot.text import (ELLIPSIS, TITLE_CHARS, author_line, clip, latex_to_unicode, one_line, readable,
+                      readable_names, strip_invisible)
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DAY = ROOT / "data" / "samples" / "2025-02-24.xml"
+
+NAMES = [  # as arXiv's feed writes them -> as a reader should see them
+    (r"S\"oren Mindermann", "Sören Mindermann"),
+    (r"P{\aa}l Halvorsen", "Pål Halvorsen"),
+    (r"Salom\'e Lepers", "Salomé Lepers"),
+    (r"Dilek Hakkani-T\"ur", "Dilek Hakkani-Tür"),
+    (r"Pavel \v{S}uma", "Pavel Šuma"),
+    (r"Ji\v{r}\'i Matas", "Jiří Matas"),
+    (r"Ond\v{r}ej Chum", "Ondřej Chum"),
+    (r"Nicolas Long\'ep\'e", "Nicolas Longépé"),
+    (r"\'Eloi Zablocki", "Éloi Zablocki"),
+    (r"Kajsa M{\o}llersen", "Kajsa Møllersen"),
+    (r"Sophie Kerga{\ss}ner", "Sophie Kergaßner"),
+    (r"Erdi Sar{\i}ta\c{s}", "Erdi Sarıtaş"),
+    (r"Ziya Ata Yaz{\i}c{\i}", "Ziya Ata Yazıcı"),
+    (r"Marcin K\k{a}dzio{\l}ka", "Marcin Kądziołka"),
+    (r"Przemys{\l}aw Spurek", "Przemysław Spurek"),
+    (r"Sercan \"O Ar{\i}k", "Sercan Ö Arık"),
+    (r"Augusto B. Corr\^ea", "Augusto B. Corrêa"),
+    (r"\'Alvaro Garc\'ia-Mart\'in", "Álvaro García-Martín"),
+    (r"Jos{\"o}", "Jos" + "ö"),
+    (r"Ren\'{e} Vidal", "René Vidal"),
+    (r"Fran\c{c}ois Fleuret", "François Fleuret"),
+    (r"Jos\'{\i}as", "Josías"),
+    (r"Pe\~na", "Peña"),
+    (r"Paul Erd\H{o}s", "Paul Erdős"),
+    (r"\L{}ukasz Kaiser", "Łukasz Kaiser"),
+    (r"Bj\o rn", "Bjørn"),
+    ("Yoshua Bengio", "Yoshua Bengio"),
+]
+
+TITLES = [
+    (r"Fr\'echet Cumulative Covariance Net", "Fréchet Cumulative Covariance Net"),
+    (r"Finding Local Diffusion Schr\"odinger Bridge", "Finding Local Diffusion Schrödinger Bridge"),
+    (r"\textsc{FLAG-Trader}: Fusion LLM-Agent", "FLAG-Trader: Fusion LLM-Agent"),
+    (r"Mesh Reconstruction with 360$^\circ$ Cameras", "Mesh Reconstruction with 360° Cameras"),
+    (r"SalM$2$: An Extremely Lightweight Saliency Mamba", "SalM2: An Extremely Lightweight Saliency Mamba"),
+    (r"a novel minimax $p$-th order concave penalty", "a novel minimax p-th order concave penalty"),
+    (r"$\alpha$-divergence and $\beta$-VAE", "α-divergence and β-VAE"),
+    (r"Bounds for $d\ge3$ when $\epsilon\to 0$", "Bounds for d≥3 when ε→ 0"),
+    (r"An $O(n^2)$ algorithm and $\mathcal{O}(\log n)$ queries", "An O(n²) algorithm and O(log n) queries"),
+    (r"saves 55\% memory, input\&output", "saves 55% memory, input&output"),
+    (r"\textbf{more than 15\%} of \textit{human-ness}", "more than 15% of human-ness"),
+    (r"{\em emphasis} and {\bf bold}", "emphasis and bold"),
+    (r"reduction\citep{libing_generalSDR}, which", "reduction, which"),
+    (r"code at~\url{https://github.com/x/y}", "code at https://github.com/x/y"),
+    (r"see \href{https://example.org/code}{our code}", "see our code (https://example.org/code)"),
+    (r"\textbf{\textit{nested}} formatting", "nested formatting"),
+    (r"\textcolor{blue}{styled}", "styled"),
+    (r"``quoted'' words", "“quoted” words"),
+    (r"Q\&A with {BERT}", "Q&A with BERT"),
+]
+
+LEFT_AS_WRITTEN = [  # not LaTeX we know: never dropped or mangled
+    r"\modelname beats the baseline",
+    "costs $5 and $10 per run",
+    "50% accuracy, 20% faster",
+    "~100 GPUs",
+    "Q&A & retrieval",
+    r"the \"best\" model",  # not an accent a letter takes: stays
+    "C:\\Users\\me",
+    "sets {1,2,3} and {a, b}",
+    "x_i and y^2",
+    "<img src=x> [x](javascript:alert(1))",  # markup is the renderers' job, not this one's
+]
+
+
+@pytest.mark.parametrize("raw, shown", NAMES)
+def test_names_read_as_unicode(raw, shown):
+    assert readable(raw, 100) == shown
+
+
+@pytest.mark.parametrize("raw, shown", TITLES)
+def test_titles_read_as_unicode(raw, shown):
+    assert readable(raw, TITLE_CHARS) == shown
+
+
+@pytest.mark.parametrize("raw", LEFT_AS_WRITTEN)
+def test_unknown_text_is_left_as_written(raw):
+    assert latex_to_unicode(raw) == raw
+
+
+def test_converting_twice_changes_nothing_more():
+    for raw, shown in NAMES + TITLES:
+        assert readable(shown, TITLE_CHARS) == shown
+
+
+def test_every_accent_in_the_sample_feed_converts():
+    """No accent command or special letter of the real sample day survives in a name or title."""
+    feed = parse_feed(SAMPLE_DAY.read_bytes(), source=str(SAMPLE_DAY))
+    leftover = re.compile(r"\\(['\"`^~=.]|[vckuHr]\{|aa|ss|[oOlLi](?![A-Za-z]))")
+    names = [a for p in feed.papers for a in p.authors]
+    assert sum("\\" in n for n in names) >= 20  # the sample really carries LaTeX names
+    for text in names + [p.title for p in feed.papers]:
+        shown = readable(text, 1000)
+        assert not leftover.search(shown), (text, shown)
+    assert "Pål Halvorsen" in readable_names(names)
+
+
+BIDI_AND_INVISIBLE = ["\u202e", "\u202d", "\u202a", "\u202b", "\u202c", "\u200e", "\u200f", "\u2066",
+                      "\u2067", "\u2068", "\u2069", "\u061c", "\u200b", "\u200c", "\u200d", "\u2060",
+                      "\ufeff", "\u00ad", "\x00", "\x07", "\x1b", "\x7f", "\x9b", "\U000e0041"]
+
+
+@pytest.mark.parametrize("ch", BIDI_AND_INVISIBLE, ids=[f"U+{ord(c):04X}" for c in BIDI_AND_INVISIBLE])
+def test_bidi_zero_width_and_control_characters_are_dropped(ch):
+    assert strip_invisible(f"safe{ch}txt.exe") == "safetxt.exe"
+    assert readable(f"Title{ch} here", 100) == "Title here"
+
+
+def test_whitespace_of_any_kind_becomes_one_space():
+    assert one_line("a\nb\r\nc\td\u2028e\u00a0f   g") == "a b c d e f g"
+    assert strip_invisible("keeps ü, 中文, emoji 📚") == "keeps ü, 中文, emoji 📚"
+
+
+def test_long_text_is_capped_with_an_ellipsis():
+    title = "word " * 2000  # 10 KB
+    shown = readable(title, TITLE_CHARS)
+    assert len(shown) <= TITLE_CHARS and shown.endswith(ELLIPSIS)
+    assert shown.startswith("word word")
+    assert readable("x" * 10_000_000, 50) == "x" * 49 + ELLIPSIS  # bounded work on a huge field
+    assert readable("{" * 3000, 20).endswith(ELLIPSIS)
+
+
+def test_clip_cuts_at_a_word_and_never_to_nothing():
+    assert clip("short", 10) == "short"
+    assert clip("one two three four", 12) == "one two" + ELLIPSIS
+    assert clip("abcdefghij", 5) == "abcd" + ELLIPSIS
+
+
+def test_author_line_names_the_first_and_counts_the_rest():
+    names = [f"Author {i}" for i in range(120)]
+    line = author_line(names, keep=3)
+    assert line == "Author 0, Author 1, Author 2 et al. (120 authors)"
+    assert author_line(names[:3], keep=3) == "Author 0, Author 1, Author 2"
+
+
+def test_empty_names_are_dropped():
+    assert readable_names(["", "\u202e", r"S\"oren", "  "]) == ["Sören"]
