@@ -125,6 +125,8 @@ def _repair(body: bytes) -> tuple[bytes, list[str]]:
     declared = _DECLARED_ENCODING_RE.match(body)
     if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
         return body, []  # another declared encoding: expat decodes it itself
+    if _is_clean(body):
+        return body, []
     parts, repaired = [], []
     for pos, segment in enumerate(_ITEM_START_RE.split(body)):
         text, what = _repair_segment(segment)
@@ -134,6 +136,14 @@ def _repair(body: bytes) -> tuple[bytes, list[str]]:
             where = "the channel header" if pos == 0 else (found.group(1) if found else f"item {pos}")
             repaired.append(f"{where}: {what}")
     return "".join(parts).encode("utf-8"), repaired
+
+
+def _is_clean(body: bytes) -> bool:
+    """UTF-8 with nothing XML forbids: the usual case, checked in one pass."""
+    try:
+        return _XML_ILLEGAL_RE.search(body.decode("utf-8")) is None
+    except UnicodeDecodeError:
+        return False
 
 
 def _repair_segment(segment: bytes) -> tuple[str, str]:
