@@ -9,7 +9,12 @@ Two layouts are understood, and anything else still works as one whole text:
   - Relevant: a, b, c
   - Irrelevant: d, e
   - Application Work: f, g
-or a free-form numbered list ("1. New methods for spatial intelligence ...").
+or a free-form numbered or bulleted list ("1. New methods for spatial intelligence ...").
+What to avoid is understood however it is said: Irrelevant lines anywhere, sections headed
+"Not interested", sentences such as "Not interested in X." or "Y, but not Z." (see polarity).
+
+The criteria file seeds version 1 and is adopted again once edited (adopt_file); versions
+made in Slack or with `python -m bot criteria` are newer edits and win until then.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .config import ConfigError
+from .config import ROOT, ConfigError
 
 MAX_CHARS = 8000  # about 2k tokens: leaves room for papers in the LLM prompt
 MIN_CHARS = 20
@@ -118,8 +123,6 @@ def _last_adopted_from_file(db) -> dict | None:
 
 
 def _display(path: Path) -> str:
-    from .config import ROOT
-
     try:
         return str(path.resolve().relative_to(ROOT))
     except ValueError:
@@ -129,7 +132,7 @@ def _display(path: Path) -> str:
 def _edited_after(path: Path, row: dict) -> bool:
     """Whether the file was saved after the version `row` was made (the latest edit wins)."""
     made = datetime.fromisoformat(row["created_at"])
-    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) >= made.replace(microsecond=0)
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) >= made
 
 
 def file_status(db, path: str | Path) -> str:
@@ -232,7 +235,8 @@ _ITEM = re.compile(r"^(\s*)(?:(\d+)[.)]|[-*\u2022])\s+(.*)$")  # "1. x", "2) x",
 _KEYWORDS_HEADING = re.compile(r"^\**\s*keywords?\s*:?\s*\**\s*:?\s*$", re.I)
 _LABEL_HEADING = re.compile(r"^\**\s*([A-Za-z][\w '\u2019/-]{0,50}?)\s*\**\s*:\s*\**\s*$")  # "Not interested in:"
 _LABELLED = re.compile(r"^(?:[-*\u2022]\s*)?\**([A-Za-z][A-Za-z '\u2019/]*?)\**\s*:\s*(.*\S)\s*$")
-_WANTED_LABEL = re.compile(r"^(relevant|interested(?: in)?|interests?|include|topics?|focus(?: on)?|wanted|want)$", re.I)
+_WANTED_LABEL = re.compile(r"^(relevant|interested(?: in)?|interests?|include|topics?|focus(?: on)?|wanted|want)$",
+                           re.I)
 _NEG_LABEL = re.compile(r"^(irrelevant|not relevant|not interested|exclu|avoid|application|out of scope|skip|"
                         r"ignore|uninteresting|unwanted|negative|no\b|don'?t|do not|dislike|off[- ]topic)", re.I)
 _NEG_HEADING = re.compile(r"\b(irrelevant|not relevant|not interested|uninteresting|avoid|exclude[ds]?|"
@@ -358,16 +362,20 @@ class _Reader:
             self.mode, self.topic, self.paragraph = "keywords", None, None
             return None
         if (label := _LABEL_HEADING.match(line)) and not _ITEM.match(line):
-            return self.heading(label.group(1), section=False)
+            return self.heading(label.group(1).replace("\u2019", "'"), section=False)
         labelled = _LABELLED.match(line)
-        if labelled and self.labelled(raw, labelled.group(1).strip(), labelled.group(2).strip()):
+        label = labelled and labelled.group(1).strip().replace("\u2019", "'")
+        if labelled and self.labelled(raw, label, labelled.group(2).strip()):
             return None
+        return self.unlabelled(raw, line)
+
+    def unlabelled(self, raw: str, line: str) -> None:
+        """A list item or a line of text: what it is depends on the section it is in."""
+        item = _ITEM.match(raw)
         if self.mode in ("avoid", "avoid-section"):
-            item = _ITEM.match(raw)
             self.out.negatives.append(_clean(item.group(3) if item else line))
             self.avoid_items += 1
             return None
-        item = _ITEM.match(raw)
         if self.mode == "keywords":
             self.out.kw_pos.append(item.group(3).strip() if item else line)  # "- MoE" under "Keywords:"
             return None

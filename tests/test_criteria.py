@@ -324,6 +324,7 @@ FORMS = [
     # Keyword blocks.
     ("Keywords:\n- Relevant: MoE, pruning\n- Irrelevant: reinforcement learning\n- Application Work: medical imaging",
      ["MoE", "pruning"], ["reinforcement learning", "medical imaging"], ["MoE, pruning"]),
+    ("Don\u2019t care: robotics, RL\n\n1. Graph learning", ["Graph learning"], ["robotics", "RL"], ["Graph learning"]),
     # Sections that say what to avoid.
     ("## Interests\n- Sparse attention\n- KV cache compression\n\n## Not interested\n\n- federated learning\n- robotics",
      ["Sparse attention", "KV cache compression"], ["federated learning", "robotics"],
