@@ -405,6 +405,23 @@ def test_hostile_papers_in_slack_are_readable_valid_and_inert():
     assert buttons == [p["pdf_url"] for p in to_json(r)["papers"]]
 
 
+def test_other_slack_texts_with_titles_read_the_same():
+    """Everywhere else Slack shows outside text: no bidi controls (mrkdwn.safe), and titles
+    read as in the thread (the vote confirmation, /stats)."""
+    from bot.feedback import VoteChange
+    from bot.slack.listeners.actions.vote_buttons import confirmation
+    from bot.slack.mrkdwn import safe
+    from bot.slack.stats import DayFigures, TeamStats, stats_lines
+
+    assert safe("user\u202e name\u200b <!here>", 100) == "user name &lt;!here&gt;"
+    title = r"Fr\'echet Nets for S\"oren" + " \u202e"
+    said = confirmation(title, VoteChange("2502.15001", "U1", 0, 1))
+    assert "Fréchet Nets for Sören" in said and not INVISIBLE.search(said)
+    lines = stats_lines(TeamStats(days=[DayFigures("2025-02-24", 3, 1, 0)], up=1, voters=1,
+                                  top_papers=[("2502.15001", title, 1)]))
+    assert any("|Fréchet Nets for Sören>" in ln for ln in lines)
+
+
 def _hostile_feed(path: Path) -> Path:
     """An arXiv RSS day of hostile items, as the feed would carry them."""
     from xml.sax.saxutils import escape

@@ -7,10 +7,8 @@ so text is cut at a word boundary, measured after escaping.
 """
 from __future__ import annotations
 
-import re
-
 # The cutter is shared with the Markdown digest; ELLIPSIS and clip stay importable from here.
-from ..text import ELLIPSIS, clip  # noqa: F401
+from ..text import ELLIPSIS, clip, one_line  # noqa: F401
 from ..text import cut as _cut
 
 
@@ -20,8 +18,9 @@ def escape(text: str | None) -> str:
 
 
 def squash(text: str | None) -> str:
-    """One line: newlines and runs of spaces in feed text become single spaces."""
-    return re.sub(r"\s+", " ", text or "").strip()
+    """One line: newlines and runs of spaces in feed text become single spaces, and bidi,
+    zero-width and control characters are dropped (they would reorder or hide text)."""
+    return one_line(text)
 
 
 def safe(text: str | None, limit: int) -> str:

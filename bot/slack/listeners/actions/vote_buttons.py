@@ -7,6 +7,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 
 from .... import feedback, store
+from ....text import TITLE_CHARS, readable
 from ...blocks import VOTE_DOWN, VOTE_UP
 from ...mrkdwn import safe
 from ...votes import paper_message, refresh_tally
@@ -18,7 +19,7 @@ EMOJI = {1: "👍", -1: "👎"}
 
 def confirmation(title: str, change: feedback.VoteChange) -> str:
     """What the clicker sees (only them): the vote now held, and how to undo it."""
-    name = f"*{safe(title, 200)}*"
+    name = f"*{safe(readable(title, TITLE_CHARS), 200)}*"  # LaTeX as Unicode, as in the thread
     if change.after == 0:
         return f"Your {EMOJI[change.before]} on {name} is removed."
     if change.before:
