@@ -109,7 +109,7 @@ def load_file(path: str | Path) -> str:
     try:
         return read_text_file(path)
     except ValueError as exc:
-        raise ConfigError(f"criteria file {path} (setting {SETTING}): {exc}. Fix the file, or point {SETTING} "
+        raise ConfigError(f"criteria file {path} (setting {SETTING}): {exc}. Create or fix the file, or point {SETTING} "
                           "in your settings file at your criteria file (prompts/criteria.txt is an example)") from None
 
 
