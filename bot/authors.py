@@ -9,19 +9,18 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-_LATEX_ACCENT = re.compile(r"\\[`'^\"~=.uvHckb]\{?([A-Za-z])\}?")
-# Dotless i/j (`Mart\'{\i}n`, `Mart\'\i n`): the control word and the space ending it.
-_LATEX_DOTLESS = re.compile(r"\\([ij])(?![A-Za-z]) ?")
+from .text import latex_to_unicode
+
 _PARTICLES = {"van", "von", "der", "den", "de", "da", "di", "del", "la", "le", "du", "dos", "das"}
 
 
 def _ascii_fold(s: str) -> str:
-    s = _LATEX_DOTLESS.sub(r"\1", s)
-    s = _LATEX_ACCENT.sub(r"\1", s)
-    s = s.replace("{", "").replace("}", "")
+    # LaTeX as the digest shows it (`S\"oren` -> Sören, `Mart\'{\i}n` -> Martín), then plain ASCII.
+    s = latex_to_unicode(s).replace("{", "").replace("}", "")
     s = unicodedata.normalize("NFKD", s)
     s = "".join(ch for ch in s if not unicodedata.combining(ch))
-    return s.replace("ß", "ss").replace("ø", "o").replace("Ø", "O").replace("ł", "l").replace("Ł", "L")
+    return (s.replace("ß", "ss").replace("ø", "o").replace("Ø", "O").replace("ł", "l").replace("Ł", "L")
+            .replace("ı", "i"))
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ _SWITCHES = ("em", "bf", "it", "rm", "sc", "tt", "sf", "bfseries", "itshape", "s
 _BASE = r"(?:\\[ij](?![A-Za-z])|[A-Za-z])"  # an accent's letter; \i and \j are dotless
 _ACCENT = re.compile(
     r"(?P<open>\{)?\\(?P<acc>['\"`^~=.]|[uvHckrd](?=\s*\{|\s+[A-Za-z]))\s*"
-    rf"(?:\{{\s*(?P<braced>{_BASE})\s*\}}|(?P<bare>{_BASE}))(?(open)\}})")
+    rf"(?:\{{\s*(?P<braced>{_BASE})\s*\}}|(?P<dotless>\\[ij])(?![A-Za-z]) ?|(?P<bare>[A-Za-z]))(?(open)\}})")
 _LETTER = re.compile(r"\{\\(?P<b>aa|AA|ss|ae|AE|oe|OE|[oOlLij])\}|"
                      r"\\(?P<n>aa|AA|ss|ae|AE|oe|OE|[oOlLij])(?![A-Za-z])(?:\{\}| (?=[A-Za-z]))?")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?")
@@ -122,7 +122,8 @@ def _compose(letter: str, accent: str, written: str) -> str:
 
 
 def _accent(m: re.Match) -> str:
-    return _compose(m.group("braced") or m.group("bare"), m.group("acc"), m.group())
+    # `\'\i n`: the space ends the control word \i, as in TeX, and is not shown.
+    return _compose(m.group("braced") or m.group("dotless") or m.group("bare"), m.group("acc"), m.group())
 
 
 def _letter(m: re.Match) -> str:

@@ -41,6 +41,7 @@ NAMES = [  # as arXiv's feed writes them -> as a reader should see them
     (r"Ren\'{e} Vidal", "René Vidal"),
     (r"Fran\c{c}ois Fleuret", "François Fleuret"),
     (r"Jos\'{\i}as", "Josías"),
+    (r"Mart\'\i n Ruiz", "Martín Ruiz"),  # the space ends the control word \i
     (r"Pe\~na", "Peña"),
     (r"Paul Erd\H{o}s", "Paul Erdős"),
     (r"\L{}ukasz Kaiser", "Łukasz Kaiser"),
