@@ -134,6 +134,10 @@ class _Heartbeat(threading.Thread):
             conn.close()
 
 
+def _span(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:g} s"
+
+
 class RunLease:
     """`with RunLease(db, date):` runs the body holding the day's lease, waiting for another
     holder up to `wait_seconds` (telling `notify` who it is once), else RunInProgress."""
@@ -150,15 +154,18 @@ class RunLease:
         other = take(self.db, self.date, self.holder)
         if other:
             self.notify(f"a run for {self.date} is in progress ({other.describe()}); waiting for it to finish "
-                        f"(up to {self.wait_seconds / 60:.0f} min), then this run uses what it stored")
+                        f"(up to {_span(self.wait_seconds)}), then this run uses what it stored")
+        waited_for = other
         while other:
             if time.monotonic() >= deadline:
                 raise RunInProgress(
                     f"a run for {self.date} is still in progress ({other.describe()}) after "
-                    f"{self.wait_seconds / 60:.0f} min of waiting: its digest appears when it finishes; "
+                    f"{_span(self.wait_seconds)} of waiting: its digest appears when it finishes; "
                     "run the same command again later to see it")
             time.sleep(self.poll_seconds)
             other = take(self.db, self.date, self.holder)
+        if waited_for:
+            self.notify(f"the other run for {self.date} has ended; going on with what it stored")
         path = database_file(self.db)
         if path:
             self.heartbeat = _Heartbeat(path, self.date, self.holder)

@@ -564,7 +564,7 @@ def test_a_live_holder_makes_the_run_wait_then_stop_saying_who(settings, db, sco
         sleeper.kill()
         sleeper.wait()
     assert said == [f"a run for 2025-02-24 is in progress (process {sleeper.pid} on {os.uname().nodename}, "
-                    "since 2025-02-24 06:00:00 UTC); waiting for it to finish (up to 0 min), "
+                    "since 2025-02-24 06:00:00 UTC); waiting for it to finish (up to 0.5 s), "
                     "then this run uses what it stored"]
     assert f"still in progress (process {sleeper.pid}" in str(err.value)
     assert scorer.calls == [] and count(db, "scores") == 0 and count(db, "papers") == 0
@@ -608,6 +608,7 @@ def test_two_digest_processes_at_once_one_embeds_and_the_other_waits(tmp_path):
     waited = [r for r in results if not draws_progress(r[2])]
     assert len(embedded) == 1 and len(waited) == 1, results
     assert f"a run for 2025-02-24 is in progress (process {embedded[0][0]} on " in waited[0][2]
+    assert "the other run for 2025-02-24 has ended; going on with what it stored" in waited[0][2]
     assert not [r for r in results if "locked" in r[2]]
     picked = [next(line for line in out.splitlines() if "papers picked for 2025-02-24" in line)
               for _, _, _, out in results]
