@@ -119,7 +119,8 @@ def criteria_modal(ctx, origin: dict | None = None) -> dict:
     blocks: list[dict] = [{"type": "context", "elements": [{"type": "mrkdwn", "text":
         f"{about}. Saving stores a new version; the next run scores with it. "
         f"`/arxiv criteria history` lists versions and `/arxiv criteria restore N` brings one back. "
-        f"{criteria_mod.MIN_CHARS}–{criteria_mod.MAX_CHARS} characters."}]}]
+        f"{criteria_mod.MIN_CHARS}–{criteria_mod.MAX_CHARS} characters"
+        + (f", in boxes of up to {BOX_CHARS}: when one is full, go on in the next." if len(parts) > 1 else ".")}]}]
     for i, part in enumerate(parts, 1):
         element = {"type": "plain_text_input", "action_id": ACTION_ID, "multiline": True, "max_length": BOX_CHARS}
         if part:
