@@ -98,9 +98,10 @@ _LETTER = re.compile(r"\{\\(?P<b>aa|AA|ss|ae|AE|oe|OE|[oOlLij])\}|"
                      r"\\(?P<n>aa|AA|ss|ae|AE|oe|OE|[oOlLij])(?![A-Za-z])(?:\{\}| (?=[A-Za-z]))?")
 _DEGREES = re.compile(r"\^\s*\{?\s*\\circ\s*\}?")
 _SUPERSCRIPT = re.compile(r"\^\{?([0-9]{1,3}|[+-]|n)\}?(?![0-9])")
-# Pandoc's rule for inline math: no space just inside either `$`, no digit right after the
-# closing one ("costs $5 and $10" stays as written).
-_MATH = re.compile(r"(?<![\\$])\$(?=[^\s$])(?P<m>[^$]{1,300}?)(?<=[^\s\\])\$(?![0-9$])")
+# Pandoc's rule for inline math: no space just inside either `$`, and no digit right after
+# the closing one ("costs $5 and $10" stays as written) unless a command inside says it is
+# TeX (`512$\times$512`, `($\leq$3B`).
+_MATH = re.compile(r"(?<![\\$])\$(?=[^\s$])(?P<m>[^$]{1,300}?)(?<=[^\s\\])\$(?P<digit>(?=[0-9]))?(?!\$)")
 _COMMAND_ARG = re.compile(r"\\(?P<cmd>[A-Za-z]+)\*?\s*\{(?P<arg>[^{}]*)\}")
 _HREF = re.compile(r"\\href\s*\{(?P<url>[^{}]*)\}\s*\{(?P<label>[^{}]*)\}")
 _TEXTCOLOR = re.compile(r"\\(?:textcolor|colorbox)\s*\{[^{}]*\}\s*\{(?P<arg>[^{}]*)\}")
@@ -149,6 +150,8 @@ def _symbol(m: re.Match) -> str:
 
 
 def _math(m: re.Match) -> str:
+    if m.group("digit") is not None and "\\" not in m.group("m"):
+        return m.group()  # "$5 and $10": money, not math
     inner = _DEGREES.sub("°", m.group("m"))
     return _SUPERSCRIPT.sub(lambda s: s.group(1).translate(_SUPERSCRIPTS), inner)
 

@@ -58,6 +58,8 @@ TITLES = [
     (r"a novel minimax $p$-th order concave penalty", "a novel minimax p-th order concave penalty"),
     (r"$\alpha$-divergence and $\beta$-VAE", "α-divergence and β-VAE"),
     (r"Bounds for $d\ge3$ when $\epsilon\to 0$", "Bounds for d≥3 when ε→ 0"),
+    (r"models ($\leq$3B parameters) at 640$\times$480", "models (≤3B parameters) at 640×480"),
+    (r"NATURAL PLAN ($\sim$8\%$\uparrow$)", "NATURAL PLAN (∼8%↑)"),
     (r"An $O(n^2)$ algorithm and $\mathcal{O}(\log n)$ queries", "An O(n²) algorithm and O(log n) queries"),
     (r"saves 55\% memory, input\&output", "saves 55% memory, input&output"),
     (r"\textbf{more than 15\%} of \textit{human-ness}", "more than 15% of human-ness"),
@@ -115,6 +117,24 @@ def test_every_accent_in_the_sample_feed_converts():
         shown = readable(text, 1000)
         assert not leftover.search(shown), (text, shown)
     assert "Pål Halvorsen" in readable_names(names)
+
+
+CAPTURES = [SAMPLE_DAY, *sorted((ROOT / "tests" / "fixtures" / "shared" / "feeds").glob("*.xml"))]
+
+
+def test_no_known_latex_is_left_in_the_real_captures():
+    """Titles, abstracts and names of every real capture: only the unknown macros the
+    authors wrote (`\\modelname`, `\\vidfor`, a stray `\\e.g.`) keep a backslash, and the
+    only `$` left is money ("averaging $0.15 per case")."""
+    commands, dollars = set(), []
+    for path in CAPTURES:
+        for p in parse_feed(path.read_bytes(), source=str(path)).papers:
+            for text in [p.title, p.abstract, *p.authors]:
+                shown = readable(text, 5000)
+                commands |= set(re.findall(r"\\[A-Za-z]+|\\.", shown))
+                dollars += re.findall(r"\$\S*", shown)
+    assert commands == {"\\modelname", "\\vidfor", "\\e"}
+    assert dollars == ["$0.15"]
 
 
 BIDI_AND_INVISIBLE = ["\u202e", "\u202d", "\u202a", "\u202b", "\u202c", "\u200e", "\u200f", "\u2066",
