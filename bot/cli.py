@@ -58,6 +58,7 @@ def _digest_args(p: argparse.ArgumentParser) -> None:
 def cmd_digest(args, settings: Settings) -> int:
     from .pipeline import SAMPLE_FEED, print_warnings, run_day
     from .progress import StepBars
+    from .text import readable
 
     feed = SAMPLE_FEED if args.sample else args.feed
     db = open_store(settings, args.db)
@@ -72,7 +73,7 @@ def cmd_digest(args, settings: Settings) -> int:
               f"(scorer {r.scorer}, criteria v{r.criteria_version})")
         for i, pk in enumerate(r.picks[:10], 1):
             tag = "author match" if pk.author_match else f"R{pk.score.relevance} N{pk.score.novelty}"
-            print(f"  {i:2}. [{tag}] {pk.paper.title[:90]}")
+            print(f"  {i:2}. [{tag}] {readable(pk.paper.title, 90)}")  # no terminal escapes or bidi
         if len(r.picks) > 10:
             print(f"  ... and {len(r.picks) - 10} more")
     if outcome.paths:

@@ -484,3 +484,18 @@ def test_sample_pipeline_with_hostile_feed_writes_readable_inert_digests(tmp_pat
     for pk in outcome.report.picks:
         for b in render_paper_blocks(pk):
             Block.parse(b).validate_json()
+
+
+def test_cli_digest_prints_hostile_titles_readable_and_inert(tmp_path, monkeypatch, capsys):
+    from bot import cli
+
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    team = tmp_path / "team.toml"
+    team.write_text(f'[storage]\ndatabase = "{tmp_path / "day.sqlite"}"\ndigest_dir = "{tmp_path / "digests"}"\n'
+                    '[ranking]\nmin_relevance = 1\nmin_novelty = 1\n[arxiv]\nenrich = false\n', encoding="utf-8")
+    feed = _hostile_feed(tmp_path / "feed.xml")
+    assert cli.main(["--settings", str(team), "digest", "--feed", str(feed), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "Fréchet Nets for Sören" in out and "Invoice gpj.exe review" in out
+    assert not INVISIBLE.search(out)
+    assert max(len(ln) for ln in out.splitlines() if ". [" in ln) < 130  # the 10 KB title is cut
