@@ -337,6 +337,7 @@ def test_hostile_text_reads_right_in_markdown_and_json():
     assert len(js[2]["authors"]) == 300  # the machine twin keeps every name
     assert visible(d.sections[3].fields["Abstract"]) == js[3]["abstract"] == EVIL_LINKS
     assert len(text) < 20_000
+    assert [pk.shown() for pk in r.picks] == [pk.shown().shown() for pk in r.picks]  # safe to apply twice
 
 
 def test_pdf_url_has_one_source_of_truth():
