@@ -6,6 +6,7 @@ simonw/llm's migrations). Never edit a migration that has shipped: add a new one
 from __future__ import annotations
 
 import sqlite3
+import time
 import weakref
 from datetime import datetime, timezone
 from pathlib import Path
@@ -128,6 +129,21 @@ def migrate(db: sqlite_utils.Database) -> list[str]:
     return applied
 
 
+def _enter_wal(conn: sqlite3.Connection) -> None:
+    # Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
+    # locked" at once there instead of calling the busy handler, so two processes creating
+    # the file together take turns here by hand, within the usual busy timeout.
+    deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+    while True:
+        try:
+            conn.execute("pragma journal_mode = wal")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def open_db(path: str | Path, *, apply_migrations: bool = True) -> sqlite_utils.Database:
     """Open (or create) the database; a file that cannot be used is a DatabaseFileError
     naming it, what is wrong and what to do."""
@@ -142,7 +158,7 @@ def open_db(path: str | Path, *, apply_migrations: bool = True) -> sqlite_utils.
         # short write by another process (a vote, a lease) a wait instead of an error.
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
         conn.execute(f"pragma busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000)}")
-        conn.execute("pragma journal_mode = wal")
+        _enter_wal(conn)
         conn.execute("pragma synchronous = normal")
         conn.execute("pragma foreign_keys = on")
         db = sqlite_utils.Database(conn)
