@@ -54,7 +54,7 @@ class DayReport:
 
 # --- Markdown escaping -------------------------------------------------------------------
 
-_MD_PUNCTUATION = re.compile(r"([\\`*_\[\]|~#$])")
+_MD_PUNCTUATION = str.maketrans({ch: "\\" + ch for ch in "\\`*_[]|~#$"})
 # GFM turns bare http(s)/ftp URLs and www. names into links; a backslash before the `:`
 # or the `.` stops that (checked with cmark-gfm), and disarms other schemes for renderers
 # that link more of them.
@@ -64,7 +64,7 @@ _LINKABLE = re.compile(r"(?i)\b(https?|ftp|javascript|vbscript|data|file|mailto|
 def _md_text(s: str) -> str:
     """Outside text, one line, inert in Markdown: no emphasis, code, link, image or HTML."""
     s = one_line(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    s = _MD_PUNCTUATION.sub(r"\\\1", s)
+    s = s.translate(_MD_PUNCTUATION)
     return _LINKABLE.sub(lambda m: f"{m.group(1)}\\:" if m.group(1) else f"{m.group(2)}\\.", s)
 
 

@@ -49,7 +49,7 @@ def strip_invisible(text: str | None) -> str:
 
 def one_line(text: str | None) -> str:
     """Visible characters only, on one line with single spaces."""
-    return re.sub(r"\s+", " ", strip_invisible(text)).strip()
+    return " ".join(strip_invisible(text).split())
 
 
 # --- LaTeX -------------------------------------------------------------------------------
@@ -188,11 +188,15 @@ def latex_to_unicode(text: str) -> str:
 
 # --- length ------------------------------------------------------------------------------
 
-def cut(text: str, limit: int, width: Callable[[str], int] = lambda ch: 1) -> str:
+def _one_unit(ch: str) -> int:
+    return 1
+
+
+def cut(text: str, limit: int, width: Callable[[str], int] = _one_unit) -> str:
     """`text` in at most `limit` units as `width` measures each character: unchanged when
     it fits, else its longest prefix that fits beside the ellipsis, backed up to a word
     boundary when one is not too far back. Never empty for non-empty text and limit >= 1."""
-    if sum(map(width, text)) <= limit:
+    if (len(text) if width is _one_unit else sum(map(width, text))) <= limit:
         return text
     if limit < len(ELLIPSIS):
         return ""
