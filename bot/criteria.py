@@ -244,19 +244,34 @@ _NEG_HEADING = re.compile(r"\b(irrelevant|not relevant|not interested|uninterest
                           r"not wanted|unwanted|negatives?|dislikes?)\b", re.I)
 _NEG_CUE = re.compile(r"\b(irrelevant|filter out|not interested|exclude|avoid)\b", re.I)  # a task sentence
 
-# Ways to say "not this" in a sentence. _NEG_VERBS may lead a sentence or follow a clause
-# boundary (", but we don't care about ..."); never mid-clause: "robots that avoid obstacles".
-_NEG_VERBS = (r"not\s+interested\s+in|not\s+into|uninterested\s+in|(?:have\s+)?no\s+interest\s+in|"
-              r"(?:do\s+not|don't|dont|never)\s+(?:care\s+(?:about|for)|want|need|include|like|show|send|"
-              r"recommend|pick|suggest)|avoid(?:ing)?|exclude|excluding|ignore|skip|drop|filter\s+out|"
-              r"leave\s+out|stay\s+away\s+from|steer\s+clear\s+of")
+# Ways to say "not this". They may lead a sentence or follow a clause boundary (", but we
+# don't care about ..."); never mid-clause: "robots that avoid obstacles". _NEG_PHRASES say it
+# in any line. An imperative verb says it only in a prose sentence: a list item or a topic title
+# is a name, and names start with gerunds and verb-like nouns ("Avoiding catastrophic
+# forgetting", "Skip connections"). Even in prose a verb followed by the noun it names a
+# technique with ("skip connections", "drop path") is that noun, and a gerund is never a request.
+_NEG_PHRASES = (r"not\s+interested\s+in|not\s+into|uninterested\s+in|(?:have\s+)?no\s+interest\s+in|"
+                r"(?:do\s+not|don't|dont|never)\s+(?:care\s+(?:about|for)|want|need|include|like|show|send|"
+                r"recommend|pick|suggest)")
+_VERB_AS_NOUN = r"(?!\s+(?:connections?|grams?|lists?|layers?|path|tokens?|index)\b)"
+_NEG_IMPERATIVES = (rf"(?:avoid|exclude|ignore|skip|drop){_VERB_AS_NOUN}|filter\s+out|leave\s+out|"
+                    r"stay\s+away\s+from|steer\s+clear\s+of")
 _WHO = r"(?:(?:we|i|our\s+team|the\s+team)(?:\s+are|\s+am|'re|'m)?\s+)"
-_LEADING_NO = re.compile(rf"^(?:please\s+)?{_WHO}?(?:{_NEG_VERBS}|no|not(?!\s+only\b)|never|nothing\s+(?:on|about))"
+
+
+def _negation_patterns(neg_verbs: str) -> tuple[re.Pattern, re.Pattern]:
+    """The leading form ("Not interested in X") and the contrast form ("Y, but not Z")."""
+    leading = re.compile(rf"^(?:please\s+)?{_WHO}?(?:{neg_verbs}|no|not(?!\s+only\b)|never|nothing\s+(?:on|about))"
                          r"\s+(.+)$", re.I)
-_CONTRAST = re.compile(
-    rf"(?:\s*[,;(]\s*(?:but\s+|and\s+)?(?:{_WHO})?(?:{_NEG_VERBS}|not(?!\s+only\b)|no|never)"
-    rf"|\s+but\s+(?:{_WHO})?(?:{_NEG_VERBS}|not(?!\s+only\b)|no|never)"
-    r"|\s*,?\s+(?:except(?:\s+for)?|excluding|other\s+than|rather\s+than))\s+", re.I)
+    contrast = re.compile(
+        rf"(?:\s*[,;(]\s*(?:but\s+|and\s+)?(?:{_WHO})?(?:{neg_verbs}|not(?!\s+only\b)|no|never)"
+        rf"|\s+but\s+(?:{_WHO})?(?:{neg_verbs}|not(?!\s+only\b)|no|never)"
+        r"|\s*,?\s+(?:except(?:\s+for)?|excluding|other\s+than|rather\s+than))\s+", re.I)
+    return leading, contrast
+
+
+_PROSE_NEGATION = _negation_patterns(f"{_NEG_PHRASES}|{_NEG_IMPERATIVES}")
+_NAME_NEGATION = _negation_patterns(_NEG_PHRASES)
 _TRAILING_NO = re.compile(r"^(.+?)\s+(?:is|are)\s+(?:not\s+(?:relevant|interesting|of\s+interest|wanted|needed)|"
                           r"irrelevant|out\s+of\s+scope|off[- ]topic|uninteresting)\b.*$", re.I)
 _GENERIC = {"irrelevant", "unrelated", "ones", "one", "papers", "paper", "work", "works", "the", "rest", "other",
@@ -277,13 +292,15 @@ def _clean(part: str) -> str:
     return part.strip(" .;:,)(")
 
 
-def polarity(sentence: str) -> Polarity:
+def polarity(sentence: str, name: bool = False) -> Polarity:
     """'Diffusion models, but not for medical imaging.' -> wanted 'Diffusion models', unwanted
-    'medical imaging'; 'Not interested in federated learning.' -> unwanted only."""
+    'medical imaging'; 'Not interested in federated learning.' -> unwanted only. A name (a list
+    item, a topic title) rules out only with explicit words: "- Avoiding X" names topic X."""
     s = sentence.strip().replace("\u2019", "'")
-    if m := _LEADING_NO.match(s):
+    leading, contrast = _NAME_NEGATION if name else _PROSE_NEGATION
+    if m := leading.match(s):
         wanted, unwanted = "", m.group(1)
-    elif m := _CONTRAST.search(s):
+    elif m := contrast.search(s):
         wanted, unwanted = s[:m.start()], s[m.end():]
     elif m := _TRAILING_NO.match(s):
         wanted, unwanted = "", m.group(1)
@@ -419,7 +436,7 @@ class _Reader:
 
     def new_topic(self, title: str, indent: int) -> None:
         self.paragraph = None
-        read = polarity(title)
+        read = polarity(title, name=True)
         if read.unwanted:
             self.out.negatives.append(read.unwanted)
         if not read.wanted:  # "3. No robotics": nothing wanted, not a topic
@@ -431,7 +448,7 @@ class _Reader:
 
     def topic_line(self, line: str, detail: bool) -> None:
         """A line under a topic: its name continued, or (a sub-item, after a Relevant line) a detail."""
-        read = polarity(line)
+        read = polarity(line, name=detail)  # a sub-item is a name; a continued line may be prose
         if read.unwanted:
             self.out.negatives.append(read.unwanted)
             self.topic.irrelevant.append(read.unwanted)

@@ -358,6 +358,15 @@ FORMS = [
     ("New optimisation theory rather than empirical tuning tricks.", ["New optimisation theory"],
      ["empirical tuning tricks"], ["New optimisation theory"]),
     ("Computer vision, but not autonomous driving.", ["Computer vision"], ["autonomous driving"], ["Computer vision"]),
+    # A topic that starts with a gerund or with a noun that is also a verb wants that topic.
+    ("1. Avoiding catastrophic forgetting in continual learning\n2. Skip connections and residual architectures",
+     ["Avoiding catastrophic forgetting in continual learning", "Skip connections and residual architectures"], [],
+     ["Avoiding catastrophic forgetting in continual learning", "Skip connections and residual architectures"]),
+    ("- Skip connections and residual architectures\n- Drop path regularisation\n- No robotics",
+     ["Skip connections and residual architectures", "Drop path regularisation"], ["robotics"],
+     ["Skip connections and residual architectures", "Drop path regularisation"]),
+    ("1. Graph learning\n   - Ignoring label noise in node classification\n   - not molecules",
+     ["Graph learning", "Ignoring label noise in node classification"], ["molecules"], ["Graph learning"]),
     ("Robotics papers are out of scope. Time series forecasting.", ["Time series forecasting"], ["Robotics papers"],
      ["Time series forecasting."]),
 ]
@@ -369,6 +378,9 @@ WANTED_ONLY = [
     "Robots that avoid obstacles while navigating crowds.",
     "Training without backpropagation.",
     "Find papers on protein folding and filter out irrelevant ones.",
+    "Avoiding catastrophic forgetting in continual learning.",
+    "Skip connections and residual architectures.",
+    "Excluding confounders from causal effect estimates.",
 ]
 LABELS = ("irrelevant", "relevant:", "not relevant", "application work", "keywords")
 
