@@ -5,9 +5,11 @@ appended to `feedback_events`. Imports call `set_vote`; scorers read `labels`.
 
 Slack delivers events at least once and not in order: a retry of a reaction_added can
 arrive after the reaction_removed that followed it. So Slack's surfaces call `apply_event`
-with the event's own time: an event older than the latest one seen for that user, paper
-and source is recorded (effect "stale") but leaves the vote as it is, and a repeat of an
-event already seen (same time) is not recorded twice.
+with the event's own time: an event older than the latest one seen for that user and
+paper on any of those surfaces (a reaction and a click are one vote) is recorded (effect
+"stale") but leaves the vote as it is, and a repeat of an event already seen (same source,
+same time) is not recorded twice. Imported votes carry times the user chose, not Slack's
+clock, so they take no part in that order.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from typing import Callable
 from .db import now
 
 VALID_VOTES = (-1, 0, 1)
+# The Slack surfaces whose events `apply_event` orders together, by Slack's own times.
+EVENT_SOURCES = ("reaction", "button")
 # What an event does to the vote a user holds: the vote held -> the vote after the event.
 Decide = Callable[[int], int]
 
@@ -112,10 +116,13 @@ def _write_lock(db):
 
 
 def _seen(db, arxiv_id: str, user_id: str, source: str, at: str) -> tuple[str | None, bool]:
-    """The latest event time seen for (paper, user, source), and whether this event (its
-    time) is on record already: a Slack retry of an event handled before."""
-    row = db.execute("select max(at), sum(at = ?) from feedback_events where arxiv_id = ? and user_id = ? "
-                     "and source = ?", [at, arxiv_id, user_id, source]).fetchone()
+    """The latest event time seen for (paper, user) from this source and EVENT_SOURCES, and
+    whether this event (its source and time) is on record already: a Slack retry of an
+    event handled before."""
+    sources = {source, *EVENT_SOURCES}
+    marks = ",".join("?" * len(sources))
+    row = db.execute(f"select max(at), sum(at = ? and source = ?) from feedback_events where arxiv_id = ? "
+                     f"and user_id = ? and source in ({marks})", [at, source, arxiv_id, user_id, *sources]).fetchone()
     return row[0], bool(row[1])
 
 
@@ -127,7 +134,7 @@ def _stale_on_record(db, arxiv_id: str, user_id: str, source: str, at: str) -> b
 def apply_event(db, arxiv_id: str, user_id: str, source: str, at: str, decide: Decide,
                 channel: str = "") -> VoteChange:
     """Apply one event from a surface that delivers at least once and out of order, in the
-    order of `at` (the event's own ISO time) per user, paper and source. An event older
+    order of `at` (the event's own ISO time) per user and paper across EVENT_SOURCES. An event older
     than the latest is recorded once as "stale" and changes nothing; a repeat of the latest
     is dropped; any other is applied and recorded as "changed" or "unchanged", with the
     vote it asked for."""

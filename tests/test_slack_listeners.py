@@ -226,6 +226,22 @@ def test_a_click_delivered_after_a_newer_click_does_not_toggle_the_vote(h):
     assert h.votes(PAPER)["U0ALICE"] == (1, "button")
 
 
+def test_a_late_reaction_older_than_a_button_click_does_not_override_it(h):
+    """Reactions and buttons are one user's votes on one paper: they apply in the order of
+    their Slack times across both, so a reaction_added delivered late (a retry) after a
+    newer 👎 click is recorded as stale and the click's vote stays."""
+    ts = h.messages[PAPER]
+    t1 = time.time() - 60
+    late = h.sender.envelope(reaction_event("reaction_added", "U0ALICE", "+1", DEFAULT_CHANNEL_ID, ts, event_ts=t1))
+    click_at_t2 = block_actions_payload("U0ALICE", "vote_down", PAPER, message_ts=ts, action_ts=t1 + 30)
+    assert h.sender.action(click_at_t2).status_code == 200
+    eventually(lambda: h.votes(PAPER).get("U0ALICE") == (-1, "button"), what="the click's vote")
+    assert h.sender.event_envelope(late, retry_num=1).status_code == 200
+    eventually(lambda: len(vote_events(h, "U0ALICE")) == 2, what="the late reaction recorded")
+    assert vote_events(h, "U0ALICE") == [(-1, "button", "changed"), (1, "reaction", "stale")]
+    assert h.votes(PAPER)["U0ALICE"] == (-1, "button")
+
+
 def test_reaction_vote_names():
     assert reaction_vote("+1") == reaction_vote("thumbsup") == reaction_vote("+1::skin-tone-6") == 1
     assert reaction_vote("-1") == reaction_vote("thumbsdown::skin-tone-2") == -1
