@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import re
 
 from . import criteria as criteria_mod
 from .cli import arguments, command, open_store
 from .config import Settings
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+from .text import strip_invisible
 
 
 def _args(p: argparse.ArgumentParser) -> None:
@@ -25,8 +23,10 @@ def _args(p: argparse.ArgumentParser) -> None:
 
 
 def _terminal_safe(text: str) -> str:
-    """Criteria are typed by anyone on the team: no terminal escapes or bidi controls printed."""
-    return _CONTROL.sub("?", text)
+    """Criteria, file names and authors come from anyone on the team: no terminal escapes,
+    bidi or other invisible characters printed (the one rule bot.text applies everywhere),
+    line by line so the text keeps its lines."""
+    return "\n".join(strip_invisible(line) for line in text.split("\n"))
 
 
 def _who() -> str:
@@ -55,7 +55,7 @@ def show(db, settings: Settings) -> str:
              + (f" ({row['note']})" if row["note"] else "")]
     if status := _FILE_STATUS.get(criteria_mod.file_status(db, path)):
         lines.append(status.format(path=path))
-    return _terminal_safe("\n".join(lines + ["", crit.text]))
+    return "\n".join(lines + ["", crit.text])
 
 
 def set_from_file(db, settings: Settings, file: str) -> str:
@@ -82,7 +82,7 @@ def history(db, settings: Settings) -> str:
         out.append(f"{r['id']:>6}{mark}  {(r['created_at'] or '')[:19].replace('T', ' '):<19}  "
                    f"{(r['created_by'] or '')[:16]:<16} {r['n']:>5}  {r['note'] or ''}")
     out.append("* current; `python -m bot criteria restore N` makes version N current again")
-    return _terminal_safe("\n".join(out))
+    return "\n".join(out)
 
 
 def restore(db, settings: Settings, which: str) -> str:
@@ -110,11 +110,12 @@ def _audit(db, action: str, detail: str) -> None:
 def cmd_criteria(args, settings: Settings) -> int:
     db = open_store(settings, args.db)
     if args.action == "show":
-        print(show(db, settings))
+        report = show(db, settings)
     elif args.action == "set":
-        print(set_from_file(db, settings, args.file))
+        report = set_from_file(db, settings, args.file)
     elif args.action == "history":
-        print(history(db, settings))
+        report = history(db, settings)
     else:
-        print(restore(db, settings, args.version))
+        report = restore(db, settings, args.version)
+    print(_terminal_safe(report))
     return 0

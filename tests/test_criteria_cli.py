@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -118,6 +119,32 @@ def test_show_never_prints_terminal_escapes(team, capsys):
     rc, out, _ = _run(team, capsys, "criteria", "show")
     assert rc == 0 and "1. Robust models" in out
     assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+
+
+# Invisible or direction-changing characters beyond the C0/C1 controls and the bidi embeddings:
+# the Arabic letter mark, zero-width space and word joiner, a BOM, a soft hyphen, tag characters.
+_INVISIBLE = "\u061c\u200b\u2060\ufeff\u00ad\U000e0041\U000e0042\u2028\x1b[31m\u202e"
+
+
+def _hidden(out: str) -> list[str]:
+    return [hex(ord(ch)) for ch in out if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp")]
+
+
+def test_every_criteria_action_prints_only_visible_characters_line_by_line(team, capsys):
+    tmp_path, _ = team
+    hostile = tmp_path / f"crit{_INVISIBLE}.txt"
+    hostile.write_text(f"1. Robust{_INVISIBLE} models\n   - Relevant: distribution shift\n2. Graph learning\n",
+                       encoding="utf-8")
+    rc, out, _ = _run(team, capsys, "criteria", "set", str(hostile))
+    assert rc == 0 and _hidden(out) == []
+    for action in ("show", "history"):
+        rc, out, _ = _run(team, capsys, "criteria", action)
+        assert rc == 0 and _hidden(out) == [], action
+    lines = out.splitlines()
+    assert any("set from" in line and "crit" in line for line in lines)  # the note is still shown
+    rc, out, _ = _run(team, capsys, "criteria", "show")
+    robust = next(line for line in out.splitlines() if line.startswith("1. Robust"))  # the lines are kept
+    assert out.split(robust, 1)[1].startswith("\n   - Relevant: distribution shift\n2. Graph learning\n")
 
 
 def test_a_digest_run_adopts_the_edited_file_says_so_once_and_a_later_set_wins(team, capsys):
