@@ -10,7 +10,7 @@ import pytest
 from bot import criteria as criteria_mod
 from bot.db import open_db
 from bot.embed import EmbeddingCache
-from bot.scoring.local import LocalScorer, prototype, prototype_size
+from bot.scoring.local import LocalScorer, comment, prototype, prototype_size
 from bot.store import save_papers
 from tests.scorer_fixtures import cache, db, model, papers  # noqa: F401 (fixtures by name)
 
@@ -250,7 +250,22 @@ def test_a_long_topic_is_cut_at_a_word_and_criteria_without_topics_still_explain
     day = papers("2602", COMPRESSION) + papers("2601", FEDERATED)
     result = LocalScorer(cache).score(day, criteria_mod.parse(long_topic), "2026-01-05")
     shown = result.scores[day[0].arxiv_id].comment.removeprefix("Closest criteria topic: ")
-    assert shown.startswith("Model compression: quantization, pruning and distillation of\u2026")
+    kept = shown.split("\u2026")[0]
+    assert kept.startswith("Model compression: quantization, pruning and distillation")
+    assert long_topic.startswith(kept + " ")  # cut at a word
     only_avoid = LocalScorer(cache).score(day, criteria_mod.parse("Not interested in federated learning."), "2026-01-05")
     assert "criteria topic" not in only_avoid.scores[day[0].arxiv_id].comment
     assert "federated learning, which the criteria rule out" in only_avoid.scores[day[len(COMPRESSION)].arxiv_id].comment
+
+
+@pytest.mark.parametrize("topic", [
+    "大規模言語モデルの量子化と枝刈りによる推論の高速化および省メモリ化に関する研究と評価手法の体系的な整理" * 2,
+    "LLM " + "-".join(["quantization", "aware", "training", "for", "mixture", "of", "experts", "routing"]) * 2,
+    "Model compression, quantization and pruning for phones and other very small devices.",
+])
+def test_a_long_topic_is_shown_in_at_most_60_characters_and_never_cut_to_nothing(topic):
+    said = comment(topic, ([], []), "An abstract.")
+    shown = said.removeprefix("Closest criteria topic: ").removesuffix(".")
+    assert len(shown) <= 60 and shown.endswith("\u2026"), shown
+    kept = shown.removesuffix("\u2026")
+    assert topic.startswith(kept) and len(kept) >= 30, shown

@@ -25,6 +25,7 @@ import numpy as np
 from ..criteria import Criteria, keyword_phrases, query_texts
 from ..embed import EmbeddingCache, paper_text
 from ..models import Paper, Score
+from ..text import clip
 from .base import ScoringResult
 
 # Calibration of the relevance score (standard deviations above the corpus mean) to the
@@ -35,6 +36,7 @@ NOV_LO, NOV_HI = 0.35, 0.85  # nearest-neighbour similarity: high -> low novelty
 PROTOTYPE_SHARE, PROTOTYPE_MIN = 0.01, 10
 ONLY_AVOID_MAX = 5  # relevance cap when the criteria name nothing wanted
 HISTORY_MAX = 20_000  # earlier papers kept as corpus; more adds time, not quality
+TOPIC_CHARS = 60  # a topic named in a comment; a longer one is cut at a word with an ellipsis
 
 
 def _to_scale(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -138,7 +140,7 @@ def comment(topic: str | None, terms: tuple[list[str], list[str]], text: str) ->
     wanted, unwanted = terms
     parts = []
     if topic:
-        shown = topic.rstrip(" .;:,") if len(topic) <= 60 else topic[:61].rsplit(" ", 1)[0].rstrip(" .;:,") + "\u2026"
+        shown = clip(topic.rstrip(" .;:,"), TOPIC_CHARS)
         parts.append(_sentence(f"Closest criteria topic: {shown}"))
         wanted = [t for t in wanted if not mentioned([t], topic)]
     if hits := mentioned(wanted, text):
