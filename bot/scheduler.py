@@ -7,7 +7,8 @@ weekday range nor catch-up; both live here:
   for this channel, it runs once (a restart or a deploy at 07:05 loses no day);
 - each scheduled day's outcome is kept in `scheduled_runs`, so the catch-up is once;
 - a day without announcements records "empty" and posts nothing;
-- a failed day is retried a few times, then waits for the next start-up or day.
+- a failed day, or one posted without some papers Slack refused (partial), is retried a
+  few times, then waits for the next start-up or day.
 """
 from __future__ import annotations
 
@@ -24,18 +25,19 @@ from .db import now as utc_now
 log = logging.getLogger(__name__)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
 DONE = ("posted", "empty")  # a scheduled day with one of these needs nothing more
+RETRIED = ("failed", "partial")  # a day with one of these is run again (the thread resumes)
 RETRY_MINUTES = 30
 MAX_RETRIES = 3
 
 
 def _status(result: Any) -> str:
-    """scheduled_runs' status for a DayPost: posted | empty | failed."""
+    """scheduled_runs' status for a DayPost: posted | empty | partial | failed."""
     status = getattr(result, "status", "failed")
     if status in ("posted", "already_posted"):
         return "posted"
     if status in ("empty", "nothing_picked"):
         return "empty"
-    return "failed"
+    return "partial" if status == "partial" else "failed"
 
 
 class DailyScheduler:
@@ -113,8 +115,8 @@ class DailyScheduler:
                     """insert into scheduled_runs (day, channel, status, detail, at) values (?,?,?,?,?)
                        on conflict(day, channel) do update set status=excluded.status, detail=excluded.detail,
                            at=excluded.at""", (day, self.channel, status, detail, utc_now()))
-        log.log(logging.ERROR if status == "failed" else logging.INFO, "scheduled run for %s: %s", day, detail)
-        if status == "failed":
+        log.log(logging.INFO if status in DONE else logging.ERROR, "scheduled run for %s: %s", day, detail)
+        if status in RETRIED:
             self._schedule_retry()
         else:
             self._retries = 0

@@ -165,6 +165,25 @@ def test_failed_day_is_recorded_retried_and_caught_up_later(db, arxiv, slack, tm
     assert sched.today_status(MONDAY_8) == "posted"
 
 
+def test_a_day_with_a_refused_paper_is_partial_and_retried_until_it_is_in(db, arxiv, slack, tmp_path):
+    """Slack refuses one paper and its plain version too: the day went on, but that paper
+    is not in the thread, so the day is not done: it is retried like a failed one."""
+    slack.fail("chat.postMessage", "invalid_blocks", after=2, times=2)  # the second paper, both versions
+    sched = make(db, arxiv, slack, tmp_path)
+
+    result = sched.catch_up(MONDAY_8)
+
+    assert result.status == "partial" and len(result.refused) == 1 and not result.ok
+    row = next(db.query("select * from scheduled_runs"))
+    assert row["status"] == "partial" and result.refused[0][0] in row["detail"]
+    assert len(sched.scheduler.get_jobs("retry")) == 1
+    assert sched.due_and_missing(MONDAY_8)  # the next start-up tries again too
+
+    retried = sched.run_job(MONDAY_8)
+    assert retried.status == "posted" and retried.sent == 1 and retried.refused == []
+    assert sched.today_status(MONDAY_8) == "posted" and not sched.due_and_missing(MONDAY_8)
+
+
 def test_a_crashing_job_is_recorded_and_the_scheduler_survives(db):
     def boom():
         raise RuntimeError("disk full")

@@ -65,7 +65,9 @@ CONTENT_ERRORS = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
 class DayPost:
     date: str | None
     channel: str
-    status: str  # posted | already_posted | empty | nothing_picked | failed
+    # posted | already_posted | empty | nothing_picked | failed, or partial: the day went
+    # through but Slack refused some papers (`refused`), which the next run tries again.
+    status: str
     message: str
     thread_ts: str | None = None
     sent: int = 0  # messages posted by this call (parent included)
@@ -79,7 +81,8 @@ class DayPost:
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed"
+        """Everything picked is in the thread (or there was nothing to post)."""
+        return self.status not in ("failed", "partial")
 
 
 class _Stop(Exception):
@@ -357,6 +360,7 @@ def _summarised(settings: Settings, result: DayPost) -> DayPost:
         resumed = " (continued)" if result.already else ""
         result.message = f"posted {date} to {channel}{resumed}: {result.sent} message(s), {papers} in the thread"
     if result.refused:
+        result.status = "partial"
         which = ", ".join(f"{aid} ({code})" for aid, code in result.refused)
         result.message += (f"; Slack refused {len(result.refused)} paper(s) even as plain text: {which}. They are "
                            f"kept and {_rerun(settings, date, channel)} tries them again")

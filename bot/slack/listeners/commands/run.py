@@ -17,7 +17,7 @@ from .usage import unknown
 
 log = logging.getLogger(__name__)
 ICONS = {"posted": ":white_check_mark:", "already_posted": ":information_source:", "empty": ":zzz:",
-         "nothing_picked": ":zzz:", "failed": ":warning:"}
+         "nothing_picked": ":zzz:", "partial": ":warning:", "failed": ":warning:"}
 
 
 def outcome_text(result) -> str:
