@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, Settings, load_env, load_settings
+from .db import WHERE as DATABASE_WHERE
 from .db import DatabaseFileError, explain
 
 COMMANDS: dict[str, tuple] = {}  # name -> (add_arguments, handler, help)
@@ -23,6 +24,15 @@ def command(name: str, help: str):
 def arguments(add):
     def wrap(fn):
         fn._args = add
+        return fn
+    return wrap
+
+
+def uses_database(option: str, where: str):
+    """A command whose SQLite file is its own option `option` (e.g. eval's --cache), not the
+    team's database: an SQLite error mid-command then names that file and `where` it is set."""
+    def wrap(fn):
+        fn._database = (option, where)
         return fn
     return wrap
 
@@ -133,10 +143,15 @@ def _load_plugins() -> None:
                 raise
 
 
-def _database_path(args: argparse.Namespace, settings: Settings) -> Path:
-    """The database the command used: its --db, else the setting (as open_store does)."""
+def _database_of(args: argparse.Namespace, settings: Settings) -> tuple[Path, str]:
+    """The database file the command used and where it is set: the one its handler declared
+    (uses_database), else its --db, else the setting (as open_store does)."""
+    declared = getattr(COMMANDS[args.command][1], "_database", None)
+    if declared:
+        option, where = declared
+        return Path(vars(args)[option]), where
     given = vars(args).get("db")
-    return Path(given) if given else settings.path("storage.database")
+    return (Path(given) if given else settings.path("storage.database")), DATABASE_WHERE
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except sqlite3.Error as exc:
         # Raised mid-run, after the database opened fine (open_db explains its own errors).
-        print(f"error: {args.command} stopped: {explain(exc, _database_path(args, settings))}", file=sys.stderr)
+        print(f"error: {args.command} stopped: {explain(exc, *_database_of(args, settings))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)

@@ -206,52 +206,64 @@ def _prepare_folder(path: Path) -> None:
                                 "a folder this user can create or write") from None
 
 
+def _log_files(path: Path) -> list[str]:
+    return [str(p) for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+
+
+def _after_deletion(path: Path) -> str:
+    """What to do about a database deleted or moved while in use, as the next run will see it:
+    while its log files are there, a run refuses to start (_refuse_orphaned_wal) until they
+    are put back with it or deleted."""
+    leftovers = " and ".join(_log_files(path))
+    if not leftovers:
+        return "Put the database back if that was a mistake, or run the command again to start an empty database"
+    return (f"If that was a mistake, put the database back beside its log files {leftovers} (its last "
+            f"writes are in the -wal file); to start an empty database instead, delete {leftovers} "
+            "and run the command again")
+
+
 def _refuse_orphaned_wal(path: Path) -> None:
     """SQLite would start an empty database beside a deleted one's log files and then fail
     with "disk I/O error"; say what they are instead."""
-    if path.exists():
-        return
-    leftovers = [str(p) for p in (Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+    leftovers = [] if path.exists() else _log_files(path)
     if leftovers:
-        raise DatabaseFileError(
-            f"the database {path} does not exist, but its log files {' and '.join(leftovers)} do: the "
-            "database was deleted or moved while in use. If that was a mistake, put the database back "
-            f"beside them (its last writes are in the -wal file); to start an empty database instead, "
-            f"delete {' and '.join(leftovers)} and run the command again")
+        raise DatabaseFileError(f"the database {path} does not exist, but its log files {' and '.join(leftovers)} "
+                                f"do: the database was deleted or moved while in use. {_after_deletion(path)}")
 
 
-def _cannot_open(path: Path) -> str:
+def _cannot_open(path: Path, where: str) -> str:
     if path.is_dir():
-        return f"{path} is a folder, not a file: point {WHERE} at a file, e.g. {path / 'arxiv.sqlite'}"
+        return f"{path} is a folder, not a file: point {where} at a file, e.g. {path / 'arxiv.sqlite'}"
     if not path.parent.is_dir():
-        return f"the folder {path.parent} does not exist or is not a folder: check {WHERE}"
+        return f"the folder {path.parent} does not exist or is not a folder: check {where}"
     return (f"cannot open the database {path}: check that the user running the bot may read and write it "
             f"and create files in {path.parent} (SQLite writes {path.name}-wal and -shm beside it)")
 
 
-def explain(exc: sqlite3.Error, path: str | Path) -> DatabaseFileError:
-    """SQLite's terse error as one message that names the file and what to do about it."""
+def explain(exc: sqlite3.Error, path: str | Path, where: str = WHERE) -> DatabaseFileError:
+    """SQLite's terse error as one message that names the file and what to do about it;
+    `where` is the setting or option that names the file."""
     path = Path(path)
     # sqlite_errorname is set on errors that come from SQLite itself (not on misuse errors).
     code = getattr(exc, "sqlite_errorname", "") or ""
     said = f"(SQLite: {exc})"
     if code == "SQLITE_NOTADB":
-        text = (f"{path} is not a SQLite database {said}: check {WHERE}. If it is the right file, it was "
+        text = (f"{path} is not a SQLite database {said}: check {where}. If it is the right file, it was "
                 "overwritten or damaged and running again will not help: restore it from a backup, or "
                 "move it aside and run the command again to start an empty database")
     elif code.startswith("SQLITE_CORRUPT"):
         text = (f"the database {path} is damaged {said}; running again will not help. Restore it from a "
                 f"backup, or salvage what is readable with `sqlite3 {path} .recover | sqlite3 recovered.sqlite` "
-                f"and point {WHERE} at recovered.sqlite, or move it aside to start an empty database")
+                f"and point {where} at recovered.sqlite, or move it aside to start an empty database")
     elif code == "SQLITE_READONLY_DBMOVED":
         text = (f"the database {path} was deleted or moved while in use {said}: what this run stored "
-                "is not in the file any more. Put the database back, or run again to start an empty one")
+                f"is not in the file any more. {_after_deletion(path)}")
     elif code.startswith("SQLITE_READONLY"):
         text = (f"the database {path} is read-only for this user {said}; running again will not help. "
                 f"Let the user running the bot write the file and its folder {path.parent} (SQLite writes "
-                f"{path.name}-wal and -shm beside it), or point {WHERE} at a writable copy")
+                f"{path.name}-wal and -shm beside it), or point {where} at a writable copy")
     elif code.startswith("SQLITE_CANTOPEN"):
-        text = f"{_cannot_open(path)} {said}"
+        text = f"{_cannot_open(path, where)} {said}"
     elif code.startswith("SQLITE_FULL"):
         text = (f"the disk holding the database {path} is full {said}: free some space and run the same "
                 "command again to resume (what was stored is kept)")
@@ -264,7 +276,7 @@ def explain(exc: sqlite3.Error, path: str | Path) -> DatabaseFileError:
                 "or gone, and that the file was not deleted or moved while in use; then run the same "
                 "command again to resume")
     else:
-        text = f"the database {path} could not be used {said}: check {WHERE}"
+        text = f"the database {path} could not be used {said}: check {where}"
     return DatabaseFileError(text)
 
 
@@ -285,10 +297,11 @@ def check_file_unchanged(db: sqlite_utils.Database) -> None:
     now_id = _file_identity(path)
     if now_id is None or (opened is not None and now_id != opened):
         what = "deleted" if now_id is None else "replaced by another file"
+        way_out = (_after_deletion(path) if now_id is None else
+                   "Put the database back if that was a mistake, or run the same command again")
         raise DatabaseFileError(
             f"the database {path} was {what} while this run was using it: what the run stored went into "
-            "the old file and is lost (digest files already written are kept). Put the database back if "
-            "that was a mistake, or run the same command again to redo the day into a new database")
+            f"the old file and is lost (digest files already written are kept). {way_out} to redo the day")
 
 
 @migration

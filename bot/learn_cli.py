@@ -8,21 +8,12 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import arguments, command, open_store
+from .cli import arguments, command, iso_date, open_store, uses_database
 from .config import ROOT, Settings
 from .progress import StepBars
 
 EVAL_CACHE = ROOT / "data" / "cache" / "eval-embeddings.sqlite"
 MAX_PROBLEMS_SHOWN = 20
-
-
-def _date(value: str) -> str:
-    from datetime import date
-
-    try:
-        return date.fromisoformat(value).isoformat()
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2025-07-01") from None
 
 
 def _positive(value: str) -> int:
@@ -38,7 +29,7 @@ def _positive(value: str) -> int:
 def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", required=True, metavar="FILE", help="labelled papers, JSON lines (.jsonl or .jsonl.gz)")
     p.add_argument("--criteria", required=True, metavar="FILE", help="the team's criteria text")
-    p.add_argument("--score-from", type=_date, metavar="DATE",
+    p.add_argument("--score-from", type=iso_date, metavar="DATE",
                    help="average the metrics over days on or after DATE (feedback still accumulates before)")
     p.add_argument("--top", type=_positive, default=10, help="papers the team sees (and reacts to) each day")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -67,6 +58,7 @@ def _report_author_matches(lines: list[int], path: str, shown: int = 10) -> None
 
 @command("eval", "replay a labelled paper stream day by day: zero-shot vs with feedback")
 @arguments(_eval_args)
+@uses_database("cache", "eval's --cache option")
 def cmd_eval(args, settings: Settings) -> int:
     from sqlite_utils import Database
 

@@ -63,23 +63,58 @@ def test_verbose_after_the_command_shows_the_traceback(tmp_path, monkeypatch, ca
     assert "Traceback" in err and "RuntimeError: something unexpected" in err
 
 
-def _commands_with(option: str):
-    """(command path, action) for every command and sub-command that has `option`."""
+def _options_where(takes) -> list:
+    """(command path, action) for every option of every command and sub-command where `takes(action)`."""
     cli._load_plugins()
-    todo = [((), cli.build_parser())]
+    todo, found = [((), cli.build_parser())], []
     while todo:
         path, parser = todo.pop()
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
                 todo += [((*path, name), sub) for name, sub in action.choices.items()]
-            elif option in action.option_strings:
-                yield " ".join(path), action
+            elif action.option_strings and takes(action):
+                found.append((" ".join(path), action))
+    return found
+
+
+def _date_options():
+    """Every option that takes a date: --date, or one shown as DATE."""
+    return _options_where(lambda action: "--date" in action.option_strings or action.metavar == "DATE")
 
 
 def test_every_date_option_uses_the_one_date_check():
-    found = list(_commands_with("--date"))
-    assert {name for name, _ in found} >= {"digest", "post"}
-    assert [name for name, action in found if action.type is not cli.iso_date] == []
+    found = list(_date_options())
+    assert {name for name, _ in found} >= {"digest", "post", "eval"}
+    assert [(name, action.dest) for name, action in found if action.type is not cli.iso_date] == []
+
+
+@pytest.mark.parametrize("value", ["yesterday", "2025-13-45"])
+def test_eval_score_from_says_what_a_date_looks_like_as_digest_does(value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse(["eval", "--labels", "l.jsonl", "--criteria", "c.txt", "--score-from", value])
+    assert stop.value.code == 2
+    assert f"argument --score-from: {value!r} is not a date: write it as YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_a_broken_eval_cache_is_named_not_the_team_database(tmp_path, capsys):
+    """eval keeps its own embedding cache (--cache): an unusable cache file is that file,
+    and the advice is about --cache, not the team's storage.database."""
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text('{"date": "2025-02-24", "arxiv_id": "2502.00001", "title": "Routing experts", '
+                      '"abstract": "We route tokens.", "relevance": 1}\n', encoding="utf-8")
+    crit = tmp_path / "criteria.txt"
+    crit.write_text("1. Mixture-of-experts routing\n", encoding="utf-8")
+    cache = tmp_path / "eval-cache.sqlite"
+    cache.write_bytes(b"not a database, just bytes " * 400)
+    team_db = tmp_path / "team.sqlite"
+    team = tmp_path / "team.toml"
+    team.write_text(f'[storage]\ndatabase = "{team_db}"\n', encoding="utf-8")
+    rc = cli.main(["eval", "--labels", str(labels), "--criteria", str(crit), "--cache", str(cache),
+                   "--settings", str(team), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert f"{cache} is not a SQLite database" in err and "--cache" in err
+    assert str(team_db) not in err and "storage.database" not in err
 
 
 @pytest.mark.parametrize("command", ["digest", "post"])

@@ -186,3 +186,72 @@ def test_two_processes_creating_the_database_at_once_both_succeed(tmp_path):
         assert [rc for _, _, rc in results] == [0, 0], results
         applied = sorted(out.split(":")[0] for out, _, _ in results)
         assert applied == ["applied 0 migration(s)", f"applied {len(MIGRATIONS)} migration(s)"], results
+
+
+def _deleted_while_open(path: Path) -> None:
+    """A WAL database deleted while a connection writes to it: SQLite leaves -wal and -shm."""
+    conn = sqlite3.connect(path)
+    conn.execute("pragma journal_mode = wal")
+    conn.execute("create table t (a)")
+    conn.commit()
+    path.unlink()
+    conn.execute("insert into t values (1)")
+    conn.commit()
+    conn.close()
+
+
+def _real_dbmoved_error(tmp_path: Path) -> sqlite3.Error:
+    """SQLite's own SQLITE_READONLY_DBMOVED (a rollback-journal database unlinked under a writer)."""
+    path = tmp_path / "moved.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute("create table t (a)")
+    conn.commit()
+    path.unlink()
+    try:
+        conn.execute("insert into t values (1)")
+        conn.commit()
+    except sqlite3.Error as exc:
+        return exc
+    finally:
+        conn.close()
+    pytest.fail("SQLite wrote to an unlinked database without SQLITE_READONLY_DBMOVED")
+
+
+def test_a_database_moved_while_in_use_gives_advice_the_next_run_accepts(tmp_path, capsys):
+    """The way out the message names is the one the next run accepts: while the deleted
+    database's log files are there, a plain re-run is refused until they are dealt with."""
+    from bot.db import explain
+
+    exc = _real_dbmoved_error(tmp_path)
+    assert exc.sqlite_errorname == "SQLITE_READONLY_DBMOVED"
+    path = tmp_path / "arxiv.sqlite"
+    _deleted_while_open(path)
+    said = str(explain(exc, path))
+    assert f"the database {path} was deleted or moved while in use" in said
+    assert f"delete {path}-wal and {path}-shm" in said and "put the database back" in said.lower()
+    assert costs(path, capsys)[0] == 1  # a plain re-run is refused: the message must not promise one
+    Path(f"{path}-wal").unlink()
+    Path(f"{path}-shm").unlink()
+    assert costs(path, capsys)[0] == 0  # what the message said to do works
+
+
+def test_a_database_moved_without_log_files_says_a_rerun_starts_an_empty_one(tmp_path):
+    from bot.db import explain
+
+    said = str(explain(_real_dbmoved_error(tmp_path), tmp_path / "gone.sqlite"))
+    assert "run the command again to start an empty database" in said and "-wal" not in said
+
+
+def test_a_database_deleted_mid_run_names_the_log_files_the_rerun_refuses(tmp_path):
+    from bot.db import DatabaseFileError, check_file_unchanged
+
+    path = tmp_path / "arxiv.sqlite"
+    db = open_db(path)
+    path.unlink()
+    with db.conn:
+        db.conn.execute("insert into audit_log (who, action, detail, at) values ('u', 't', 'x', 'now')")
+    with pytest.raises(DatabaseFileError) as err:
+        check_file_unchanged(db)
+    db.conn.close()
+    assert Path(f"{path}-wal").exists()
+    assert f"delete {path}-wal and {path}-shm" in str(err.value)
