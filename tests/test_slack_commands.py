@@ -10,7 +10,7 @@ import pytest
 
 from bot import criteria
 from bot.pipeline import team_categories, watched_authors
-from bot.slack.listeners.views.criteria_modal import joined_text, split_boxes, split_parts
+from bot.slack.listeners.views.criteria_modal import joined_text, line_ends, split_boxes, split_parts
 from bot.slack.post import DayPost
 from bot.slack.stats import team_stats
 from bot.slack.team_settings import TeamSettingError, parse_categories, parse_names
@@ -97,7 +97,7 @@ def test_long_criteria_are_spread_over_boxes_and_joined_back():
     text = "\n".join(f"{i}. topic number {i} " + "word " * 60 for i in range(1, 25))
     parts, joins = split_boxes(text)
     assert len(parts) == 3 and all(len(p) <= 2900 for p in parts) and joins == ["\n", "\n"]
-    assert joined_text(box_values(parts), {"boxes": 3, "joins": joins}) == (text.strip(), None)  # saved stripped
+    assert joined_text(box_values(parts), {"boxes": 3, "joins": line_ends(joins)}) == (text.strip(), None)
     assert split_parts("") == [""] and split_parts("short") == ["short"]
     # A line too long for a box is cut, and joined back without a line end.
     assert split_boxes("z" * 6000) == (["z" * 2900, "z" * 2900, "z" * 200], ["", ""])
@@ -105,7 +105,7 @@ def test_long_criteria_are_spread_over_boxes_and_joined_back():
     blank = "a" * 2000 + "\n\n\n" + "b" * 2000
     assert split_boxes(blank) == (["a" * 2000, "b" * 2000], ["\n\n\n"])
     # An emptied middle box: its neighbours meet with the join that followed it.
-    three = {"boxes": 3, "joins": ["\n", "\n\n"]}
+    three = {"boxes": 3, "joins": [1, 2]}
     assert joined_text(box_values(["x", None, "z"]), three) == ("x\n\nz", None)
     # A view from before box counts were recorded: every box that arrived is read, in order.
     assert joined_text(box_values(["x", "y", "z", "w"]), {}) == ("x\ny\nz\nw", None)
@@ -215,6 +215,21 @@ def test_an_emptied_box_drops_only_its_own_text(h):
     assert current_text(h).split() == text.replace(removed, " ", 1).split()
     assert "3. Topic 3" in removed and "3. Topic 3" not in current_text(h)
     assert len(current_text(h)) < len(text) - len(removed) + 3
+
+
+def test_a_long_run_of_blank_lines_at_a_split_keeps_the_editor_within_slack_limits(h):
+    """What joins two boxes travels in private_metadata (3,000 characters at most): a run
+    of 1,600 blank lines where the text is split must neither break the editor nor be lost."""
+    first = ("1. Topic one " + "alpha beta gamma " * 200)[:2800]
+    text = first + "\n" * 1601 + "2. Topic two: causal discovery and structure learning"
+    criteria.save_version(h.db, text, created_by="U0BOB")
+    assert current_text(h) == text
+
+    opened = open_editor(h)
+
+    assert len(opened["view"]["private_metadata"]) <= 3000
+    assert [t for t in as_opened(opened) if t] == split_parts(text)
+    assert "Nothing changed" in json.dumps(submit_boxes(h, opened, as_opened(opened))["view"])
 
 
 def test_a_box_over_its_length_or_missing_is_refused_with_a_reason_and_nothing_cut(h):

@@ -2,9 +2,10 @@
 
 Slack caps one plain_text_input at 3,000 characters and criteria may hold 8,000, so a long
 text is spread over as many boxes as it needs (split at line ends; a line too long for a
-box is cut), plus an empty one to grow into. The box count and what joins each box to the
-next travel in private_metadata, so submitting reads every box and joins them back into
-the very text. Submitting validates the text (`criteria.validate_text`): an empty or too
+box is cut), plus an empty one to grow into. The box count and how many line ends join
+each box to the next travel in private_metadata (counts, so a long run of blank lines
+costs a few digits of its 3,000 characters), so submitting reads every box and joins them
+back into the very text. Submitting validates the text (`criteria.validate_text`): an empty or too
 long text, a box over Slack's limit or a box that did not arrive is refused inside the
 modal, naming the reason, and nothing is saved; a valid text becomes a new version.
 """
@@ -69,11 +70,17 @@ def _box_values(values: dict) -> dict[int, str | None]:
     return boxes
 
 
+def line_ends(joins: list[str]) -> list[int]:
+    """The joins of `split_boxes` as private_metadata carries them: how many line ends each is."""
+    return [len(join) for join in joins]
+
+
 def _join_before(joins: list, box: int) -> str:
-    """What the split put between box `box - 1` and box `box`: line ends, "" after a cut line,
-    or one line end for a box the split did not make."""
-    join = joins[box - 2] if 2 <= box <= len(joins) + 1 else "\n"
-    return join if isinstance(join, str) and not join.strip("\n") else "\n"
+    """What the split put between box `box - 1` and box `box`: its line ends, "" after a cut
+    line, or one line end for a box the split did not make (or a count that makes no sense)."""
+    count = joins[box - 2] if 2 <= box <= len(joins) + 1 else 1
+    valid = isinstance(count, int) and not isinstance(count, bool) and 0 <= count <= criteria_mod.MAX_CHARS
+    return "\n" * count if valid else "\n"
 
 
 def joined_text(values: dict, meta: dict) -> tuple[str, tuple[str, str] | None]:
@@ -129,8 +136,8 @@ def criteria_modal(ctx, origin: dict | None = None) -> dict:
             else f"Criteria, continued ({i}/{len(parts)})"
         blocks.append({"type": "input", "block_id": block_id(i), "optional": i > 1,
                        "label": {"type": "plain_text", "text": label}, "element": element})
-    # Small and bounded (a few numbers and line ends): never cut, a cut JSON would read as nothing.
-    meta = {"base_version": crit.version, "boxes": len(parts), "joins": joins, **(origin or {})}
+    # Small and bounded (a few numbers): never cut, a cut JSON would read as nothing.
+    meta = {"base_version": crit.version, "boxes": len(parts), "joins": line_ends(joins), **(origin or {})}
     return {"type": "modal", "callback_id": CALLBACK_ID, "private_metadata": json.dumps(meta),
             "title": {"type": "plain_text", "text": "Team criteria"},
             "submit": {"type": "plain_text", "text": "Save"},
