@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from bot.slack.mrkdwn import ELLIPSIS, clip, escape, plain, safe
+from bot.slack.mrkdwn import escape, plain, safe
+from bot.text import ELLIPSIS, clip
 
 ENTITY = re.compile(r"&(amp|lt|gt);")
 

@@ -7,8 +7,8 @@ so text is cut at a word boundary, measured after escaping.
 """
 from __future__ import annotations
 
-# The cutter is shared with the Markdown digest; ELLIPSIS and clip stay importable from here.
-from ..text import ELLIPSIS, clip, one_line  # noqa: F401
+# The cutter is shared with the Markdown digest (one definition, in bot.text).
+from ..text import clip, one_line
 from ..text import cut as _cut
 
 
