@@ -136,18 +136,22 @@ def _post_args(p):
     src.add_argument("--feed", metavar="FILE", help="score a saved RSS/Atom feed instead of fetching")
     src.add_argument("--sample", action="store_true", help="use the shipped sample day (offline)")
     p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 @command("post", "run the day now and post it to Slack (exactly once per date and channel)")
 @arguments(_post_args)
 def cmd_post(args, settings: Settings) -> int:
     from .pipeline import SAMPLE_FEED
+    from .progress import StepBars
     from .slack.post import run_and_post
 
     client = _client()
     db = open_store(settings, args.db)
     feed = SAMPLE_FEED if args.sample else args.feed
-    result = run_and_post(settings, db, client, date=args.date, channel=args.channel, feed_file=feed)
+    with StepBars(quiet=args.quiet) as progress:
+        result = run_and_post(settings, db, client, date=args.date, channel=args.channel, feed_file=feed,
+                              progress=progress, notify=lambda line: print(line, file=sys.stderr, flush=True))
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     print(result.message, file=sys.stderr if not result.ok else sys.stdout)

@@ -359,6 +359,43 @@ def test_killed_mid_thread_then_resumed_without_duplicates(slack, db, tmp_path):
     assert len([m for m in slack.posted(DEFAULT_CHANNEL_ID) if "thread_ts" not in m]) == 1
 
 
+def test_post_command_shows_its_steps_and_says_when_it_waits_for_a_run_of_the_day(slack, db, tmp_path):
+    """`python -m bot post` as `digest` does: the run lease notice when another process is
+    running the day (and when it has ended), and a bar for embedding and for posting."""
+    import os
+    import subprocess
+    import threading
+
+    from bot import run_lock
+    from tests.slack_listener_fixtures import eventually
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        assert run_lock.take(db, DATE, f"{run_lock.this_host()}:{sleeper.pid}:1") is None
+        env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.api_url}
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "post", "--feed", str(_feed_with(tmp_path, 8)),
+                                 "--channel", "#arxiv-papers", "--db", str(tmp_path / "bot.sqlite")],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        said: list[str] = []
+        reader = threading.Thread(target=lambda: said.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
+        reader.start()
+        eventually(lambda: f"a run for {DATE} is in progress (process {sleeper.pid}" in "".join(said),
+                   what="the run lease notice", timeout=120)
+        assert slack.calls_to("chat.postMessage") == []  # it waits before doing the day's work
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    out = proc.stdout.read()
+    assert proc.wait(timeout=300) == 0, "".join(said) + out
+    reader.join(timeout=10)
+    err = "".join(said)
+    assert re.search(rf"^a run for {DATE} is in progress", err, re.M), err  # said as a line, as digest says it
+    assert f"the other run for {DATE} has ended" in err
+    assert re.search(r"posting \d+ papers to #arxiv-papers", err), err
+    assert re.search(r"paper/s|s/paper", err), err  # tqdm's rate: a bar was drawn
+    assert f"posted {DATE} to #arxiv-papers" in out
+
+
 def test_two_processes_posting_the_same_day_post_each_paper_once(slack, db, tmp_path):
     """A `worker` and a `web` (or a manual `post` during the scheduled one) start posting
     the same day at once: the posting lease lets one post, the other posts nothing."""

@@ -33,6 +33,7 @@ from ..db import now
 from ..run_lock import holder_is_dead as _holder_is_dead, process_holder as lease_holder, this_host as _this_host
 from ..digest import DayReport, Pick
 from ..models import Score
+from ..progress import Progress
 from .blocks import (PAPER_BLOCK_PREFIX, paper_text, parent_blocks, parent_text,  # noqa: F401 (re-export)
                      render_paper_blocks)
 
@@ -238,8 +239,9 @@ def _found_in_channel(client: WebClient, channel_id: str | None, block_id: str, 
 
 
 def post_day(settings: Settings, db, client: WebClient, report: DayReport, channel: str | None = None, *,
-             sleep: Callable[[float], None] = time.sleep) -> DayPost:
-    """Post (or continue, or confirm) the day's thread. Never raises for Slack errors."""
+             sleep: Callable[[float], None] = time.sleep, progress: Progress | None = None) -> DayPost:
+    """Post (or continue, or confirm) the day's thread, telling `progress` of each paper
+    still to post. Never raises for Slack errors."""
     channel = channel or settings["slack.channel"]
     date, picks = report.date, report.picks
     result = DayPost(date, channel, "posted", "", total=len(picks))
@@ -256,13 +258,18 @@ def post_day(settings: Settings, db, client: WebClient, report: DayReport, chann
         log.warning(result.message)
         return result
     try:
-        return _post_day_leased(settings, db, client, report, channel, result, holder, sleep)
+        return _post_day_leased(settings, db, client, report, channel, result, holder, sleep,
+                                progress or _no_progress)
     finally:
         release_lease(db, date, channel, holder)
 
 
+def _no_progress(n: int, step: str | None = None, total: int | None = None) -> None:
+    pass
+
+
 def _post_day_leased(settings: Settings, db, client: WebClient, report: DayReport, channel: str,
-                     result: DayPost, holder: str, sleep: Callable[[float], None]) -> DayPost:
+                     result: DayPost, holder: str, sleep: Callable[[float], None], progress: Progress) -> DayPost:
     date, picks = report.date, report.picks
     pace = float(settings["slack.seconds_between_posts"])
     abstract_chars, max_authors = settings["slack.post_abstract_chars"], settings["slack.max_authors"]
@@ -316,6 +323,9 @@ def _post_day_leased(settings: Settings, db, client: WebClient, report: DayRepor
         thread_ts, channel_id = deliver(PARENT, parent_id, parent_text(report), blocks, None, known_id)
         result.thread_ts = thread_ts
         counts = _tallies(db, [pk.paper.arxiv_id for pk in picks])
+        waiting = [pk for pk in picks if not (done.get(pk.paper.arxiv_id) or {}).get("ts")]
+        if waiting:
+            progress(0, f"posting {len(waiting)} papers to {channel}", len(waiting))
         for rank, pk in enumerate(picks, 1):
             aid = pk.paper.arxiv_id
             if (r := done.get(aid)) and r["ts"]:
@@ -327,6 +337,7 @@ def _post_day_leased(settings: Settings, db, client: WebClient, report: DayRepor
             except _Refused as refused:  # this paper's failure, recorded; the others still go out
                 result.refused.append((aid, refused.code))
                 store.audit(db, "slack", "post_refused", f"{date} {channel} {aid}: {refused.code}")
+            progress(1)
     except _Stop as stop:
         return _stopped(settings, db, result, stop)
     return _summarised(settings, result)
@@ -426,11 +437,13 @@ def update_paper_message(settings: Settings, db, client: WebClient, channel_id: 
 # ---- the day's job ------------------------------------------------------------------------
 
 def run_and_post(settings: Settings, db, client: WebClient, *, date: str | None = None, channel: str | None = None,
-                 feed_file=None, scorer=None, progress=None) -> DayPost:
+                 feed_file=None, scorer=None, progress: Progress | None = None,
+                 notify: Callable[[str], None] | None = None) -> DayPost:
     """Run the day's pipeline (or reuse a stored day) and post it; never raises for Slack.
 
     With a date whose picks are stored, the stored picks are posted as they are (a resume
-    must not re-rank); otherwise the pipeline runs (fetch, score, pick) first.
+    must not re-rank); otherwise the pipeline runs (fetch, score, pick) first. `progress`
+    hears of the long steps (embedding, posting), `notify` that another run holds the day.
     """
     from ..feed import FeedError
     from ..pipeline import run_day
@@ -439,7 +452,8 @@ def run_and_post(settings: Settings, db, client: WebClient, *, date: str | None 
     report = load_report(settings, db, date) if date and feed_file is None else None
     if report is None:
         try:
-            outcome = run_day(settings, db, feed_file=feed_file, date=date, scorer=scorer, progress=progress)
+            outcome = run_day(settings, db, feed_file=feed_file, date=date, scorer=scorer, progress=progress,
+                              notify=notify)
         except (FeedError, ValueError, RuntimeError, OSError) as exc:
             return DayPost(date, channel, "failed", f"the day's run failed before posting: {exc}", error="pipeline")
         if outcome.status == "empty":
@@ -451,6 +465,6 @@ def run_and_post(settings: Settings, db, client: WebClient, *, date: str | None 
         warnings = []
     if report.date and not report.picks and report.n_scanned == 0:
         return DayPost(report.date, channel, "empty", f"no announcements for {report.date}: nothing to post")
-    posted = post_day(settings, db, client, report, channel)
+    posted = post_day(settings, db, client, report, channel, progress=progress)
     posted.warnings = warnings + posted.warnings
     return posted
