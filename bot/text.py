@@ -54,6 +54,22 @@ def one_line(text: str | None) -> str:
 
 # --- LaTeX -------------------------------------------------------------------------------
 
+# A character written escaped (`\$`, `\{`, `\textbackslash`) is a literal: while the text is
+# read it stands as a Unicode noncharacter, so no later step takes it for LaTeX, and at the end
+# it is shown as written. Where that would make a second reading see LaTeX (`\$x$` shown as
+# `$x$` reads as math next time), they are shown as their full-width look-alikes, which no
+# reading takes for LaTeX: readable() of readable() text changes nothing (Pick.shown() may be
+# handed picks the digest already cleaned).
+_LITERALS = "%&$#_{}\\"
+_STAND_IN = {c: chr(0xFDD0 + i) for i, c in enumerate(_LITERALS)}  # noncharacters, never text
+_STAND_INS = re.compile(f"[{chr(0xFDD0)}-{chr(0xFDEF)}]")
+LITERAL_LOOKALIKES = {c: chr(ord(c) + 0xFEE0) for c in _LITERALS}  # full-width forms: "＄", "＼"
+_AS_WRITTEN = {v: c for c, v in _STAND_IN.items()}
+_AS_LOOKALIKE = {v: LITERAL_LOOKALIKES[c] for c, v in _STAND_IN.items()}
+# Shown as written, `%&#_` are never LaTeX again unless a backslash precedes them; the others may be.
+_MAY_READ_AGAIN = re.compile("[" + "".join(_STAND_IN[c] for c in "${}\\") + "]|\\\\" + _STAND_INS.pattern)
+_MAX_PASSES = 4
+
 _ACCENTS = {  # accent command -> combining character
     "'": "\u0301", '"': "\u0308", "`": "\u0300", "^": "\u0302", "~": "\u0303", "=": "\u0304",
     ".": "\u0307", "u": "\u0306", "v": "\u030c", "H": "\u030b", "c": "\u0327", "k": "\u0328",
@@ -77,7 +93,7 @@ _SYMBOLS = {
     "Rightarrow": "⇒", "Leftarrow": "⇐", "leftrightarrow": "↔", "mapsto": "↦",
     "uparrow": "↑", "downarrow": "↓", "circ": "∘", "deg": "°", "ell": "ℓ", "cdots": "⋯",
     "ldots": "…", "dots": "…", "star": "⋆", "dagger": "†", "checkmark": "✓",
-    "textdegree": "°", "textasciitilde": "~", "textbackslash": "\\",
+    "textdegree": "°", "textasciitilde": "~", "textbackslash": _STAND_IN["\\"],
     "log": "log", "exp": "exp", "sin": "sin", "cos": "cos", "max": "max", "min": "min",
     "arg": "arg", "lim": "lim", "sup": "sup", "inf": "inf",
 }
@@ -169,10 +185,31 @@ def _arguments(text: str) -> str:
     return text
 
 
+def _may_be_latex(text: str) -> bool:
+    return "\\" in text or "$" in text or "{" in text or "``" in text
+
+
 def latex_to_unicode(text: str) -> str:
-    """The LaTeX that arXiv metadata carries, as readable Unicode; the rest unchanged."""
-    if "\\" not in text and "$" not in text and "{" not in text and "``" not in text:
+    """The LaTeX that arXiv metadata carries, as readable Unicode; the rest unchanged. Read
+    until nothing more changes (a step can uncover what an earlier one needed: `\\cite{a\\'{e}}`),
+    so converting the result again changes nothing."""
+    if not _may_be_latex(text):
         return text
+    read = _STAND_INS.sub("", text)
+    for _ in range(_MAX_PASSES):
+        before, read = read, _convert(read)
+        if read == before or not _may_be_latex(read):
+            break
+    if not _STAND_INS.search(read):
+        return read
+    as_written = _STAND_INS.sub(lambda m: _AS_WRITTEN[m.group()], read)
+    if not _MAY_READ_AGAIN.search(read) or _convert(as_written) == as_written:
+        return as_written
+    return _STAND_INS.sub(lambda m: _AS_LOOKALIKE[m.group()], read)
+
+
+def _convert(text: str) -> str:
+    """One reading of the LaTeX, escaped characters kept as their stand-ins."""
     text = _TIE.sub(" ", text)
     text = _ACCENT.sub(_accent, text)
     text = _LETTER.sub(_letter, text)
@@ -181,7 +218,7 @@ def latex_to_unicode(text: str) -> str:
     text = _arguments(text)
     text = _SYMBOL.sub(_symbol, text)
     text = _SPACING.sub(lambda m: "" if m.group() == "\\-" else " ", text)
-    text = _ESCAPED.sub(lambda m: m.group("c"), text)
+    text = _ESCAPED.sub(lambda m: _STAND_IN[m.group("c")], text)
     text = _TOKEN_GROUP.sub(lambda m: m.group("t"), text)
     return _QUOTES.sub(lambda m: f"“{m.group('q')}”", text)
 

@@ -340,6 +340,20 @@ def test_hostile_text_reads_right_in_markdown_and_json():
     assert [pk.shown() for pk in r.picks] == [pk.shown().shown() for pk in r.picks]  # safe to apply twice
 
 
+ESCAPED_LATEX = [r"\$x$ and more", r"\textbackslash{}alpha", r"\{x\} and \{BERT\}", r"\$\alpha\$ at 5\%",
+                 r"\cite{a\textbackslash{}}5 costs \$5 and \$10", r"S\"oren \_\$\\{\}"]
+
+
+def test_a_pick_shown_twice_reads_as_shown_once_with_escaped_latex():
+    """Slack may be handed picks the digest already cleaned: escaped dollars, braces and
+    backslashes must not become LaTeX on the second reading."""
+    picks = [pick(i, title=t, authors=[t], abstract=t, comment=t) for i, t in enumerate(ESCAPED_LATEX, 1)]
+    once = [pk.shown() for pk in picks]
+    assert once == [pk.shown() for pk in once]
+    for raw, pk in zip(ESCAPED_LATEX, once):  # each escaped dollar is still shown, as "$" or its look-alike
+        assert pk.paper.title.count("$") + pk.paper.title.count("\uff04") >= raw.count("\\$"), pk.paper.title
+
+
 def test_pdf_url_has_one_source_of_truth():
     r = report(hostile_picks())
     text = render_markdown(r)

@@ -6,17 +6,19 @@ reads the sample day itself, so a form that appears there and is not converted f
 """
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 
 import pytest
 
 from bot.feed import parse_feed
-from bot.text import (ELLIPSIS, TITLE_CHARS, author_line, clip, latex_to_unicode, one_line, readable,
-                      readable_names, strip_invisible)
+from bot.text import (ELLIPSIS, LITERAL_LOOKALIKES, TITLE_CHARS, author_line, clip, latex_to_unicode, one_line,
+                      readable, readable_names, strip_invisible)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DAY = ROOT / "data" / "samples" / "2025-02-24.xml"
+LOOKALIKE_TO_LITERAL = {ord(v): k for k, v in LITERAL_LOOKALIKES.items()}
 
 NAMES = [  # as arXiv's feed writes them -> as a reader should see them
     (r"S\"oren Mindermann", "Sören Mindermann"),
@@ -177,3 +179,43 @@ def test_author_line_names_the_first_and_counts_the_rest():
 
 def test_empty_names_are_dropped():
     assert readable_names(["", "\u202e", r"S\"oren", "  "]) == ["Sören"]
+
+
+# Pieces that mean something to the LaTeX reader, alone or next to each other: escaped and
+# bare dollars, braces and backslashes, commands, groups, quotes, ties, digits after math.
+_TRICKY = ["\\$", "$", "x", " ", "5", "\\textbackslash{}", "\\textbackslash ", "alpha", "\\alpha", "{", "}",
+           "\\{", "\\}", "\\\\", "\\%", "``", "''", "~", "\\'", "e", "\\emph{", "\\cite{", "^", "\\circ", "\\",
+           "{\\aa}", "\\'{e}", "\\_", "-"]
+
+
+def _tricky_strings(count: int = 4000, seed: int = 9) -> list[str]:
+    rng = random.Random(seed)
+    pairs = [a + b for a in _TRICKY for b in _TRICKY]
+    return pairs + ["".join(rng.choice(_TRICKY) for _ in range(rng.randint(3, 9))) for _ in range(count)]
+
+
+def test_readable_text_read_again_is_unchanged():
+    """Pick.shown() may be handed picks the digest already cleaned: what readable() shows must
+    be shown as it is, escaped dollars, braces and backslashes included."""
+    unstable = []
+    for raw in _tricky_strings():
+        once = readable(raw, TITLE_CHARS)
+        if readable(once, TITLE_CHARS) != once:
+            unstable.append((raw, once, readable(once, TITLE_CHARS)))
+    assert unstable == [], f"{len(unstable)} unstable, e.g. {unstable[:8]}"
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("\\$x$ and more", "$x$ and more"),
+    ("\\textbackslash{}alpha", "\\alpha"),
+    ("\\{x\\} and \\{BERT\\}", "{x} and {BERT}"),
+    ("\\$\\alpha\\$", "$α$"),
+    ("costs \\$5 and \\$10", "costs $5 and $10"),
+])
+def test_escaped_characters_are_shown_and_stay_shown(raw, shown):
+    """A character written escaped is shown; where showing it as is would let a second
+    reading take it for LaTeX again, it is shown as its full-width look-alike."""
+    once = readable(raw, TITLE_CHARS)
+    assert once.translate(LOOKALIKE_TO_LITERAL) == shown
+    assert readable(once, TITLE_CHARS) == once
+    assert once == shown or readable(shown, TITLE_CHARS) != shown  # a look-alike only where needed
