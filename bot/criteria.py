@@ -237,23 +237,25 @@ _LABEL_HEADING = re.compile(r"^\**\s*([A-Za-z][\w '\u2019/-]{0,50}?)\s*\**\s*:\s
 _LABELLED = re.compile(r"^(?:[-*\u2022]\s*)?\**([A-Za-z][A-Za-z '\u2019/]*?)\**\s*:\s*(.*\S)\s*$")
 _WANTED_LABEL = re.compile(r"^(relevant|interested(?: in)?|interests?|include|topics?|focus(?: on)?|wanted|want)$",
                            re.I)
-_NEG_LABEL = re.compile(r"^(irrelevant|not relevant|not interested|exclu|avoid|application|out of scope|skip|"
-                        r"ignore|uninteresting|unwanted|negative|no\b|don'?t|do not|dislike|off[- ]topic)", re.I)
-_NEG_HEADING = re.compile(r"\b(irrelevant|not relevant|not interested|uninteresting|avoid|exclude[ds]?|"
-                          r"exclusions?|skip|ignore|out of scope|off[- ]topic|don'?t|do not|no interest|"
-                          r"not wanted|unwanted|negatives?|dislikes?)\b", re.I)
+# A verb followed by the noun it names a technique with ("Skip connections", "drop path") is
+# that noun, in a label, a heading or a sentence alike.
+_VERB_AS_NOUN = r"(?!\s+(?:connections?|grams?|lists?|layers?|path|tokens?|index)\b)"
+_NEG_LABEL = re.compile(r"^(irrelevant|not relevant|not interested|exclu|application|out of scope|"
+                        rf"(?:avoid|skip|ignore){_VERB_AS_NOUN}|"
+                        r"uninteresting|unwanted|negative|no\b|don'?t|do not|dislike|off[- ]topic)", re.I)
+_NEG_HEADING = re.compile(r"\b(irrelevant|not relevant|not interested|uninteresting|exclude[ds]?|"
+                          rf"exclusions?|(?:avoid|skip|ignore){_VERB_AS_NOUN}|out of scope|off[- ]topic|"
+                          r"don'?t|do not|no interest|not wanted|unwanted|negatives?|dislikes?)\b", re.I)
 _NEG_CUE = re.compile(r"\b(irrelevant|filter out|not interested|exclude|avoid)\b", re.I)  # a task sentence
 
 # Ways to say "not this". They may lead a sentence or follow a clause boundary (", but we
 # don't care about ..."); never mid-clause: "robots that avoid obstacles". _NEG_PHRASES say it
 # in any line. An imperative verb says it only in a prose sentence: a list item or a topic title
 # is a name, and names start with gerunds and verb-like nouns ("Avoiding catastrophic
-# forgetting", "Skip connections"). Even in prose a verb followed by the noun it names a
-# technique with ("skip connections", "drop path") is that noun, and a gerund is never a request.
+# forgetting", "Skip connections"). Even in prose a gerund is never a request.
 _NEG_PHRASES = (r"not\s+interested\s+in|not\s+into|uninterested\s+in|(?:have\s+)?no\s+interest\s+in|"
                 r"(?:do\s+not|don't|dont|never)\s+(?:care\s+(?:about|for)|want|need|include|like|show|send|"
                 r"recommend|pick|suggest)")
-_VERB_AS_NOUN = r"(?!\s+(?:connections?|grams?|lists?|layers?|path|tokens?|index)\b)"
 _NEG_IMPERATIVES = (rf"(?:avoid|exclude|ignore|skip|drop){_VERB_AS_NOUN}|filter\s+out|leave\s+out|"
                     r"stay\s+away\s+from|steer\s+clear\s+of")
 _WHO = r"(?:(?:we|i|our\s+team|the\s+team)(?:\s+are|\s+am|'re|'m)?\s+)"
