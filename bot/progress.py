@@ -6,6 +6,7 @@ step ("embedding voted papers for the taste model 1200/3000") instead of going s
 """
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Protocol
 
@@ -43,3 +44,15 @@ class StepBars:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+class StepLog:
+    """A `Progress` for a server's log (`python -m bot run`): one line as each step starts,
+    with its size, and none per item (nobody watches a worker's log as it grows)."""
+
+    def __init__(self, logger: logging.Logger):
+        self.logger = logger
+
+    def __call__(self, n: int, step: str | None = None, total: int | None = None) -> None:
+        if step is not None:
+            self.logger.info("%s (%s)", step, "?" if total is None else total)

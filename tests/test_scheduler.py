@@ -184,6 +184,27 @@ def test_a_day_with_a_refused_paper_is_partial_and_retried_until_it_is_in(db, ar
     assert sched.today_status(MONDAY_8) == "posted" and not sched.due_and_missing(MONDAY_8)
 
 
+def test_the_apps_scheduled_job_logs_each_long_step(db, arxiv, slack, tmp_path, caplog):
+    """`python -m bot run` has no terminal to draw bars on: its scheduled day says in the log
+    when each long step starts and how big it is (embedding, posting)."""
+    import logging
+    import re
+
+    from bot.slack.app import create_app
+
+    settings = team_settings(arxiv, tmp_path)
+    app = create_app(settings, db, make_web_client(BOT_TOKEN, slack.api_url))
+    sched = DailyScheduler.from_settings(settings, db, lambda: app.ctx.run_day(), lock=app.ctx.run_lock)
+
+    with caplog.at_level(logging.INFO):
+        result = sched.catch_up(MONDAY_8)
+
+    assert result.status == "posted"
+    said = [r.getMessage() for r in caplog.records]
+    assert f"posting papers to #arxiv-papers ({result.total})" in said, said
+    assert any(re.fullmatch(r"embedding .+ \(\d+\)", m) for m in said), said
+
+
 def test_a_crashing_job_is_recorded_and_the_scheduler_survives(db):
     def boom():
         raise RuntimeError("disk full")

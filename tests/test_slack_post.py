@@ -391,7 +391,7 @@ def test_post_command_shows_its_steps_and_says_when_it_waits_for_a_run_of_the_da
     err = "".join(said)
     assert re.search(rf"^a run for {DATE} is in progress", err, re.M), err  # said as a line, as digest says it
     assert f"the other run for {DATE} has ended" in err
-    assert re.search(r"posting \d+ papers to #arxiv-papers", err), err
+    assert "posting papers to #arxiv-papers" in err, err
     assert re.search(r"paper/s|s/paper", err), err  # tqdm's rate: a bar was drawn
     assert f"posted {DATE} to #arxiv-papers" in out
 

@@ -31,8 +31,11 @@ _bolt_log.addFilter(_QuietTokenNotice())
 
 def default_run_day(settings: Settings, db, client: WebClient):
     def run(date: str | None = None, channel: str | None = None, **kwargs):
+        from ..progress import StepLog
         from .post import run_and_post
 
+        # The scheduler and `/arxiv run` have no terminal: the long steps go to the log.
+        kwargs.setdefault("progress", StepLog(log))
         return run_and_post(settings, db, client, date=date, channel=channel, **kwargs)
     return run
 

@@ -325,7 +325,7 @@ def _post_day_leased(settings: Settings, db, client: WebClient, report: DayRepor
         counts = _tallies(db, [pk.paper.arxiv_id for pk in picks])
         waiting = [pk for pk in picks if not (done.get(pk.paper.arxiv_id) or {}).get("ts")]
         if waiting:
-            progress(0, f"posting {len(waiting)} papers to {channel}", len(waiting))
+            progress(0, f"posting papers to {channel}", len(waiting))
         for rank, pk in enumerate(picks, 1):
             aid = pk.paper.arxiv_id
             if (r := done.get(aid)) and r["ts"]:
