@@ -10,7 +10,9 @@ Works with any base_url (OpenAI, Azure-style proxies, vLLM, llama.cpp, Ollama):
   - a 200 reply that is not a chat completion (a proxy's HTML page, `{"error": ...}`,
     no choices, a cut-off body) is a failed try like a 5xx.
   - a 4xx other than those (bad key, unknown model) is fatal: retrying cannot help.
-  - a deadline (the scorer's time limit for the LLM phase) bounds every try and back-off.
+  - a deadline (the scorer's time limit for the LLM phase) bounds every try and back-off,
+    and `timeout` bounds a whole try, not each read: a server that trickles bytes cannot
+    keep a call open (bot/llm/deadline.py).
   - per-try detail is logged at DEBUG only: the scorer reports a failed run in one line.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
+from .deadline import deadline_http_client, request_deadline
 from .replies import REPLY_SCHEMA
 from .usage import CallRecord
 
@@ -91,7 +94,7 @@ class OpenAIChat:
         self.model = model
         # A local server needs no key, but the client insists on one: any placeholder works.
         self.client = OpenAI(api_key=api_key or "no-key-needed", base_url=base_url or None,
-                             timeout=timeout, max_retries=0)
+                             timeout=timeout, max_retries=0, http_client=deadline_http_client(timeout))
         self.timeout = timeout
         self.max_tries = max(1, max_tries)
         self.mode = "json_schema" if response_format in ("auto", "json_schema") else "json_object"
@@ -162,7 +165,8 @@ class OpenAIChat:
 
         t0 = time.monotonic()
         try:
-            resp = self.client.chat.completions.create(**kwargs, timeout=timeout)
+            with request_deadline(t0 + timeout):
+                resp = self.client.chat.completions.create(**kwargs, timeout=timeout)
             content, finish_reason = completion_reply(resp)
         except openai.APIStatusError as exc:
             message = re.sub(r"^Error code: \d+ - ", "", exc.message)  # the client's prefix repeats the status

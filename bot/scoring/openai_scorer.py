@@ -46,8 +46,9 @@ log = logging.getLogger(__name__)
 PROVISIONAL_SOURCES = ("local-fallback", "local-budget")
 CHARS_PER_TOKEN = 3.5  # conservative for o200k on English + JSON: over-estimates, never under
 COMPLETION_TOKENS_PER_PAPER = 60  # estimate for the budget; one item with a 20-word comment
-# Calls still open at the time limit get this long to return before they are abandoned (their
-# tries are already cut to the limit; this only covers an endpoint that trickles bytes).
+# Calls still open at the time limit get this long to return before they are abandoned. The
+# provider ends every try by the limit (a hard per-request deadline, bot/llm/deadline.py); this
+# covers a ChatProvider that does not, which then ends by itself after the run returns.
 ABANDON_GRACE_SECONDS = 5.0
 LLM_SOURCES = ("llm", "llm-flagged")
 FLAG_NOTE = "Flagged: its text addresses the AI scorer (possible prompt injection); scores capped at the local ranker's."
@@ -84,13 +85,6 @@ class LLMConfig:
             if settings.get(key) is not None:
                 kw[name] = settings.get(key)
         return cls(**kw)
-
-    def phase_bound_seconds(self) -> float:
-        """The longest the LLM phase of a run can take, whatever the endpoint does: the time
-        limit, the grace given to calls still open at it, and the Batch API's own deadline
-        when that (opt-in) path is on."""
-        batch = self.batch_deadline_minutes * 60 if self.batch_api else 0.0
-        return self.time_limit_seconds + ABANDON_GRACE_SECONDS + batch
 
 
 def cut_size(n: int, share: float, floor: int, ceiling: int) -> int:
@@ -321,7 +315,8 @@ class _Run:
                 if in_flight:
                     queue += self._collect(in_flight)
         finally:
-            # Calls abandoned at the time limit end by themselves (their tries are cut to it).
+            # Calls abandoned at the time limit end by themselves: every try has a hard deadline
+            # at the limit, so no worker outlives it (and none keeps the interpreter alive).
             pool.shutdown(wait=False, cancel_futures=True)
 
     def _submit(self, pool: ThreadPoolExecutor, queue: list[list[Paper]], in_flight: dict) -> list[list[Paper]]:

@@ -21,7 +21,9 @@ Scripted replies, consumed in order by the next chat calls:
 
 `times=None` makes a reply steady: every later call gets it (a dead endpoint), e.g.
 `srv.error(500, times=None)`, `srv.hang(30, times=None)` (no answer before the client's
-timeout; a stopped server stops hanging), `srv.html_page(times=None)`. `closed_port_url()`
+timeout; a stopped server stops hanging), `srv.trickle(0.5, times=None)` (a 200 whose body
+comes one byte at a time, never ending: every read returns within the client's timeout),
+`srv.html_page(times=None)`. `closed_port_url()`
 is a base_url where nothing listens (connection refused).
 
 Modes: `reject_json_schema` answers 500 to a json_schema response format (as llama.cpp
@@ -123,6 +125,7 @@ class Scripted:
     error_body: dict | None = None
     raw: bytes | None = None  # a literal body sent with 200 (HTML page, JSON that is no completion)
     raw_type: str = "application/json"
+    trickle: float = 0.0  # seconds between the bytes of a body that never ends (0: a normal reply)
 
 
 PROXY_PAGE = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -161,6 +164,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout test)
+            pass
+
+    def _trickle(self, interval: float, stopping: threading.Event) -> None:
+        """A 200 that promises a large body and sends it one byte per `interval`, until the
+        client hangs up or the server stops: each read succeeds, so no read timeout fires."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(1 << 30))
+            self.end_headers()
+            while not stopping.wait(interval):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
             pass
 
     def do_POST(self):
@@ -252,6 +269,10 @@ class OpenAIServer:
     def hang(self, seconds: float = 30.0, times: int | None = None) -> None:
         """No answer for `seconds` (longer than the client's timeout): a hung endpoint."""
         self.slow(seconds, times)
+
+    def trickle(self, interval: float = 0.5, times: int | None = None) -> None:
+        """A reply that never ends but never goes quiet for `interval` or longer."""
+        self._queue(Scripted(trickle=interval), times)
 
     def html_page(self, page: bytes = PROXY_PAGE, times: int | None = 1) -> None:
         """A proxy's error page with status 200 (the openai client returns it as a str)."""
@@ -360,6 +381,8 @@ class OpenAIServer:
 
         if scripted and scripted.delay:
             self._stopping.wait(scripted.delay)
+        if scripted and scripted.trickle:
+            return h._trickle(scripted.trickle, self._stopping)
         if self.reject_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
             return send(500, {"error": {"message": "Internal error: json_schema not supported", "type": "server_error"}})
         if scripted and scripted.status != 200:
