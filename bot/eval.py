@@ -18,7 +18,6 @@ negatives or positives makes some of these meaningless; `caveats` says so in wor
 from __future__ import annotations
 
 import gzip
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import numpy as np
 
 from .criteria import Criteria
 from .embed import EmbeddingCache, paper_text
+from .jsonl import JsonLine, at_line, read_lines
 from .learn import LearnConfig, TasteModel, blend, blend_weight, text_features
 from .models import Paper
 
@@ -56,10 +56,10 @@ def _unscored_author_match(row) -> bool:
     return isinstance(row, dict) and row.get("author_match") is True and row.get("relevance") is None
 
 
-def _open_text(path: Path):
+def _open_binary(path: Path):
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt", encoding="utf-8") if gz else open(path, encoding="utf-8")
+    return gzip.open(path, "rb") if gz else open(path, "rb")
 
 
 def _check_row(row) -> str | None:
@@ -88,37 +88,36 @@ def read_labels(path: str | Path) -> LabelFile:
     out = LabelFile(papers=[])
     seen: set[str] = set()
     try:
-        fh = _open_text(path)
+        fh = _open_binary(path)
     except OSError as exc:
         raise ValueError(f"cannot read labels file {path}: {exc.strerror or exc}") from None
     with fh:
         try:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    out.problems.append(f"{path}:{n}: not valid JSON ({exc.msg})")
-                    continue
-                if _unscored_author_match(row):
-                    out.author_matches.append(n)
-                    continue
-                problem = _check_row(row)
-                if problem:
-                    out.problems.append(f"{path}:{n}: {problem}")
-                    continue
-                aid = re.sub(r"v\d+$", "", row["arxiv_id"].strip())
-                if aid in seen:
-                    out.duplicates += 1
-                    continue
-                seen.add(aid)
-                paper = Paper(arxiv_id=aid, title=row["title"], authors=row.get("authors", []),
-                              abstract=row["abstract"])
-                out.papers.append(LabelledPaper(row["date"], paper, float(row["relevance"])))
-        except (OSError, EOFError, UnicodeDecodeError) as exc:
+            for line in read_lines(fh):
+                _take_row(out, seen, path, line)
+        except (OSError, EOFError) as exc:  # a cut-off or corrupt .gz: the rest cannot be read
             raise ValueError(f"cannot read labels file {path}: {exc}") from None
     return out
+
+
+def _take_row(out: LabelFile, seen: set[str], path: Path, line: JsonLine) -> None:
+    """One line of a labels file into `out`: a paper, a skipped author match, a duplicate or
+    a problem named FILE:LINE."""
+    row = line.value
+    if not line.problem and _unscored_author_match(row):
+        out.author_matches.append(line.number)
+        return
+    problem = line.problem or _check_row(row)
+    if problem:
+        out.problems.append(at_line(str(path), line.number, problem))
+        return
+    aid = re.sub(r"v\d+$", "", row["arxiv_id"].strip())
+    if aid in seen:
+        out.duplicates += 1
+        return
+    seen.add(aid)
+    paper = Paper(arxiv_id=aid, title=row["title"], authors=row.get("authors", []), abstract=row["abstract"])
+    out.papers.append(LabelledPaper(row["date"], paper, float(row["relevance"])))
 
 
 @dataclass

@@ -23,6 +23,7 @@ from typing import IO
 
 from . import feedback
 from .db import now
+from .jsonl import at_line, read_lines
 from .progress import Progress
 
 MAX_ID = 64
@@ -85,28 +86,14 @@ def _check(row, latest: datetime) -> tuple[dict | None, str | None]:
     return out, None
 
 
-def _read_line(raw: bytes, latest: datetime) -> tuple[dict | None, str | None]:
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return None, f"not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return None, f"not valid JSON ({exc.msg})"
-    return _check(row, latest)
-
-
 def read_votes(fh: IO[bytes], source: str = "input") -> tuple[list[dict], list[str]]:
     """The file's valid votes, and one "SOURCE:LINE: why" per line skipped."""
     latest = datetime.now(timezone.utc) + CLOCK_SKEW
     votes, problems = [], []
-    for n, raw in enumerate(fh, 1):
-        if not raw.strip():
-            continue
-        vote, problem = _read_line(raw, latest)
+    for line in read_lines(fh):
+        vote, problem = (None, line.problem) if line.problem else _check(line.value, latest)
         if problem:
-            problems.append(f"{source}:{n}: {problem}")
+            problems.append(at_line(source, line.number, problem))
         else:
             votes.append(vote)
     return votes, problems

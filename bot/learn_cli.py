@@ -69,12 +69,9 @@ def cmd_eval(args, settings: Settings) -> int:
 
     started = time.monotonic()
     try:
-        text = Path(args.criteria).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read criteria file {args.criteria}: {getattr(exc, 'strerror', None) or exc}") from None
-    problem = criteria_mod.validate_text(text)
-    if problem:
-        raise ValueError(f"criteria file {args.criteria}: {problem}")
+        text = criteria_mod.read_text_file(args.criteria)  # the digest's own checks and messages
+    except ValueError as exc:
+        raise ValueError(f"criteria file {args.criteria}: {exc}") from None
     crit = criteria_mod.parse(text)
     labels = read_labels(args.labels)
     _report_problems(labels.problems)

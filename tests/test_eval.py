@@ -69,6 +69,19 @@ def test_malformed_label_lines_are_reported_with_line_numbers_and_skipped(tmp_pa
     assert "`date`" in lf.problems[2] and "`title`" in lf.problems[4]
 
 
+@pytest.mark.parametrize("name,write", [("labels.jsonl", lambda p, data: p.write_bytes(data)),
+                                        ("labels.jsonl.gz", lambda p, data: p.write_bytes(gzip.compress(data)))])
+def test_a_line_that_is_not_utf8_is_skipped_with_its_number_the_rest_read(tmp_path, name, write):
+    good = stream_rows(1)
+    bad = json.dumps(good[1]).encode("utf-8").replace(b"(part 0)", b"(part \xc6)")
+    data = b"\n".join([json.dumps(good[0]).encode(), bad, json.dumps(good[2]).encode()]) + b"\n"
+    path = tmp_path / name
+    write(path, data)
+    lf = read_labels(path)
+    assert [it.paper.arxiv_id for it in lf.papers] == [good[0]["arxiv_id"], good[2]["arxiv_id"]]
+    assert lf.problems == [f"{path}:2: not UTF-8 (byte 0xc6 at column {bad.index(0xc6) + 1})"]
+
+
 def test_unreadable_labels_file_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="cannot read labels file"):
         read_labels(tmp_path / "missing.jsonl")
@@ -133,13 +146,23 @@ def test_eval_reports_bad_lines_and_bad_inputs(files, tmp_path, capsys):
     assert main(["eval", "--labels", str(tmp_path / "nope.jsonl"), "--criteria", str(criteria)]) == 1
     assert "cannot read labels file" in capsys.readouterr().err
     assert main(["eval", "--labels", str(labels), "--criteria", str(tmp_path / "nope.txt")]) == 1
-    assert "cannot read criteria file" in capsys.readouterr().err
+    assert f"criteria file {tmp_path / 'nope.txt'}: the file does not exist" in capsys.readouterr().err
     assert main(["eval", "--labels", str(labels), "--criteria", str(criteria), "--score-from", "2026-01-01",
                  "--cache", str(cache)]) == 1
     assert "--score-from" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["eval", "--labels", str(labels), "--criteria", str(criteria), "--score-from", "July"])
     assert "is not a date" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content,why", [(b"1. Robot learning\x00\x00\x00 and embodied AI\n", "looks binary"),
+                                        (b"1. Robot learning \xc6 embodied AI\n", "is not UTF-8 text (byte 0xc6")])
+def test_eval_reads_the_criteria_file_as_the_digest_does(files, tmp_path, capsys, content, why):
+    labels, _, cache = files
+    criteria = tmp_path / "binary.txt"
+    criteria.write_bytes(content)
+    assert main(["eval", "--labels", str(labels), "--criteria", str(criteria), "--quiet", "--cache", str(cache)]) == 1
+    assert f"criteria file {criteria}: it {why}" in capsys.readouterr().err
 
 
 def positives_with_author_matches(tmp_path):
