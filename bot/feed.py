@@ -7,13 +7,16 @@ Retry-After. An empty feed (weekend, holiday) is a normal day, never an error.
 from __future__ import annotations
 
 import email.utils
+import html.entities
 import re
 import threading
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable
+from typing import Callable, Iterable
+from xml.parsers.expat import errors as expat_errors
+from xml.sax.saxutils import escape as xml_escape
 
 import requests
 
@@ -41,6 +44,20 @@ _XML_ILLEGAL_BYTES = bytes([*range(0x00, 0x09), 0x0b, 0x0c, *range(0x0e, 0x20)])
 _ITEM_START_RE = re.compile(rb"(?=<(?:item|entry)[\s>])")
 _SEGMENT_ID_RE = re.compile(r"(?:arXiv:|arxiv\.org/abs/|oai:arXiv\.org:)(\d{4}\.\d{4,5}|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})")
 _DECLARED_ENCODING_RE = re.compile(rb"^\s*<\?xml[^>]*encoding=[\"']([\w.\-]+)", re.I)
+# The end of the last item: what follows it (the closing tags) is kept with every item
+# parsed on its own; without it the feed was cut.
+_ITEM_END_RE = re.compile(rb"</(?:item|entry)\s*>")
+_CONTAINER_END_RE = re.compile(rb"</(?:channel|(?:[\w.\-]+:)?feed)\s*>")
+_ITEM_TAGS = ("item", f"{{{NS['atom']}}}entry")
+# Markup repair leaves CDATA sections and comments alone: a bare & or < is legal there.
+_VERBATIM_RE = re.compile(r"(<!\[CDATA\[.*?\]\]>|<!--.*?-->)", re.S)
+_AMP_RE = re.compile(r"&(?:(#[0-9]+|#x[0-9a-fA-F]+|[A-Za-z_][\w.\-]*);)?")
+_BARE_LT_RE = re.compile(r"<(?![A-Za-z_:/?]|!--|!\[CDATA\[|!DOCTYPE)")
+_XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
+# What expat says when the document ends with elements still open: the feed was cut.
+_CUT_SHORT = frozenset(expat_errors.codes[e] for e in (
+    expat_errors.XML_ERROR_NO_ELEMENTS, expat_errors.XML_ERROR_UNCLOSED_TOKEN,
+    expat_errors.XML_ERROR_PARTIAL_CHAR, expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION))
 
 
 class FeedError(RuntimeError):
@@ -60,9 +77,16 @@ class Feed:
         return not self.papers
 
 
+def _all_text(el) -> str:
+    """All the text of a field, markup inside it included: `.text` alone stops at the first
+    child element (`foo <b>bar</b> baz` would read as "foo")."""
+    if el is None:
+        return ""
+    return (el.text or "") if len(el) == 0 else "".join(el.itertext())
+
+
 def _text(el, path: str) -> str:
-    found = el.find(path, NS)
-    return (found.text or "").strip() if found is not None and found.text else ""
+    return _all_text(el.find(path, NS)).strip()
 
 
 def _clean(s: str) -> str:
@@ -100,8 +124,9 @@ def _looks_like_html(body: bytes) -> bool:
 def parse_feed(body: bytes | str, source: str = "feed") -> Feed:
     """Parse an RSS 2.0 (or Atom) arXiv announcement feed.
 
-    Items that lack an id, title or abstract are skipped with a reason (reported, not
-    fatal); a document that is not a feed at all raises FeedError naming the problem.
+    Items that lack an id, title or abstract, or whose XML is broken beyond repair, are
+    skipped with a reason (reported, not fatal); a document that is not a feed at all, or
+    was cut short, raises FeedError naming the problem.
     """
     if isinstance(body, str):
         body = body.encode("utf-8")
@@ -109,33 +134,117 @@ def parse_feed(body: bytes | str, source: str = "feed") -> Feed:
         raise FeedError(f"{source}: the response is empty, not an RSS feed")
     if _looks_like_html(body):
         raise FeedError(f"{source}: got an HTML page instead of an RSS feed (arXiv may be down or the URL is wrong)")
-    body, repaired = _repair(body)
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
-        raise FeedError(f"{source}: the feed is not well-formed XML ({exc}); it may be truncated") from None
-    feed = _parse_root(root, source)
-    feed.repaired = repaired
+    doc = _read_document(body, source)
+    feed = _parse_root(doc.root, source, doc.items)
+    feed.repaired = doc.repaired
     return feed
 
 
-def _repair(body: bytes) -> tuple[bytes, list[str]]:
+@dataclass(frozen=True)
+class _Unreadable:
+    """An item whose XML does not parse even after repair; `reason` names it."""
+    reason: str
+
+
+@dataclass
+class _Document:
+    root: ET.Element
+    repaired: list[str]  # one line per repaired item
+    items: list[ET.Element | _Unreadable] | None = None  # every item in feed order, when read one by one
+
+
+def _read_document(body: bytes, source: str) -> _Document:
+    """The feed as parsed XML. A clean feed parses at once (the usual day); else bad bytes
+    are repaired item by item, then bare & and <, and what still fails is read item by item."""
+    repaired_body, repaired = _repair(body)
+    try:
+        root = ET.fromstring(repaired_body)
+    except ET.ParseError as exc:
+        return _read_damaged(body, exc, source)
+    return _Document(root, list(repaired.values()))
+
+
+def _read_damaged(body: bytes, error: ET.ParseError, source: str) -> _Document:
+    fixed, repaired = _repair(body, markup=True)
+    try:
+        return _Document(ET.fromstring(fixed), list(repaired.values()))
+    except ET.ParseError:
+        return _read_item_by_item(fixed, repaired, error, source)
+
+
+def _read_item_by_item(body: bytes, repaired: dict[int, str], error: ET.ParseError, source: str) -> _Document:
+    """The channel header with each item parsed on its own, so a broken item costs only
+    itself. The header must parse with the closing tags: if they are missing, the feed was cut."""
+    header, *pieces = _ITEM_START_RE.split(body)
+    trailer = b""
+    if pieces:
+        end = _last_item_end(pieces[-1])
+        pieces[-1], trailer = pieces[-1][:end], pieces[-1][end:]
+    try:
+        root = ET.fromstring(header + trailer)
+    except ET.ParseError as exc:
+        raise _unreadable_header(source, error, exc) from None
+    container = root.find("channel") if root.tag == "rss" else root
+    items, lines_before = [], 0
+    for pos, piece in enumerate(pieces, 1):
+        item = _parse_piece(header + piece + trailer, piece, lines_before)
+        lines_before += piece.count(b"\n")
+        if isinstance(item, _Unreadable):
+            repaired.pop(pos, None)  # named once, as skipped
+        elif container is not None:
+            container.append(item)
+        items.append(item)
+    return _Document(root, list(repaired.values()), items)
+
+
+def _last_item_end(last: bytes) -> int:
+    """Where the closing tags after the last item start; the end of `last` when it has none."""
+    item_ends = [m.end() for m in _ITEM_END_RE.finditer(last)]
+    if item_ends:
+        return item_ends[-1]
+    closing = _CONTAINER_END_RE.search(last)
+    return closing.start() if closing else len(last)
+
+
+def _unreadable_header(source: str, error: ET.ParseError, header_error: ET.ParseError) -> FeedError:
+    if header_error.code in _CUT_SHORT:
+        return FeedError(f"{source}: the feed is not well-formed XML ({error}); it may be truncated")
+    return FeedError(f"{source}: the feed's channel header is not well-formed XML ({header_error}), "
+                     "so none of its items can be read; try again later or report the feed to arXiv")
+
+
+def _parse_piece(doc: bytes, piece: bytes, lines_before: int) -> ET.Element | _Unreadable:
+    """The one item in `doc` (channel header, `piece`, closing tags), or why it cannot be read."""
+    try:
+        root = ET.fromstring(doc)
+    except ET.ParseError as exc:
+        found = _SEGMENT_ID_RE.search(piece.decode("utf-8", errors="replace"))
+        ident = found.group(1) if found else "no arXiv id found"
+        what = re.sub(r"^not well-formed \((.*)\)$", r"\1", str(exc).split(": line")[0])
+        line = exc.position[0] + lines_before
+        return _Unreadable(f"{ident}: not well-formed XML ({what}, line {line} of the feed)")
+    item = next((el for el in root.iter() if el.tag in _ITEM_TAGS), None)
+    return item if item is not None else _Unreadable("not an item")
+
+
+def _repair(body: bytes, markup: bool = False) -> tuple[bytes, dict[int, str]]:
     """Replace bytes that are not UTF-8 and remove characters XML forbids, item by item,
-    so one bad byte costs at most a character of one item, never the day. Returns the
-    repaired document and one line per repaired item (its arXiv id, or its position)."""
+    so one bad byte costs at most a character of one item, never the day; with `markup`,
+    escape bare & and < and read HTML entities too. Returns the repaired document and, by
+    segment position, one line per repaired item (its arXiv id, or its position)."""
     declared = _DECLARED_ENCODING_RE.match(body)
     if declared and declared.group(1).lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
-        return body, []  # another declared encoding: expat decodes it itself
-    if _is_clean(body):
-        return body, []
-    parts, repaired = [], []
+        return body, {}  # another declared encoding: expat decodes it itself
+    if not markup and _is_clean(body):
+        return body, {}
+    parts, repaired = [], {}
     for pos, segment in enumerate(_ITEM_START_RE.split(body)):
-        text, what = _repair_segment(segment)
+        text, what = _repair_segment(segment, markup)
         parts.append(text)
         if what:
             found = _SEGMENT_ID_RE.search(text)
             where = "the channel header" if pos == 0 else (found.group(1) if found else f"item {pos}")
-            repaired.append(f"{where}: {what}")
+            repaired[pos] = f"{where}: {what}"
     return "".join(parts).encode("utf-8"), repaired
 
 
@@ -153,7 +262,7 @@ def _is_clean(body: bytes) -> bool:
     return "&#" not in text or _XML_ILLEGAL_RE.search(text) is None
 
 
-def _repair_segment(segment: bytes) -> tuple[str, str]:
+def _repair_segment(segment: bytes, markup: bool) -> tuple[str, str]:
     """The segment as text, and what was repaired in it ("" when nothing)."""
     what = []
     try:
@@ -165,12 +274,83 @@ def _repair_segment(segment: bytes) -> tuple[str, str]:
     text, removed = _XML_ILLEGAL_RE.subn("", text)
     if removed:
         what.append(f"{removed} control character{'s' if removed != 1 else ''} removed (not allowed in XML)")
+    if markup:
+        fixes = _MarkupFixes()
+        text = "".join(piece if verbatim else fixes.repair(piece)
+                       for verbatim, piece in _verbatim_split(text))
+        what += fixes.described()
     return text, ", ".join(what)
 
 
-def _parse_root(root, source: str) -> Feed:
+def _verbatim_split(text: str) -> Iterable[tuple[bool, str]]:
+    """The text in pieces, each marked True when it is a CDATA section or a comment."""
+    for i, piece in enumerate(_VERBATIM_RE.split(text)):
+        yield i % 2 == 1, piece
+
+
+@dataclass
+class _MarkupFixes:
+    """Escapes what HTML allows and XML does not, and counts it for the report."""
+    bare_amps: int = 0
+    bare_lts: int = 0
+    html_entities: dict[str, None] = field(default_factory=dict)  # distinct names, in order seen
+    unknown_entities: dict[str, None] = field(default_factory=dict)
+
+    def repair(self, text: str) -> str:
+        text = _AMP_RE.sub(self._reference, text)
+        text, escaped = _BARE_LT_RE.subn("&lt;", text)
+        self.bare_lts += escaped
+        return text
+
+    def _reference(self, m: re.Match) -> str:
+        ref = m.group(1)
+        if ref is None:
+            self.bare_amps += 1
+            return "&amp;"
+        if ref.startswith("#"):
+            return m.group(0) if _is_char(ref) else self._unknown(m.group(0))
+        if ref in _XML_ENTITIES:
+            return m.group(0)
+        char = html.entities.html5.get(ref + ";")
+        if char is None:
+            return self._unknown(m.group(0))
+        self.html_entities[m.group(0)] = None
+        return xml_escape(char)  # &AMP; is '&', which must stay escaped
+
+    def _unknown(self, reference: str) -> str:
+        self.unknown_entities[reference] = None
+        return "&amp;" + reference[1:]  # kept as the text it was
+
+    def described(self) -> list[str]:
+        what = []
+        if self.bare_amps:
+            what.append(f"{self.bare_amps} bare '&' escaped")
+        if self.html_entities:
+            what.append(_entities_note("HTML", self.html_entities, "read as its character", "read as characters"))
+        if self.unknown_entities:
+            what.append(_entities_note("unknown", self.unknown_entities, "kept as text", "kept as text"))
+        if self.bare_lts:
+            what.append(f"{self.bare_lts} bare '<' escaped")
+        return what
+
+
+def _entities_note(kind: str, names: dict[str, None], one: str, many: str) -> str:
+    if len(names) == 1:
+        return f"{kind} entity {next(iter(names))} {one}"
+    return f"{kind} entities {' '.join(names)} {many}"
+
+
+def _is_char(ref: str) -> bool:
+    """A character reference (#233, #xE9) to a character XML allows (the forbidden
+    controls are already removed by then)."""
+    code = int(ref[2:], 16) if ref[1] in "xX" else int(ref[1:])
+    return code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF and code not in (0xFFFE, 0xFFFF)
+
+
+def _parse_root(root, source: str, items: list | None = None) -> Feed:
+    """The feed in `root`; `items`, when given, are its items in feed order (some unreadable)."""
     if root.tag == f"{{{NS['atom']}}}feed":
-        return _parse_atom(root, source)
+        return _parse_atom(root, source, items)
     channel = root.find("channel")
     if root.tag != "rss" or channel is None:
         raise FeedError(f"{source}: not an RSS feed (root element <{root.tag}>)")
@@ -178,15 +358,22 @@ def _parse_root(root, source: str) -> Feed:
     if title.lower().startswith("feed error"):
         raise FeedError(f"{source}: arXiv answered '{title}' (is a category misspelled?)")
     feed = Feed(date=_parse_date(_text(channel, "pubDate")), title=title)
-    for pos, item in enumerate(channel.findall("item")):
-        try:
-            feed.papers.append(_parse_item(item))
-        except ValueError as exc:
-            feed.skipped.append(f"item {pos + 1}: {exc}")
+    _read_items(feed, "item", channel.findall("item") if items is None else items, _parse_item)
     if feed.date is None and feed.papers:
         item_date = _parse_date(_text(channel.find("item"), "pubDate"))
         feed.date = item_date
     return feed
+
+
+def _read_items(feed: Feed, kind: str, items: Iterable, parse: Callable[[ET.Element], Paper]) -> None:
+    """Each item as a paper, or skipped with its position in the feed and the reason."""
+    for pos, item in enumerate(items, 1):
+        try:
+            if isinstance(item, _Unreadable):
+                raise ValueError(item.reason)
+            feed.papers.append(parse(item))
+        except ValueError as exc:
+            feed.skipped.append(f"{kind} {pos}: {exc}")
 
 
 def _parse_item(item) -> Paper:
@@ -218,42 +405,39 @@ def _parse_item(item) -> Paper:
     )
 
 
-def _parse_atom(root, source: str) -> Feed:
-    a = "{%s}" % NS["atom"]
-    title = _clean(root.findtext(f"{a}title") or "")
+def _parse_atom(root, source: str, items: list | None = None) -> Feed:
+    title = _clean(_text(root, "atom:title"))
     if title.lower().startswith("feed error"):
         raise FeedError(f"{source}: arXiv answered '{title}' (is a category misspelled?)")
-    feed = Feed(date=_parse_date(root.findtext(f"{a}updated") or ""), title=title)
-    for pos, entry in enumerate(root.findall(f"{a}entry")):
-        try:
-            ident = entry.findtext(f"{a}id") or ""
-            im = _ID_RE.search(ident.strip())
-            if not im:
-                raise ValueError("no arXiv id")
-            summary = _clean(entry.findtext(f"{a}summary") or "")
-            m = _DESC_RE.match(summary)
-            abstract = summary[m.end():] if m else summary
-            t = _clean(entry.findtext(f"{a}title") or "")
-            if not t or not abstract:
-                raise ValueError(f"{im.group('id')}: no title or abstract")
-            feed.papers.append(Paper(
-                arxiv_id=im.group("id"), version=int(im.group("v") or 1), title=t,
-                authors=[_clean(x.findtext(f"{a}name") or "") for x in entry.findall(f"{a}author")],
-                abstract=_clean(abstract),
-                categories=[c.get("term", "") for c in entry.findall(f"{a}category")],
-                announce_type=(entry.findtext("arxiv:announce_type", namespaces=NS) or
-                               (m.group("type") if m else "new")).strip(),
-                # The API's Atom carries what the RSS feed lacks: keep it for the digest.
-                comment=_clean(entry.findtext("arxiv:comment", namespaces=NS) or ""),
-                primary_category=(entry.find("arxiv:primary_category", NS).get("term", "")
-                                  if entry.find("arxiv:primary_category", NS) is not None else ""),
-                doi=_clean(entry.findtext("arxiv:doi", namespaces=NS) or ""),
-                pdf_url=next((ln.get("href", "") for ln in entry.findall(f"{a}link")
-                              if ln.get("title") == "pdf" or ln.get("type") == "application/pdf"), ""),
-            ))
-        except ValueError as exc:
-            feed.skipped.append(f"entry {pos + 1}: {exc}")
+    feed = Feed(date=_parse_date(_text(root, "atom:updated")), title=title)
+    _read_items(feed, "entry", root.findall("atom:entry", NS) if items is None else items, _parse_entry)
     return feed
+
+
+def _parse_entry(entry) -> Paper:
+    im = _ID_RE.search(_text(entry, "atom:id"))
+    if not im:
+        raise ValueError("no arXiv id")
+    summary = _clean(_text(entry, "atom:summary"))
+    m = _DESC_RE.match(summary)
+    abstract = summary[m.end():] if m else summary
+    title = _clean(_text(entry, "atom:title"))
+    if not title or not abstract:
+        raise ValueError(f"{im.group('id')}: no title or abstract")
+    primary = entry.find("arxiv:primary_category", NS)
+    return Paper(
+        arxiv_id=im.group("id"), version=int(im.group("v") or 1), title=title,
+        authors=[_clean(_text(x, "atom:name")) for x in entry.findall("atom:author", NS)],
+        abstract=_clean(abstract),
+        categories=[c.get("term", "") for c in entry.findall("atom:category", NS)],
+        announce_type=(_text(entry, "arxiv:announce_type") or (m.group("type") if m else "new")).strip(),
+        # The API's Atom carries what the RSS feed lacks: keep it for the digest.
+        comment=_clean(_text(entry, "arxiv:comment")),
+        primary_category=primary.get("term", "") if primary is not None else "",
+        doi=_clean(_text(entry, "arxiv:doi")),
+        pdf_url=next((ln.get("href", "") for ln in entry.findall("atom:link", NS)
+                      if ln.get("title") == "pdf" or ln.get("type") == "application/pdf"), ""),
+    )
 
 
 def select(feed: Feed, announce_types: list[str]) -> list[Paper]:

@@ -301,17 +301,175 @@ def test_a_clean_feed_reports_no_repairs():
     assert parse_feed(DAY.read_bytes()).repaired == []
 
 
-def test_the_digest_of_a_day_with_one_bad_byte_keeps_every_paper_and_names_the_repair(tmp_path, capsys,
-                                                                                       monkeypatch):
+def _digest_exit_code(tmp_path: Path, monkeypatch, feed_body: bytes) -> int:
+    """`python -m bot digest --feed` on a day feed with `feed_body`, in a fresh team folder."""
     from bot.cli import main
 
     monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
     settings = tmp_path / "team.toml"
     settings.write_text(f'[storage]\ndigest_dir = "{tmp_path / "digests"}"\n[arxiv]\nenrich = false\n')
     feed = tmp_path / "day.xml"
-    feed.write_bytes(_inside(DAY.read_bytes(), b"arXiv:2502.15315v1 Announce Type: new \nAbstract: ", b"\xc6"))
-    assert main(["--settings", str(settings), "digest", "--feed", str(feed), "--db", str(tmp_path / "d.sqlite"),
-                 "--quiet"]) == 0
+    feed.write_bytes(feed_body)
+    return main(["--settings", str(settings), "digest", "--feed", str(feed), "--db", str(tmp_path / "d.sqlite"),
+                 "--quiet"])
+
+
+def test_the_digest_of_a_day_with_one_bad_byte_keeps_every_paper_and_names_the_repair(tmp_path, capsys,
+                                                                                       monkeypatch):
+    body = _inside(DAY.read_bytes(), b"arXiv:2502.15315v1 Announce Type: new \nAbstract: ", b"\xc6")
+    assert _digest_exit_code(tmp_path, monkeypatch, body) == 0
     out = capsys.readouterr()
     assert "warning: repaired the feed at 2502.15315: 1 byte that is not UTF-8 replaced" in out.err
     assert "papers picked for 2025-02-24" in out.out and "arXiv papers 7" in out.out
+
+
+# --- one bare &, < or undefined entity: repair that item, or leave out only that item ------
+
+def _replaced(body: bytes, old: bytes, new: bytes) -> bytes:
+    assert body.count(old) == 1, f"{old!r} must occur once in the capture"
+    return body.replace(old, new)
+
+
+def _ids(feed) -> list[str]:
+    return [p.arxiv_id for p in feed.papers]
+
+
+def test_bare_ampersands_in_one_title_are_escaped_and_that_item_named():
+    body = _replaced(DAY.read_bytes(), b"<title>Tight Clusters Make", b"<title>AT&T and R&D: Tight Clusters Make")
+    feed = parse_feed(body, source="day.xml")
+    assert _ids(feed) == _ids(parse_feed(DAY.read_bytes())) and feed.skipped == []
+    assert feed.papers[1].title == "AT&T and R&D: Tight Clusters Make Specialized Experts"
+    assert feed.repaired == ["2502.15315: 2 bare '&' escaped"]
+
+
+@needs_captures
+def test_a_bare_less_than_in_one_abstract_is_escaped_and_that_item_named():
+    body = _replaced(RSS_CAPTURE.read_bytes(), b"It has become routine in neuroscience",
+                     b"When a < b, it has become routine in neuroscience")
+    feed = parse_feed(body, source="capture")
+    assert len(feed.papers) == 4 and feed.skipped == []
+    assert feed.papers[2].abstract.startswith("When a < b, it has become routine in neuroscience")
+    assert feed.repaired == ["2205.06398: 1 bare '<' escaped"]
+
+
+@needs_captures
+def test_html_entities_become_characters_and_an_unknown_entity_stays_as_text():
+    capture = CAPTURES / "api-2026-09-24-cat-cs.CL-3results.xml"
+    body = _replaced(capture.read_bytes(), b"<summary>Our results show",
+                     b"<summary>Caf&eacute;&nbsp;study &foo; &amp; &#233;: our results show")
+    feed = parse_feed(body, source="api")
+    assert _ids(feed) == _ids(parse_feed(capture.read_bytes())) and feed.skipped == []
+    assert feed.papers[0].abstract.startswith("Caf\u00e9 study &foo; & \u00e9: our results show")
+    assert feed.repaired == ["2609.28471: HTML entities &eacute; &nbsp; read as characters, "
+                             "unknown entity &foo; kept as text"]
+
+
+def test_ampersands_inside_cdata_are_left_as_they_are():
+    body = _replaced(DAY.read_bytes(), b"<title>Tight Clusters Make Specialized Experts</title>",
+                     b"<title><![CDATA[Tight & Clusters]]> & Experts</title>")
+    feed = parse_feed(body)
+    assert feed.papers[1].title == "Tight & Clusters & Experts"
+    assert feed.repaired == ["2502.15315: 1 bare '&' escaped"]
+
+
+def test_a_bare_ampersand_in_the_channel_header_is_repaired_and_named():
+    body = _replaced(DAY.read_bytes(), b"<title>cs.LG, cs.AI updates", b"<title>cs.LG & cs.AI updates")
+    feed = parse_feed(body)
+    assert len(feed.papers) == 7 and feed.title.startswith("cs.LG & cs.AI updates")
+    assert feed.repaired == ["the channel header: 1 bare '&' escaped"]
+
+
+def _line_of(body: bytes, text: bytes) -> int:
+    return body[:body.index(text)].count(b"\n") + 1
+
+
+def test_an_item_broken_beyond_repair_is_left_out_and_named_the_rest_kept():
+    # "n<m" reads as the start of a tag <m ...>: no repair can know what was meant.
+    body = _replaced(DAY.read_bytes(), b"Abstract: Advances in machine learning",
+                     b"Abstract: For n<m experts, advances in machine learning")
+    feed = parse_feed(body, source="day.xml")
+    assert _ids(feed) == [i for i in _ids(parse_feed(DAY.read_bytes())) if i != "2502.10603"]
+    assert len(feed.skipped) == 1
+    line = _line_of(body, b"For n<m")
+    assert feed.skipped[0].startswith(f"item 3: 2502.10603: not well-formed XML (")
+    assert f"line {line} of the feed" in feed.skipped[0]
+    assert feed.repaired == []
+
+
+def test_items_after_a_left_out_item_keep_their_position_in_the_feed():
+    body = _replaced(DAY.read_bytes(), b"</title>\n      <link>https://arxiv.org/abs/2502.15315",
+                     b"</titel>\n      <link>https://arxiv.org/abs/2502.15315")
+    body = _replaced(body, b"<title>Do we really need the Rademacher complexities?</title>", b"<title></title>")
+    feed = parse_feed(body)
+    assert len(feed.papers) == 5
+    assert feed.skipped[0].startswith("item 2: 2502.15315: not well-formed XML (mismatched tag")
+    assert feed.skipped[1].startswith("item 6:") and "no title" in feed.skipped[1]
+
+
+def test_repairs_and_a_left_out_item_in_the_same_feed_are_each_named_once():
+    body = _replaced(DAY.read_bytes(), b"<title>Tight Clusters Make", b"<title>R&D: Tight Clusters Make")
+    body = _replaced(body, b"Abstract: Advances in machine learning", b"Abstract: <i>Advances in machine learning")
+    feed = parse_feed(body)
+    assert len(feed.papers) == 6 and feed.papers[1].title.startswith("R&D: Tight")
+    assert feed.repaired == ["2502.15315: 1 bare '&' escaped"]
+    assert len(feed.skipped) == 1 and feed.skipped[0].startswith("item 3: 2502.10603: not well-formed XML")
+
+
+@needs_captures
+def test_an_atom_entry_broken_beyond_repair_is_left_out_and_named():
+    capture = CAPTURES / "api-2026-09-24-cat-cs.CL-3results.xml"
+    body = _replaced(capture.read_bytes(), b"<name>Peter Kirby</name>", b"<name>Peter Kirby</nam>")
+    feed = parse_feed(body, source="api")
+    assert _ids(feed) == _ids(parse_feed(capture.read_bytes()))[1:]
+    assert len(feed.skipped) == 1 and feed.skipped[0].startswith("entry 1: 2609.28471: not well-formed XML")
+
+
+def test_a_truncated_feed_with_a_bare_ampersand_is_still_rejected_as_truncated():
+    body = _replaced(DAY.read_bytes(), b"<title>Tight Clusters Make", b"<title>R&D: Tight Clusters Make")
+    with pytest.raises(FeedError, match=r"cut\.xml: the feed is not well-formed XML .*truncated"):
+        parse_feed(body[: len(body) // 2], source="cut.xml")
+
+
+def test_a_feed_cut_right_after_an_item_is_rejected_as_truncated():
+    body = DAY.read_bytes()
+    cut = body.index(b"</item>") + len(b"</item>")
+    with pytest.raises(FeedError, match=r"cut\.xml: the feed is not well-formed XML .*truncated"):
+        parse_feed(body[:cut], source="cut.xml")
+
+
+def test_a_broken_channel_header_is_named_and_rejects_the_day():
+    body = _replaced(DAY.read_bytes(), b"</language>", b"</lang>")
+    with pytest.raises(FeedError, match=r"day\.xml: the feed's channel header is not well-formed XML \(mismatched tag"):
+        parse_feed(body, source="day.xml")
+
+
+# --- markup inside a text field ----------------------------------------------------------
+
+def test_markup_inside_a_description_keeps_all_of_its_text():
+    body = _replaced(DAY.read_bytes(), b"Abstract: Advances in machine learning methods",
+                     b"Abstract: Advances in <b>machine</b> learning <i>methods</i>")
+    paper = next(p for p in parse_feed(body).papers if p.arxiv_id == "2502.10603")
+    assert paper.abstract == next(p for p in parse_feed(DAY.read_bytes()).papers
+                                  if p.arxiv_id == "2502.10603").abstract
+
+
+@needs_captures
+def test_markup_inside_an_atom_title_and_summary_keeps_all_of_its_text():
+    capture = CAPTURES / "api-2026-09-24-cat-cs.CL-3results.xml"
+    body = _replaced(capture.read_bytes(), b"<title>Contrastive Learning for", b"<title><i>Contrastive</i> Learning for")
+    body = _replaced(body, b"<summary>Our results show", b"<summary><p>Our</p> results show")
+    first, clean = parse_feed(body).papers[0], parse_feed(capture.read_bytes()).papers[0]
+    assert (first.title, first.abstract) == (clean.title, clean.abstract)
+
+
+def test_the_digest_of_a_day_with_one_broken_item_keeps_every_other_paper_and_names_it_once(tmp_path, capsys,
+                                                                                          monkeypatch):
+    body = _replaced(DAY.read_bytes(), b"<title>Tight Clusters Make", b"<title>AT&T &nbsp;Tight Clusters Make")
+    body = _replaced(body, b"Abstract: Advances in machine learning",
+                     b"Abstract: For n<m experts, advances in machine learning")
+    assert _digest_exit_code(tmp_path, monkeypatch, body) == 0
+    out = capsys.readouterr()
+    assert out.err.count("2502.10603") == 1 and out.err.count("2502.15315") == 1
+    assert "skipped unreadable feed item: item 3: 2502.10603: not well-formed XML" in out.err
+    assert "repaired the feed at 2502.15315: 1 bare '&' escaped, HTML entity &nbsp; read as its character" in out.err
+    assert "papers picked for 2025-02-24" in out.out and "arXiv papers 6" in out.out
