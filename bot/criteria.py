@@ -234,18 +234,25 @@ def save_version(db, text: str, created_by: str, note: str = "") -> int:
 _ITEM = re.compile(r"^(\s*)(?:(\d+)[.)]|[-*\u2022])\s+(.*)$")  # "1. x", "2) x", "- x", "* x"
 _KEYWORDS_HEADING = re.compile(r"^\**\s*keywords?\s*:?\s*\**\s*:?\s*$", re.I)
 _LABEL_HEADING = re.compile(r"^\**\s*([A-Za-z][\w '\u2019/-]{0,50}?)\s*\**\s*:\s*\**\s*$")  # "Not interested in:"
-_LABELLED = re.compile(r"^(?:[-*\u2022]\s*)?\**([A-Za-z][A-Za-z '\u2019/]*?)\**\s*:\s*(.*\S)\s*$")
+# "**Irrelevant:** x": the closing emphasis after the colon is markup, not the body.
+_LABELLED = re.compile(r"^(?:[-*\u2022]\s*)?\**([A-Za-z][A-Za-z '\u2019/]*?)\**\s*:\s*(?:\*+\s*)?(.*\S)\s*$")
 _WANTED_LABEL = re.compile(r"^(relevant|interested(?: in)?|interests?|include|topics?|focus(?: on)?|wanted|want)$",
                            re.I)
 # A verb followed by the noun it names a technique with ("Skip connections", "drop path") is
 # that noun, in a label, a heading or a sentence alike.
 _VERB_AS_NOUN = r"(?!\s+(?:connections?|grams?|lists?|layers?|path|tokens?|index)\b)"
-_NEG_LABEL = re.compile(r"^(irrelevant|not relevant|not interested|exclu|application|out of scope|"
+_LISTS_TO_AVOID = r"(?:black|block|deny)\s*list"
+_NEG_LABEL = re.compile(rf"^(irrelevant|not relevant|not interested|not\b(?!\s+only\b)|{_LISTS_TO_AVOID}|exclu|"
+                        r"application|out of scope|"
                         rf"(?:avoid|skip|ignore){_VERB_AS_NOUN}|"
                         r"uninteresting|unwanted|negative|no\b|don'?t|do not|dislike|off[- ]topic)", re.I)
 _NEG_HEADING = re.compile(r"\b(irrelevant|not relevant|not interested|uninteresting|exclude[ds]?|"
                           rf"exclusions?|(?:avoid|skip|ignore){_VERB_AS_NOUN}|out of scope|off[- ]topic|"
-                          r"don'?t|do not|no interest|not wanted|unwanted|negatives?|dislikes?)\b", re.I)
+                          rf"don'?t|do not|no interest|not wanted|unwanted|negatives?|dislikes?|{_LISTS_TO_AVOID})\b",
+                          re.I)
+# Words around a heading that say nothing themselves: "Topics to avoid", "Our exclusions".
+_HEADING_FILLER = {"topics", "topic", "papers", "paper", "areas", "things", "to", "list", "we", "the", "our", "of",
+                   "what", "and", "or", "work"}
 _NEG_CUE = re.compile(r"\b(irrelevant|filter out|not interested|exclude|avoid)\b", re.I)  # a task sentence
 
 # Ways to say "not this". They may lead a sentence or follow a clause boundary (", but we
@@ -263,22 +270,43 @@ _WHO = r"(?:(?:we|i|our\s+team|the\s+team)(?:\s+are|\s+am|'re|'m)?\s+)"
 
 def _negation_patterns(neg_verbs: str) -> tuple[re.Pattern, re.Pattern]:
     """The leading form ("Not interested in X") and the contrast form ("Y, but not Z")."""
-    leading = re.compile(rf"^(?:please\s+)?{_WHO}?(?:{neg_verbs}|no|not(?!\s+only\b)|never|nothing\s+(?:on|about))"
-                         r"\s+(.+)$", re.I)
+    leading = re.compile(rf"^(?:please\s+)?{_WHO}?(?:{neg_verbs}|no|not(?!\s+only\b)|never|nothing\s+(?:on|about)|"
+                         r"(?:anything|everything)\s+(?:but|except(?:\s+for)?|other\s+than))\s+(.+)$", re.I)
     contrast = re.compile(
         rf"(?:\s*[,;(]\s*(?:but\s+|and\s+)?(?:{_WHO})?(?:{neg_verbs}|not(?!\s+only\b)|no|never)"
         rf"|\s+but\s+(?:{_WHO})?(?:{neg_verbs}|not(?!\s+only\b)|no|never)"
-        r"|\s*,?\s+(?:except(?:\s+for)?|excluding|other\s+than|rather\s+than))\s+", re.I)
+        r"|\s*,?\s+(?:except(?:\s+for)?|excluding|other\s+than|rather\s+than|with\s+the\s+exception\s+of))\s+",
+        re.I)
     return leading, contrast
 
 
 _PROSE_NEGATION = _negation_patterns(f"{_NEG_PHRASES}|{_NEG_IMPERATIVES}")
 _NAME_NEGATION = _negation_patterns(_NEG_PHRASES)
-_TRAILING_NO = re.compile(r"^(.+?)\s+(?:is|are)\s+(?:not\s+(?:relevant|interesting|of\s+interest|wanted|needed)|"
-                          r"irrelevant|out\s+of\s+scope|off[- ]topic|uninteresting)\b.*$", re.I)
+# "X is out of scope", "X: no", "X - no thanks": said after what it rules out, which is the
+# clause just before it (after the last clause boundary), not the whole sentence.
+_NO_PREDICATE = re.compile(r"\s+(?:is|are)\s+(?:not\s+(?:relevant|interesting|of\s+interest|wanted|needed)|"
+                           r"irrelevant|out\s+of\s+scope|off[- ]topic|uninteresting)\b", re.I)
+_NO_WORDS = (r"(?:no(?:,?\s+thanks?(?:\s+you)?)?|nope|not\s+(?:interested|wanted|relevant)|irrelevant|"
+             r"out\s+of\s+scope|skip(?:\s+it)?|excluded?)\s*[.!]*\s*$")
+_NO_ANSWER = re.compile(rf"\s*(?::|\s[-\u2013\u2014])\s*{_NO_WORDS}", re.I)
+_NO_BODY = re.compile(rf"^{_NO_WORDS}", re.I)  # the body of a "Robotics: no" line
+_CLAUSE_BOUNDARY = re.compile(r"\s*(?:[,;:(]|\s[-\u2013\u2014]\s|\b(?:but|while|whereas)\b)\s*", re.I)
+_RESUME = re.compile(r"^[\s,;:.)\-\u2013\u2014]*(?:(?:but|and|while|whereas)\s+)?", re.I)
 _GENERIC = {"irrelevant", "unrelated", "ones", "one", "papers", "paper", "work", "works", "the", "rest", "other",
             "others", "anything", "else", "that", "those", "this", "everything", "stuff", "topics", "topic", "it",
             "them", "all", "any", "of", "and", "or", "a", "an", "things", "off", "not", "relevant"}
+
+
+def _negative_title(line: str) -> str | None:
+    """A line that is only a heading saying what to avoid ("Exclusions", "**Topics to avoid**"):
+    its title; None for anything else, a sentence or a topic ("Exclusion restrictions")."""
+    title = line.strip().strip("*").strip()
+    if _ITEM.match(line) or not re.fullmatch(r"[A-Za-z][A-Za-z '\u2019/-]{0,40}", title):
+        return None
+    rest = _NEG_HEADING.sub("", title.replace("\u2019", "'"))
+    if rest == title or set(re.findall(r"[a-z]+", rest.lower())) - _HEADING_FILLER:
+        return None
+    return title
 
 
 @dataclass
@@ -294,26 +322,52 @@ def _clean(part: str) -> str:
     return part.strip(" .;:,)(")
 
 
+def _trailing_no(s: str) -> tuple[str, str, str] | None:
+    """'We follow X, robotics is out of scope, but Y' -> ('We follow X', 'robotics', 'but Y'):
+    what comes before the clause it rules out, that clause, what follows."""
+    m = _NO_PREDICATE.search(s) or _NO_ANSWER.search(s)
+    if not m:
+        return None
+    before = s[:m.start()]
+    cuts = list(_CLAUSE_BOUNDARY.finditer(before))
+    if not cuts:
+        return "", before, s[m.end():]
+    return before[:cuts[-1].start()], before[cuts[-1].end():], s[m.end():]
+
+
+def _says_nothing(words: str, also=()) -> bool:
+    return not set(re.findall(r"[a-z]+", words.lower())) - _GENERIC - set(also)
+
+
+def _joined(a: str, b: str, sep: str) -> str:
+    return sep.join(x for x in (a, b) if x)
+
+
 def polarity(sentence: str, name: bool = False) -> Polarity:
     """'Diffusion models, but not for medical imaging.' -> wanted 'Diffusion models', unwanted
     'medical imaging'; 'Not interested in federated learning.' -> unwanted only. A name (a list
     item, a topic title) rules out only with explicit words: "- Avoiding X" names topic X."""
     s = sentence.strip().replace("\u2019", "'")
     leading, contrast = _NAME_NEGATION if name else _PROSE_NEGATION
+    rest = ""
     if m := leading.match(s):
         wanted, unwanted = "", m.group(1)
     elif m := contrast.search(s):
         wanted, unwanted = s[:m.start()], s[m.end():]
-    elif m := _TRAILING_NO.match(s):
-        wanted, unwanted = "", m.group(1)
+    elif trailing := _trailing_no(s):
+        wanted, unwanted, rest = trailing
     else:
         return Polarity(wanted=sentence.strip(), task=bool(_NEG_CUE.search(s)))
     unwanted = _clean(unwanted)
-    if not set(re.findall(r"[a-z]+", unwanted.lower())) - _GENERIC:
+    if _says_nothing(unwanted):
         return Polarity(wanted=sentence.strip(), task=True)  # "... and filter out irrelevant ones"
     wanted = re.sub(r"[\s,;:(]+$", "", wanted.strip())
-    if len(re.sub(r"\b(we|i|please|also|and|but)\b", "", wanted, flags=re.I).strip()) < 3:
-        wanted = ""
+    if len(re.sub(r"\b(we|i|please|also|and|but)\b", "", wanted, flags=re.I).strip()) < 3 or \
+            _says_nothing(wanted, also=("we", "i", "please", "also", "but", "on", "about", "in")):
+        wanted = ""  # "Anything, except X": nothing named as wanted
+    if rest := _RESUME.sub("", rest).strip():  # "X is out of scope, but we like Y."
+        more = polarity(rest, name)
+        wanted, unwanted = _joined(wanted, more.wanted, " "), _joined(unwanted, more.unwanted, ", ")
     return Polarity(wanted=wanted, unwanted=unwanted)
 
 
@@ -382,6 +436,8 @@ class _Reader:
             return None
         if (label := _LABEL_HEADING.match(line)) and not _ITEM.match(line):
             return self.heading(label.group(1).replace("\u2019", "'"), section=False)
+        if title := _negative_title(line):
+            return self.heading(title, section=False)  # "Exclusions" alone on its line, over a list
         labelled = _LABELLED.match(line)
         label = labelled and labelled.group(1).strip().replace("\u2019", "'")
         if labelled and self.labelled(raw, label, labelled.group(2).strip()):
@@ -422,6 +478,9 @@ class _Reader:
         """'- Relevant: ...', 'Irrelevant: ...': False when the label is not one of ours (plain text)."""
         negative = bool(_NEG_LABEL.match(label))
         in_topic = self.topic is not None and (self.mode == "topic" or raw[:1].isspace())
+        if _NO_BODY.match(body):  # "Robotics: no": the label is what is ruled out
+            self.out.negatives.append(_clean(label))
+            return True
         if in_topic:
             if negative:
                 self.topic.irrelevant.append(body)
@@ -438,6 +497,11 @@ class _Reader:
 
     def new_topic(self, title: str, indent: int) -> None:
         self.paragraph = None
+        labelled = _LABELLED.match(title)
+        if labelled and _NEG_LABEL.match(labelled.group(1).strip()):  # "2. Not: robotics": a list to avoid
+            self.topic, self.mode = None, None
+            self.out.kw_neg.append(labelled.group(2).strip())
+            return
         read = polarity(title, name=True)
         if read.unwanted:
             self.out.negatives.append(read.unwanted)

@@ -374,6 +374,38 @@ FORMS = [
      ["Graph learning", "Ignoring label noise in node classification"], ["molecules"], ["Graph learning"]),
     ("Robotics papers are out of scope. Time series forecasting.", ["Time series forecasting"], ["Robotics papers"],
      ["Time series forecasting."]),
+    # A trailing "... is out of scope" rules out its own clause, not the sentence it ends.
+    ("We follow diffusion models, robotics is out of scope.", ["diffusion models"], ["robotics"],
+     ["We follow diffusion models"]),
+    ("We follow diffusion models and generative image models; robotics and reinforcement learning are out of scope.",
+     ["diffusion models and generative image models"], ["robotics and reinforcement learning"],
+     ["We follow diffusion models and generative image models"]),
+    ("Graph learning - robotics is not relevant.", ["Graph learning"], ["robotics"], ["Graph learning"]),
+    ("We like graph learning but robotics is irrelevant.", ["graph learning"], ["robotics"], ["We like graph learning"]),
+    ("Diffusion models matter, whereas robotics is not of interest.", ["Diffusion models matter"], ["robotics"],
+     ["Diffusion models matter"]),
+    ("Graph learning while robotics is not wanted.", ["Graph learning"], ["robotics"], ["Graph learning"]),
+    ("Causal inference: surveys are not wanted.", ["Causal inference"], ["surveys"], ["Causal inference"]),
+    ("1. Diffusion models (robotics is out of scope)\n2. Graph learning", ["Diffusion models", "Graph learning"],
+     ["robotics"], ["Diffusion models", "Graph learning"]),
+    ("Robotics is out of scope, but we like graph learning.", ["graph learning"], ["Robotics"], ["we like graph learning."]),
+    # Other ways to say what to avoid.
+    ("Anything but robotics.", [], ["robotics"], []),
+    ("Everything except medical imaging.", [], ["medical imaging"], []),
+    ("Papers on LLMs, with the exception of medical imaging.", ["LLMs"], ["medical imaging"], ["Papers on LLMs"]),
+    ("Exclusions\n- robotics\n- medical imaging\n\n1. Graph learning", ["Graph learning"],
+     ["robotics", "medical imaging"], ["Graph learning"]),
+    ("**Exclusions**\n- robotics\n\n1. Graph learning", ["Graph learning"], ["robotics"], ["Graph learning"]),
+    ("Topics to avoid\n- robotics\n\nGraph learning.", ["Graph learning"], ["robotics"], ["Graph learning."]),
+    ("Blacklist: robotics, medical imaging\n\n1. Graph learning", ["Graph learning"], ["robotics", "medical imaging"],
+     ["Graph learning"]),
+    ("NOT: robotics\n\n1. Graph learning", ["Graph learning"], ["robotics"], ["Graph learning"]),
+    ("Robotics: no.\n\n1. Graph learning", ["Graph learning"], ["Robotics"], ["Graph learning"]),
+    ("Robotics - no thanks.\n\n1. Graph learning", ["Graph learning"], ["Robotics"], ["Graph learning"]),
+    ("- Graph learning\n- Robotics: no", ["Graph learning"], ["Robotics"], ["Graph learning"]),
+    ("1. Graph learning\n2. Not: robotics\n3. Sparse attention", ["Graph learning", "Sparse attention"], ["robotics"],
+     ["Graph learning", "Sparse attention"]),
+    ("**Irrelevant:** robotics\n\n1. Graph learning", ["Graph learning"], ["robotics"], ["Graph learning"]),
 ]
 # Not exclusions: the words appear, the meaning is wanted.
 WANTED_ONLY = [
@@ -386,6 +418,8 @@ WANTED_ONLY = [
     "Avoiding catastrophic forgetting in continual learning.",
     "Skip connections and residual architectures.",
     "Excluding confounders from causal effect estimates.",
+    "Everything about graph neural networks.",
+    "Exclusion restrictions in instrumental variable estimation.",
 ]
 LABELS = ("irrelevant", "relevant:", "not relevant", "application work", "keywords")
 
@@ -393,6 +427,7 @@ LABELS = ("irrelevant", "relevant:", "not relevant", "application work", "keywor
 @pytest.mark.parametrize("text, wanted, unwanted, names", FORMS, ids=[f[0][:40] for f in FORMS])
 def test_criteria_forms_split_what_is_wanted_from_what_is_ruled_out(text, wanted, unwanted, names):
     q = criteria.query_texts(text)
+    assert "**" not in q.positive + q.negative  # markdown emphasis around a label is not text
     for phrase in wanted:
         assert phrase in q.positive and phrase not in q.negative
     for phrase in unwanted:
