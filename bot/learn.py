@@ -301,13 +301,12 @@ class TasteScorer:
         today = self._vecs(papers)
         if progress and train:
             # Seconds on a long history (TF-IDF over every training paper): say what is going on.
-            progress(0, step="fitting the taste model", total=len(train))
+            # One call with nothing to count in it: the step is named, with no total.
+            progress(0, step="fitting the taste model")
         rows = None
         if self.config.text_weight > 0 and train:
             _, rows = text_features([paper_text(p.title, p.abstract) for p in train + papers])
         model = TasteModel(self.config).fit(vecs, kind, rows[:len(train)] if rows is not None else None)
-        if progress and train:
-            progress(len(train))
         return model, model.decision(today, rows[len(train):] if rows is not None else None)
 
     def score(self, papers: list[Paper], criteria, date: str, progress: Progress | None = None) -> ScoringResult:

@@ -286,8 +286,8 @@ def test_a_long_vote_history_is_embedded_at_most_the_bound_per_run_most_recent_f
     before = cache.embedder.embedded
     taste = TasteScorer(LocalScorer(cache), db, cache, config).score(today, CRITERIA, "2025-02-12", progress=steps)
     assert cache.embedder.embedded - before == 6
-    assert steps.steps == [["embedding voted papers for the taste model", 6, 6],
-                           ["fitting the taste model", 6, 6]]  # only the papers with a vector train it
+    # The fit is one call: it is named while it runs, with no count that would only jump 0 -> N.
+    assert steps.steps == [["embedding voted papers for the taste model", 6, 6], ["fitting the taste model", None, 0]]
     # The six most recent votes are the ones embedded; the digest says the rest wait.
     cached = {p.arxiv_id for p in voted if len(cache.cached_many([paper_text(p.title, p.abstract)]))}
     assert cached == {p.arxiv_id for p in voted[-6:]}
