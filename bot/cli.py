@@ -180,10 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         from .embed import ModelError
         from .feed import FeedError
-        from .run_lock import RunInProgress
+        from .run_lock import RunInProgress, RunLeaseLost
 
         # Errors whose message already says what is wrong and what to do.
-        if isinstance(exc, (FeedError, ModelError, ValueError, DatabaseFileError, RunInProgress)):
+        if isinstance(exc, (FeedError, ModelError, ValueError, DatabaseFileError, RunInProgress, RunLeaseLost)):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         # Anything else is a bug or an outage mid-run: one clear line, the traceback only

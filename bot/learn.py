@@ -25,7 +25,7 @@ import numpy as np
 from .embed import EmbeddingCache, paper_text
 from .models import Paper, Score
 from .progress import Progress
-from .scoring.base import ScoringResult
+from .scoring.base import SaveScores, Scorer, ScoringResult
 
 
 @dataclass
@@ -257,7 +257,7 @@ def has_feedback(db) -> bool:
     return next(db.query("select 1 as x from feedback limit 1"), None) is not None
 
 
-class TasteScorer:
+class TasteScorer(Scorer):
     """Wraps the local scorer: its zero-shot relevance blended with the team's learned taste.
 
     Retrained from the feedback table at every scoring run (cheap), so new votes count from
@@ -309,7 +309,8 @@ class TasteScorer:
         model = TasteModel(self.config).fit(vecs, kind, rows[:len(train)] if rows is not None else None)
         return model, model.decision(today, rows[len(train):] if rows is not None else None)
 
-    def score(self, papers: list[Paper], criteria, date: str, progress: Progress | None = None) -> ScoringResult:
+    def score(self, papers: list[Paper], criteria, date: str, progress: Progress | None = None,
+              save: SaveScores | None = None) -> ScoringResult:
         result = self.base.score(papers, criteria, date, progress=progress)
         if not papers:
             return result

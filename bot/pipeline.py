@@ -23,6 +23,8 @@ from .db import check_file_unchanged, now
 from .digest import DayReport, Pick, write
 from .feed import Feed, FeedError, PoliteSession, fetch_feed, parse_feed, select
 from .models import Paper, Score
+from .progress import Progress
+from .scoring.base import Scorer
 
 log = logging.getLogger(__name__)
 SAMPLE_FEED = Path(__file__).resolve().parent.parent / "data" / "samples" / "2025-02-24.xml"
@@ -123,7 +125,7 @@ def make_scorer(settings: Settings, db, *, batch_api: bool | None = None):
 
 
 def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date: str | None = None,
-            scorer=None, http: PoliteSession | None = None, progress: Callable | None = None,
+            scorer: Scorer | None = None, http: PoliteSession | None = None, progress: Progress | None = None,
             write_digest: bool = True, notify: Callable[[str], None] | None = None,
             wait_seconds: float = run_lock.WAIT_SECONDS) -> RunOutcome:
     """Run (or resume, or re-render) one announcement day.
@@ -132,8 +134,8 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
     for another holder, telling `notify` who), so a second run reuses the first one's work.
     A database file deleted or replaced meanwhile is a DatabaseFileError, not a quiet loss."""
     with ExitStack() as held:
-        def hold(day: str) -> None:
-            held.enter_context(run_lock.RunLease(db, day, wait_seconds=wait_seconds, notify=notify))
+        def hold(day: str) -> run_lock.RunLease:
+            return held.enter_context(run_lock.RunLease(db, day, wait_seconds=wait_seconds, notify=notify))
 
         outcome = _run_day(settings, db, hold, feed_file=feed_file, date=date, scorer=scorer, http=http,
                            progress=progress, write_digest=write_digest)
@@ -141,117 +143,164 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
     return outcome
 
 
-def _run_day(settings: Settings, db, hold: Callable[[str], None], *, feed_file: str | Path | None,
-             date: str | None, scorer, http: PoliteSession | None, progress: Callable | None,
+@dataclass
+class _Day:
+    """The papers of the day being run, and what the run has to tell."""
+    date: str
+    papers: list[Paper]
+    n_feed: int
+    lease: run_lock.RunLease
+    warnings: list[str] = field(default_factory=list)
+
+
+def _run_day(settings: Settings, db, hold: Callable[[str], run_lock.RunLease], *, feed_file: str | Path | None,
+             date: str | None, scorer: Scorer | None, http: PoliteSession | None, progress: Progress | None,
              write_digest: bool) -> RunOutcome:
-    warnings: list[str] = []
-    if date and feed_file is None:
-        hold(date)
-        row = _run_row(db, date)
-        if row is None or row["status"] not in ("fetched", "scored", "done"):
-            if row and row["status"] == "empty":
-                return RunOutcome(date, "empty", f"no announcements for {date}")
-            raise FeedError(f"no stored papers for {date}: arXiv's feed only serves the latest "
-                            "announcement day; pass --feed FILE to score a saved feed for another day")
-        papers = store.load_papers(db, date)
-        n_feed = row["n_feed"]
-    else:
-        feed = load_feed(settings, db, feed_file, http)
-        if feed.skipped:
-            warnings += [f"skipped unreadable feed item: {s}" for s in feed.skipped]
-        warnings += [f"repaired the feed at {s}" for s in feed.repaired]
-        feed_date = feed.date.isoformat() if feed.date else None
-        if date and feed_date and date != feed_date:
-            raise FeedError(f"the feed is for {feed_date}, not the requested --date {date}")
-        day = date or feed_date or Date.today().isoformat()
-        hold(day)
-        if feed.empty:
-            # Weekends and holidays: a normal day with nothing to do. Never fall back to older papers.
-            _set_run(db, day, status="empty", n_feed=0, n_kept=0, n_scanned=0, n_picked=0, finished_at=now())
-            return RunOutcome(day, "empty", f"no announcements for {day}", warnings=warnings)
-        date = day
-        papers = select(feed, settings["arxiv.announce_types"])
-        n_feed = len(feed.papers)
-        store.save_papers(db, date, papers)
-        _set_run(db, date, status="fetched", source=str(feed_file or "network"), n_feed=n_feed,
-                 n_kept=len(papers), error=None)
-        if settings["arxiv.enrich"]:
-            from .enrich import enrich
-
-            warnings += enrich(db, papers)
-            papers = store.load_papers(db, date)
-
+    day = _fetch_day(settings, db, hold, feed_file=feed_file, date=date, http=http)
+    if isinstance(day, RunOutcome):
+        return day
+    if day.lease.waited and _is_done(db, day.date):
+        # Another run of this day finished while this one waited: its digest is the day's.
+        return _stored_outcome(settings, db, day)
     crit, said = criteria_mod.for_run(db, settings.path("ranking.criteria_file"))
-    warnings += said
+    day.warnings += said
     scorer = scorer or make_scorer(settings, db)
-    ids = [p.arxiv_id for p in papers]
-    have = store.load_scores(db, scorer.name, crit.version, ids)
-    todo = [p for p in papers if p.arxiv_id not in have]
+    scores, notes, usage = _score_day(db, day, crit, scorer, progress)
+    day.lease.ensure_held()  # a run taken over while it stalled must not overwrite the new holder's day
+    picks = _pick(settings, db, day, scores, scorer)
+    report = DayReport(date=day.date, n_feed=day.n_feed, n_scanned=len(day.papers), picks=picks, scorer=scorer.name,
+                       criteria_text=crit.text, criteria_version=crit.version, usage=usage, notes=notes,
+                       prompt_text=scorer.last_prefix)
+    return _render(settings, db, day, report, write_digest)
+
+
+def _fetch_day(settings: Settings, db, hold: Callable[[str], run_lock.RunLease], *, feed_file: str | Path | None,
+               date: str | None, http: PoliteSession | None) -> _Day | RunOutcome:
+    """The day's papers: the stored ones for a --date without a feed, else the feed's, stored
+    (an empty day is an outcome of its own). Holds the day's lease from when the day is known."""
+    if date and feed_file is None:
+        return _stored_day(db, date, hold(date))
+    feed = load_feed(settings, db, feed_file, http)
+    warnings = [f"skipped unreadable feed item: {s}" for s in feed.skipped]
+    warnings += [f"repaired the feed at {s}" for s in feed.repaired]
+    feed_date = feed.date.isoformat() if feed.date else None
+    if date and feed_date and date != feed_date:
+        raise FeedError(f"the feed is for {feed_date}, not the requested --date {date}")
+    date = date or feed_date or Date.today().isoformat()
+    lease = hold(date)
+    if lease.waited and _is_done(db, date):
+        # The run waited for finished the day from the same feed: nothing to store again.
+        day = _stored_day(db, date, lease)
+        day.warnings = warnings
+        return day
+    if feed.empty:
+        # Weekends and holidays: a normal day with nothing to do. Never fall back to older papers.
+        _set_run(db, date, status="empty", n_feed=0, n_kept=0, n_scanned=0, n_picked=0, finished_at=now())
+        return RunOutcome(date, "empty", f"no announcements for {date}", warnings=warnings)
+    papers = select(feed, settings["arxiv.announce_types"])
+    store.save_papers(db, date, papers)
+    _set_run(db, date, status="fetched", source=str(feed_file or "network"), n_feed=len(feed.papers),
+             n_kept=len(papers), error=None)
+    if settings["arxiv.enrich"]:
+        from .enrich import enrich
+
+        warnings += enrich(db, papers)
+        papers = store.load_papers(db, date)
+    return _Day(date, papers, len(feed.papers), lease, warnings)
+
+
+def _stored_day(db, date: str, lease: run_lock.RunLease) -> _Day | RunOutcome:
+    row = _run_row(db, date)
+    if row and row["status"] == "empty":
+        return RunOutcome(date, "empty", f"no announcements for {date}")
+    if row is None or row["status"] not in ("fetched", "scored", "done"):
+        raise FeedError(f"no stored papers for {date}: arXiv's feed only serves the latest "
+                        "announcement day; pass --feed FILE to score a saved feed for another day")
+    return _Day(date, store.load_papers(db, date), row["n_feed"], lease)
+
+
+def _is_done(db, date: str) -> bool:
+    row = _run_row(db, date)
+    return row is not None and row["status"] in ("done", "empty")
+
+
+def _score_day(db, day: _Day, crit, scorer: Scorer, progress: Progress | None) -> tuple[dict[str, Score], list[str], dict]:
+    """Every paper's score: the stored ones, the rest scored now. Returns the scores, the
+    digest's notes and the token usage (those of the scoring run when nothing was left to score)."""
+    have = store.load_scores(db, scorer.name, crit.version, [p.arxiv_id for p in day.papers])
+    todo = [p for p in day.papers if p.arxiv_id not in have]
     notes: list[str] = []
     usage: dict = {}
     if todo:
-        extra: dict = {}
-        if _accepts_progress(scorer):
-            extra["progress"] = progress
-        if _accepts(scorer, "save"):
-            # An LLM scorer stores each batch as it arrives: an interrupted run re-bills nothing.
-            extra["save"] = lambda scores: store.save_scores(db, scorer.name, crit.version, date, scores)
-        result = scorer.score(todo, crit, date, **extra)
+        # An LLM scorer stores each batch as it arrives: an interrupted run re-bills nothing.
+        result = scorer.score(todo, crit, day.date, progress=progress,
+                              save=lambda scores: store.save_scores(db, scorer.name, crit.version, day.date, scores))
         missing = [p.arxiv_id for p in todo if p.arxiv_id not in result.scores]
         if missing:
             raise RuntimeError(f"scorer {scorer.name} returned no score for {len(missing)} papers, e.g. {missing[:3]}")
         # Provisional scores (the LLM failed, the budget ran out) are shown, not stored: a
         # re-run of the day tries those papers again.
-        provisional = getattr(scorer, "provisional_sources", ())
-        store.save_scores(db, scorer.name, crit.version, date,
-                          [s for s in result.scores.values() if s.source not in provisional])
+        store.save_scores(db, scorer.name, crit.version, day.date,
+                          [s for s in result.scores.values() if s.source not in scorer.provisional_sources])
         have.update(result.scores)
-        notes += result.notes
-        warnings += result.warnings  # one line when the LLM failed (its notes say the rest)
-        usage = result.usage
-    elif (prior := _run_row(db, date)) and prior["scorer"] == scorer.name and prior["criteria_version"] == crit.version:
+        notes, usage = result.notes, result.usage
+        day.warnings += result.warnings  # one line when the LLM failed (its notes say the rest)
+    elif (prior := _run_row(db, day.date)) and prior["scorer"] == scorer.name and prior["criteria_version"] == crit.version:
         # Every score was stored (a re-run or a re-render): keep what the scoring run told the
         # reader, so the same day renders the same digest.
         notes = json.loads(prior["notes"] or "[]")
         usage = json.loads(prior["usage"] or "{}")
-    _set_run(db, date, status="scored", scorer=scorer.name, criteria_version=crit.version, n_scanned=len(papers),
-             notes=json.dumps(notes), usage=json.dumps(usage))
+    _set_run(db, day.date, status="scored", scorer=scorer.name, criteria_version=crit.version,
+             n_scanned=len(day.papers), notes=json.dumps(notes), usage=json.dumps(usage))
+    return have, notes, usage
 
+
+def _pick(settings: Settings, db, day: _Day, scores: dict[str, Score], scorer: Scorer) -> list[Pick]:
+    """The day's picks, ranked and stored (table `picks`), each with why it was picked."""
     matcher = AuthorMatcher(watched_authors(settings, db))
-    matches = {p.arxiv_id: m for p in papers if (m := matcher.match(p.authors))}
-    picks = rank(papers, have, matches, settings["ranking.min_relevance"], settings["ranking.min_novelty"],
+    matches = {p.arxiv_id: m for p in day.papers if (m := matcher.match(p.authors))}
+    picks = rank(day.papers, scores, matches, settings["ranking.min_relevance"], settings["ranking.min_novelty"],
                  settings["ranking.max_papers"])
-    if callable(explain := getattr(scorer, "explain", None)):
-        # Feedback-driven ranking says why: "close to 2 papers the team liked: ...".
-        why = explain([pk.paper for pk in picks])
-        for pk in picks:
-            pk.why = pk.why or why.get(pk.paper.arxiv_id, "")
+    # Feedback-driven ranking says why: "close to 2 papers the team liked: ...".
+    why = scorer.explain([pk.paper for pk in picks])
+    for pk in picks:
+        pk.why = pk.why or why.get(pk.paper.arxiv_id, "")
     with db.conn:
-        db.conn.execute("delete from picks where date = ?", (date,))
+        db.conn.execute("delete from picks where date = ?", (day.date,))
         db.conn.executemany(
             "insert into picks (date, rank, arxiv_id, relevance, novelty, comment, author_match, scorer) values (?,?,?,?,?,?,?,?)",
-            [(date, i, pk.paper.arxiv_id, pk.score.relevance, pk.score.novelty,
+            [(day.date, i, pk.paper.arxiv_id, pk.score.relevance, pk.score.novelty,
               "Author match" if pk.author_match else pk.score.comment, int(bool(pk.author_match)), scorer.name)
              for i, pk in enumerate(picks, 1)])
-    report = DayReport(date=date, n_feed=n_feed, n_scanned=len(papers), picks=picks, scorer=scorer.name,
-                       criteria_text=crit.text, criteria_version=crit.version, usage=usage, notes=notes,
-                       prompt_text=getattr(scorer, "last_prefix", ""))
-    paths = None
-    if write_digest:
-        paths = write(report, settings.path("storage.digest_dir"))
-    _set_run(db, date, status="done", n_picked=len(picks), finished_at=now(),
+    return picks
+
+
+def _render(settings: Settings, db, day: _Day, report: DayReport, write_digest: bool) -> RunOutcome:
+    paths = write(report, settings.path("storage.digest_dir")) if write_digest else None
+    _set_run(db, day.date, status="done", n_picked=len(report.picks), finished_at=now(),
              digest_md=str(paths[0]) if paths else None, digest_json=str(paths[1]) if paths else None)
-    return RunOutcome(date, "done", f"{len(picks)} of {len(papers)} papers picked for {date}", report, paths, warnings)
+    return RunOutcome(day.date, "done", f"{len(report.picks)} of {len(day.papers)} papers picked for {day.date}",
+                      report, paths, day.warnings)
 
 
-def _accepts_progress(scorer) -> bool:
-    return _accepts(scorer, "progress")
-
-
-def _accepts(scorer, parameter: str) -> bool:
-    import inspect
-
-    return parameter in inspect.signature(scorer.score).parameters
+def _stored_outcome(settings: Settings, db, day: _Day) -> RunOutcome:
+    """The day as the run that finished it left it (its picks, notes and digest files): no
+    scoring, no LLM call, nothing written."""
+    row = _run_row(db, day.date)
+    if row["status"] == "empty":
+        return RunOutcome(day.date, "empty", f"no announcements for {day.date}", warnings=day.warnings)
+    by_id = {p.arxiv_id: p for p in day.papers}
+    matcher = AuthorMatcher(watched_authors(settings, db))
+    picks = [Pick(by_id[r["arxiv_id"]],
+                  Score(r["arxiv_id"], r["relevance"], r["novelty"], r["comment"] or "", source=r["scorer"] or ""),
+                  (matcher.match(by_id[r["arxiv_id"]].authors) or ["a watched author"]) if r["author_match"] else [])
+             for r in db.query("select * from picks where date = ? order by rank", [day.date]) if r["arxiv_id"] in by_id]
+    report = DayReport(date=day.date, n_feed=day.n_feed, n_scanned=row["n_scanned"] or len(day.papers), picks=picks,
+                       scorer=row["scorer"] or "", criteria_text="", criteria_version=row["criteria_version"],
+                       usage=json.loads(row["usage"] or "{}"), notes=json.loads(row["notes"] or "[]"))
+    paths = (Path(row["digest_md"]), Path(row["digest_json"])) if row["digest_md"] and row["digest_json"] else None
+    return RunOutcome(day.date, "done", f"{len(picks)} of {len(day.papers)} papers picked for {day.date}",
+                      report, paths, day.warnings)
 
 
 def print_warnings(outcome: RunOutcome) -> None:

@@ -35,6 +35,11 @@ class RunInProgress(RuntimeError):
     """Another process kept running the day for longer than this one would wait."""
 
 
+class RunLeaseLost(RuntimeError):
+    """This run stalled past its lease and another process took the day over: writing on
+    would overwrite what the new holder writes."""
+
+
 @dataclass(frozen=True)
 class Lease:
     holder: str  # host#pidns:pid:thread
@@ -115,6 +120,7 @@ class _Heartbeat(threading.Thread):
         super().__init__(name=f"run-lease-{date}", daemon=True)
         self.date, self.holder = date, holder
         self.stopped = threading.Event()
+        self.lost = threading.Event()  # the lease row is another holder's now
         # Opened here, while the file surely exists, and never creating one (mode=rw): a
         # database deleted mid-run must stay deleted, so the run can notice and say so.
         self.conn = sqlite3.connect(f"file:{pathname2url(path)}?mode=rw", uri=True, timeout=30,
@@ -126,10 +132,14 @@ class _Heartbeat(threading.Thread):
             while not self.stopped.wait(HEARTBEAT_SECONDS):
                 try:
                     with conn:
-                        conn.execute("update run_leases set expires = ? where date = ? and holder = ?",
-                                     [time.time() + LEASE_SECONDS, self.date, self.holder])
+                        refreshed = conn.execute("update run_leases set expires = ? where date = ? and holder = ?",
+                                                 [time.time() + LEASE_SECONDS, self.date, self.holder]).rowcount
                 except sqlite3.Error as exc:  # the next beat tries again; the run itself goes on
                     log.warning("could not refresh the run lease for %s: %s", self.date, exc)
+                    continue
+                if not refreshed:  # taken over (this process stalled past LEASE_SECONDS): stop claiming it
+                    self.lost.set()
+                    return
         finally:
             conn.close()
 
@@ -148,6 +158,7 @@ class RunLease:
         self.notify = notify or log.warning
         self.holder = process_holder()
         self.heartbeat: _Heartbeat | None = None
+        self.waited = False  # another process held the day when this run came: it may have finished it
 
     def __enter__(self) -> "RunLease":
         deadline = time.monotonic() + self.wait_seconds
@@ -165,12 +176,24 @@ class RunLease:
             time.sleep(self.poll_seconds)
             other = take(self.db, self.date, self.holder)
         if waited_for:
+            self.waited = True
             self.notify(f"the other run for {self.date} has ended; going on with what it stored")
         path = database_file(self.db)
         if path:
             self.heartbeat = _Heartbeat(path, self.date, self.holder)
             self.heartbeat.start()
         return self
+
+    def ensure_held(self) -> None:
+        """Raise RunLeaseLost when another process holds the day's lease now; called before
+        the run writes its results."""
+        current = _lease_row(self.db, self.date)
+        if current is not None and current.holder == self.holder and not (self.heartbeat and self.heartbeat.lost.is_set()):
+            return
+        who = f" ({current.describe()})" if current else ""
+        raise RunLeaseLost(f"another process{who} took over the run of {self.date} while this one was stalled "
+                           "past its lease; this run stops without writing picks or the digest (the other "
+                           "run writes them; the scores stored so far are kept for it)")
 
     def __exit__(self, *exc_info) -> None:
         if self.heartbeat is not None:

@@ -13,6 +13,7 @@ import pytest
 
 from bot.digest import DayReport, Pick, render_markdown, scored_by, to_json, write
 from bot.models import Paper, Score
+from bot.scoring.base import Scorer
 from bot.text import readable, readable_names
 from tests.fixtures.digest_format import FIELD, SECTION, TOC_ENTRY, parse_digest, visible
 
@@ -457,12 +458,12 @@ Abstract: {escape(p.abstract)}</description><guid isPermaLink="false">oai:arXiv.
     return path
 
 
-class _EveryPaperRelevant:
+class _EveryPaperRelevant(Scorer):
     """A scorer that keeps every paper, so each hostile item reaches the digest."""
 
     name = "local:test"
 
-    def score(self, papers, criteria, date):
+    def score(self, papers, criteria, date, progress=None, save=None):
         from bot.scoring.base import ScoringResult
 
         return ScoringResult({p.arxiv_id: Score(p.arxiv_id, 9, 5, f"Close to {p.title}", raw=0.5) for p in papers})

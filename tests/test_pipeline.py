@@ -20,7 +20,7 @@ from bot.embed import Embedder, EmbeddingCache, paper_text
 from bot.feed import FeedError, PoliteSession
 from bot.models import Paper, Score
 from bot.pipeline import rank, run_day
-from bot.scoring.base import ScoringResult
+from bot.scoring.base import Scorer, ScoringResult
 from bot.scoring.local import LocalScorer
 from tests.fixtures.digest_format import parse_digest
 from tests.servers.arxiv_server import ArxivServer, Reply
@@ -57,13 +57,13 @@ class RecordingEmbedder(Embedder):
         return super().embed(texts)
 
 
-class RecordingScorer:
+class RecordingScorer(Scorer):
     """The real LocalScorer, remembering which papers it was asked to score."""
 
     def __init__(self, inner: LocalScorer):
         self.inner, self.name, self.calls = inner, inner.name, []
 
-    def score(self, papers, criteria, date, progress=None):
+    def score(self, papers, criteria, date, progress=None, save=None):
         self.calls.append([p.arxiv_id for p in papers])
         return self.inner.score(papers, criteria, date, progress=progress)
 
@@ -72,7 +72,7 @@ class CrashingScorer(RecordingScorer):
     """Embeds the papers (so the vectors are stored) and then fails, like a scorer that
     dies half-way through a day."""
 
-    def score(self, papers, criteria, date, progress=None):
+    def score(self, papers, criteria, date, progress=None, save=None):
         self.calls.append([p.arxiv_id for p in papers])
         self.inner.embed_papers(papers)
         raise RuntimeError("scorer crashed half-way")
@@ -186,7 +186,7 @@ def test_same_date_twice_duplicates_nothing(settings, db, scorer, embedder):
     assert {t: count(db, t) for t in tables} == before
 
 
-class FixedScorer:
+class FixedScorer(Scorer):
     """A scorer that bills like an LLM: fixed scores, a note and token usage."""
 
     name = "fixed:test"
@@ -196,7 +196,7 @@ class FixedScorer:
     def __init__(self):
         self.calls = []
 
-    def score(self, papers, criteria, date):
+    def score(self, papers, criteria, date, progress=None, save=None):
         self.calls.append([p.arxiv_id for p in papers])
         return ScoringResult({p.arxiv_id: Score(p.arxiv_id, 8, 5, f"fixed {p.arxiv_id}", source="llm") for p in papers},
                              notes=["Scored by a fixed test scorer."], usage=dict(self.USAGE))
@@ -277,7 +277,7 @@ def test_killed_process_then_cli_rerun_completes(tmp_path):
         from bot.scoring.local import LocalScorer
 
         class Killed(LocalScorer):
-            def score(self, papers, criteria, date, progress=None):
+            def score(self, papers, criteria, date, progress=None, save=None):
                 self.embed_papers(papers)
                 os._exit(137)
 
@@ -502,7 +502,7 @@ def test_cli_reports_a_crash_mid_run_in_one_line_and_keeps_what_was_stored(tmp_p
     from bot import cli, pipeline
 
     class Outage(LocalScorer):
-        def score(self, papers, criteria, date, progress=None):
+        def score(self, papers, criteria, date, progress=None, save=None):
             raise ConnectionResetError("scoring backend went away")
 
     monkeypatch.setattr(pipeline, "make_scorer", lambda settings, db, **kw: Outage(EmbeddingCache(db)))
@@ -527,7 +527,7 @@ def test_database_deleted_mid_run_is_an_error_not_a_quiet_loss(tmp_path, monkeyp
     db_path = tmp_path / "doomed.sqlite"
 
     class DeletesTheDatabase(LocalScorer):
-        def score(self, papers, criteria, date, progress=None):
+        def score(self, papers, criteria, date, progress=None, save=None):
             db_path.unlink()
             return super().score(papers, criteria, date, progress=progress)
 
@@ -613,3 +613,101 @@ def test_two_digest_processes_at_once_one_embeds_and_the_other_waits(tmp_path):
     picked = [next(line for line in out.splitlines() if "papers picked for 2025-02-24" in line)
               for _, _, _, out in results]
     assert picked[0] == picked[1] and "of 365 papers picked" in picked[0]
+
+
+class HalfProvisionalScorer(FixedScorer):
+    """Like an LLM that failed for half the papers: those get a local stand-in, shown in the
+    digest but not stored, so a plain re-run of the day would score them again."""
+
+    name = "fixed:half-provisional"
+    provisional_sources = ("local-fallback",)
+
+    def score(self, papers, criteria, date, progress=None, save=None):
+        result = super().score(papers, criteria, date)
+        for p in papers[::2]:
+            result.scores[p.arxiv_id] = Score(p.arxiv_id, 7, 4, "stand-in", source="local-fallback")
+        return result
+
+
+def _release_lease_soon(settings, date: str, after: float):
+    """The other run of the day ends `after` seconds from now (its lease goes, from its own connection)."""
+    import threading
+
+    def release():
+        other = open_db(settings["storage.database"])
+        with other.conn:
+            other.conn.execute("delete from run_leases where date = ?", [date])
+        other.conn.close()
+
+    timer = threading.Timer(after, release)
+    timer.start()
+    return timer
+
+
+def test_a_run_that_waited_for_a_finished_day_renders_it_without_scoring_or_storing(settings, db):
+    from bot.run_lock import this_host
+
+    scorer = HalfProvisionalScorer()
+    first = run_day(settings, db, feed_file=DAY, scorer=scorer)
+    files, row = digest_files(settings), run_row(db)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:  # the other run (a live process) holds the day, and ends while this one waits
+        _hold_lease(db, "2025-02-24", f"{this_host()}:{sleeper.pid}:1", expires_in=600)
+        timer = _release_lease_soon(settings, "2025-02-24", after=0.5)
+        said = []
+        second = run_day(settings, db, feed_file=DAY, scorer=scorer, wait_seconds=30, notify=said.append)
+        timer.join()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert len(said) == 2 and "has ended" in said[1]
+    assert scorer.calls == [KEPT]  # the stand-ins were not sent to the "LLM" again
+    assert run_row(db) == row  # not reset to fetched, not re-finished: nothing stored again
+    assert digest_files(settings) == files
+    assert second.status == "done" and second.message == first.message and second.paths == first.paths
+    assert [(pk.paper.arxiv_id, pk.score.relevance, pk.score.novelty) for pk in second.report.picks] == \
+        [(pk.paper.arxiv_id, pk.score.relevance, pk.score.novelty) for pk in first.report.picks]
+    assert second.report.notes == first.report.notes and second.report.usage == first.report.usage
+
+
+def test_a_run_taken_over_while_it_stalled_writes_no_picks_or_digest(settings, db, scorer, monkeypatch):
+    """It stalled past its lease (a frozen process); another process took the day over. Its
+    heartbeat finds the lease gone and the run stops before writing its results."""
+    from bot import run_lock
+
+    monkeypatch.setattr(run_lock, "HEARTBEAT_SECONDS", 0.05)
+    took_over = []
+
+    class StallsThenFindsItTakenOver(RecordingScorer):
+        def score(self, papers, criteria, date, progress=None, save=None):
+            result = super().score(papers, criteria, date, progress=progress)
+            other = open_db(settings["storage.database"])
+            with other.conn:
+                other.conn.execute("update run_leases set holder = 'elsewhere#1:4242:1', "
+                                   "acquired_at = '2025-02-24T07:00:00+00:00' where date = ?", [date])
+            other.conn.close()
+            took_over.append(True)
+            return result
+
+    stalled = StallsThenFindsItTakenOver(scorer.inner)
+    with pytest.raises(run_lock.RunLeaseLost) as err:
+        run_day(settings, db, feed_file=DAY, scorer=stalled)
+    assert took_over and "another process (process 4242 on elsewhere, since 2025-02-24 07:00:00 UTC)" in str(err.value)
+    assert count(db, "picks") == 0 and run_row(db)["status"] != "done"
+    assert not (settings.path("storage.digest_dir") / "2025-02-24.md").exists()
+    assert count(db, "run_leases", "where holder = 'elsewhere#1:4242:1'") == 1  # the new holder's lease is left alone
+
+
+def test_the_heartbeat_of_a_lease_taken_over_stops_claiming_it(db, monkeypatch):
+    from bot import run_lock
+
+    monkeypatch.setattr(run_lock, "HEARTBEAT_SECONDS", 0.02)
+    with run_lock.RunLease(db, "2025-02-24") as lease:
+        with db.conn:
+            db.conn.execute("update run_leases set holder = 'elsewhere#1:4242:1', expires = 1 where date = '2025-02-24'")
+        assert lease.heartbeat.lost.wait(timeout=10)
+        lease.heartbeat.join(timeout=10)
+        assert not lease.heartbeat.is_alive()
+        with pytest.raises(run_lock.RunLeaseLost):
+            lease.ensure_held()
+    assert db.execute("select expires from run_leases").fetchone()[0] == 1  # never refreshed for the old holder

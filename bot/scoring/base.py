@@ -1,10 +1,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable, Protocol
 
 from ..criteria import Criteria
 from ..models import Paper, Score
+from ..progress import Progress
+
+#: Stores scores as they become final (an LLM scorer calls it per batch, so an interrupted
+#: run re-bills nothing); the pipeline stores the whole result afterwards anyway.
+SaveScores = Callable[[list[Score]], None]
 
 
 @dataclass
@@ -16,8 +21,21 @@ class ScoringResult:
 
 
 class Scorer(Protocol):
+    """What the pipeline asks of a scorer. Scorers subclass it, so the members they do not
+    need keep these defaults."""
+
     #: Stored with every score, e.g. "local:minilm" or "openai:gpt-5.4-nano".
     name: str
+    #: Score sources shown in the digest but never stored (an LLM that failed, a budget that
+    #: ran out): a re-run of the day scores those papers again.
+    provisional_sources: tuple[str, ...] = ()
+    #: The prompt prefix of the last score() call, printed in the digest ("" without an LLM).
+    last_prefix: str = ""
 
-    def score(self, papers: list[Paper], criteria: Criteria, date: str) -> ScoringResult:
+    def score(self, papers: list[Paper], criteria: Criteria, date: str, progress: Progress | None = None,
+              save: SaveScores | None = None) -> ScoringResult:
         ...
+
+    def explain(self, papers: list[Paper]) -> dict[str, str]:
+        """Why each of these picks was made beyond its score's comment (arxiv_id -> text)."""
+        return {}

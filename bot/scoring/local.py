@@ -26,7 +26,7 @@ from ..criteria import Criteria, keyword_phrases, query_texts
 from ..embed import EmbeddingCache, paper_text
 from ..models import Paper, Score
 from ..text import clip
-from .base import ScoringResult
+from .base import SaveScores, Scorer, ScoringResult
 
 # Calibration of the relevance score (standard deviations above the corpus mean) to the
 # 1-10 scale: relevance = 4 + 1.6 z, so the default pick threshold 7 is z >= 1.75 (about
@@ -166,7 +166,7 @@ def relevance(paper_vecs: np.ndarray, cv: CriteriaVectors, corpus: np.ndarray) -
     return (paper_vecs @ direction - background.mean()) / max(float(background.std()), 1e-9)
 
 
-class LocalScorer:
+class LocalScorer(Scorer):
     name = "local:minilm"
 
     def __init__(self, cache: EmbeddingCache, history_vecs: np.ndarray | None = None):
@@ -193,7 +193,8 @@ class LocalScorer:
             self.paper_vecs[p.arxiv_id] = v
         return vecs
 
-    def score(self, papers: list[Paper], criteria: Criteria, date: str, progress=None) -> ScoringResult:
+    def score(self, papers: list[Paper], criteria: Criteria, date: str, progress=None,
+              save: SaveScores | None = None) -> ScoringResult:
         if not papers:
             return ScoringResult(scores={})
         vecs = self.embed_papers(papers, progress=progress)

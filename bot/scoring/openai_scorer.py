@@ -37,7 +37,7 @@ from ..llm.prompt import PROMPTS_DIR, build_prefix, messages
 from ..llm.provider import CallOutcome, ChatProvider
 from ..llm.replies import parse_reply
 from ..models import Paper, Score
-from .base import ScoringResult
+from .base import Scorer, ScoringResult
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ def cut_size(n: int, share: float, floor: int, ceiling: int) -> int:
     return min(n, max(floor, min(ceiling, math.ceil(share * n))))
 
 
-class OpenAIScorer:
+class OpenAIScorer(Scorer):
     provisional_sources = PROVISIONAL_SOURCES
 
     def __init__(self, config: LLMConfig, db, provider: ChatProvider, prefilter, *, authors=None,
