@@ -105,7 +105,7 @@ def rank(papers: list[Paper], scores: dict[str, Score], matches: dict[str, list[
             [Pick(p, scores[p.arxiv_id]) for p in others[:max_papers]])
 
 
-def make_scorer(settings: Settings, db, *, batch_api: bool | None = None):
+def make_scorer(settings: Settings, db, *, batch_api: bool | None = None) -> Scorer:
     """The scorer for this run: the local one, unless an LLM is configured (OPENAI_API_KEY,
     OPENAI_BASE_URL or llm.base_url); then the LLM scores and the local one pre-filters."""
     from .embed import EmbeddingCache
