@@ -7,6 +7,9 @@ says who holds it and waits (bounded), then finds the day's work stored and only
 A holder refreshes its lease from a heartbeat thread. A lease is free again when its
 holder releases it, when its process is gone (same host), or when it stopped refreshing
 (`LEASE_SECONDS`: a holder on another host, a frozen process).
+
+The same lease, keyed by (date, channel) in `post_leases` (LeaseTable), keeps two posters
+of one day's thread apart (bot/slack/post.py).
 """
 from __future__ import annotations
 
@@ -82,43 +85,79 @@ def holder_is_dead(holder: str) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class LeaseTable:
+    """A table of leases, one row per key (`keys` columns, then holder, acquired_at and
+    expires): run_leases per day, post_leases per day and channel. Table and column names
+    are this module's constants, never outside text."""
+    name: str
+    keys: tuple[str, ...]
+
+    def _match(self) -> str:
+        return " and ".join(f"{k} = ?" for k in self.keys)
+
+    def row(self, db, key: tuple) -> Lease | None:
+        got = db.execute(f"select holder, acquired_at, expires from {self.name} where {self._match()}",
+                         list(key)).fetchone()
+        return Lease(*got) if got else None
+
+    def take(self, db, key: tuple, holder: str, now_s: float | None = None) -> Lease | None:
+        """Take the lease of `key` (or refresh it, keeping its start); None when this holder
+        has it, else the live holder's lease. One conditional upsert, so two processes
+        racing for it cannot both win."""
+        now_s = time.time() if now_s is None else now_s
+        current = self.row(db, key)
+        if current and current.holder != holder and current.expires > now_s and not holder_is_dead(current.holder):
+            return current
+        replaceable = current.holder if current else holder
+        cols, t = ", ".join(self.keys), self.name
+        with db.conn:
+            db.conn.execute(
+                f"""insert into {t} ({cols}, holder, acquired_at, expires) values ({", ".join("?" * len(key))},?,?,?)
+                    on conflict({cols}) do update set holder = excluded.holder,
+                        acquired_at = case when {t}.holder = excluded.holder then {t}.acquired_at
+                                           else excluded.acquired_at end,
+                        expires = excluded.expires
+                    where {t}.holder in (excluded.holder, ?)""",
+                [*key, holder, now(), now_s + LEASE_SECONDS, replaceable])
+        got = self.row(db, key)
+        return None if got and got.holder == holder else got
+
+    def refresh(self, conn: sqlite3.Connection, key: tuple, holder: str) -> bool:
+        """Push the expiry on (in the caller's transaction); False when the lease is not this
+        holder's any more (taken over)."""
+        return conn.execute(f"update {self.name} set expires = ? where {self._match()} and holder = ?",
+                            [time.time() + LEASE_SECONDS, *key, holder]).rowcount > 0
+
+    def release(self, db, key: tuple, holder: str) -> None:
+        with db.conn:
+            db.conn.execute(f"delete from {self.name} where {self._match()} and holder = ?", [*key, holder])
+
+
+RUN_LEASES = LeaseTable("run_leases", ("date",))
+POST_LEASES = LeaseTable("post_leases", ("date", "channel"))
+
+
 def _lease_row(db, date: str) -> Lease | None:
-    row = db.execute("select holder, acquired_at, expires from run_leases where date = ?", [date]).fetchone()
-    return Lease(*row) if row else None
+    return RUN_LEASES.row(db, (date,))
 
 
 def take(db, date: str, holder: str, now_s: float | None = None) -> Lease | None:
-    """Take the day's lease; None when this holder has it, else the live holder's lease.
-
-    One conditional upsert, so two processes racing for it cannot both win."""
-    now_s = time.time() if now_s is None else now_s
-    current = _lease_row(db, date)
-    if current and current.holder != holder and current.expires > now_s and not holder_is_dead(current.holder):
-        return current
-    replaceable = current.holder if current else holder
-    with db.conn:
-        db.conn.execute(
-            """insert into run_leases (date, holder, acquired_at, expires) values (?,?,?,?)
-               on conflict(date) do update set holder = excluded.holder,
-                   acquired_at = excluded.acquired_at, expires = excluded.expires
-               where run_leases.holder in (excluded.holder, ?)""",
-            [date, holder, now(), now_s + LEASE_SECONDS, replaceable])
-    got = _lease_row(db, date)
-    return None if got and got.holder == holder else got
+    """Take the day's run lease; None when this holder has it, else the live holder's lease."""
+    return RUN_LEASES.take(db, (date,), holder, now_s)
 
 
 def release(db, date: str, holder: str) -> None:
-    with db.conn:
-        db.conn.execute("delete from run_leases where date = ? and holder = ?", [date, holder])
+    RUN_LEASES.release(db, (date,), holder)
 
 
 class _Heartbeat(threading.Thread):
-    """Refreshes the lease on its own connection (a shared one would commit the run's
-    half-done transactions)."""
+    """Refreshes a lease on its own connection (a shared one would commit the run's
+    half-done transactions) until `stop()`."""
 
-    def __init__(self, path: str, date: str, holder: str):
-        super().__init__(name=f"run-lease-{date}", daemon=True)
-        self.date, self.holder = date, holder
+    def __init__(self, path: str, table: LeaseTable, key: tuple, holder: str):
+        super().__init__(name=f"{table.name}-{'-'.join(key)}", daemon=True)
+        self.table, self.key, self.holder = table, key, holder
         self.stopped = threading.Event()
         self.lost = threading.Event()  # the lease row is another holder's now
         # Opened here, while the file surely exists, and never creating one (mode=rw): a
@@ -132,16 +171,31 @@ class _Heartbeat(threading.Thread):
             while not self.stopped.wait(HEARTBEAT_SECONDS):
                 try:
                     with conn:
-                        refreshed = conn.execute("update run_leases set expires = ? where date = ? and holder = ?",
-                                                 [time.time() + LEASE_SECONDS, self.date, self.holder]).rowcount
+                        refreshed = self.table.refresh(conn, self.key, self.holder)
                 except sqlite3.Error as exc:  # the next beat tries again; the run itself goes on
-                    log.warning("could not refresh the run lease for %s: %s", self.date, exc)
+                    log.warning("could not refresh the lease in %s for %s: %s", self.table.name,
+                                " ".join(self.key), exc)
                     continue
                 if not refreshed:  # taken over (this process stalled past LEASE_SECONDS): stop claiming it
                     self.lost.set()
                     return
         finally:
             conn.close()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
+
+
+def start_heartbeat(db, table: LeaseTable, key: tuple, holder: str) -> _Heartbeat | None:
+    """Keep `holder`'s lease of `key` alive while this process lives (None for a database
+    without a file, which no other process can share)."""
+    path = database_file(db)
+    if not path:
+        return None
+    beat = _Heartbeat(path, table, key, holder)
+    beat.start()
+    return beat
 
 
 def _span(seconds: float) -> str:
@@ -178,10 +232,7 @@ class RunLease:
         if waited_for:
             self.waited = True
             self.notify(f"the other run for {self.date} has ended; going on with what it stored")
-        path = database_file(self.db)
-        if path:
-            self.heartbeat = _Heartbeat(path, self.date, self.holder)
-            self.heartbeat.start()
+        self.heartbeat = start_heartbeat(self.db, RUN_LEASES, (self.date,), self.holder)
         return self
 
     def ensure_held(self) -> None:
@@ -197,8 +248,7 @@ class RunLease:
 
     def __exit__(self, *exc_info) -> None:
         if self.heartbeat is not None:
-            self.heartbeat.stopped.set()
-            self.heartbeat.join()
+            self.heartbeat.stop()
         try:
             release(self.db, self.date, self.holder)
         except sqlite3.Error as exc:  # the lease then expires by itself; keep the run's own error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -420,31 +421,78 @@ def test_two_processes_posting_the_same_day_post_each_paper_once(slack, db, tmp_
 
 
 def test_posting_lease_live_expired_and_dead_holders(db):
-    from bot.slack import post as post_mod
+    """The posting lease is run_lock's lease keyed by (date, channel): the same take rules."""
+    from bot.run_lock import LEASE_SECONDS, POST_LEASES, this_host
 
     me, other = "hostA:1:1", "elsewhere:42:7"
-    assert post_mod.take_lease(db, DATE, "#c", other, now_s=1000.0) is None
-    busy = post_mod.take_lease(db, DATE, "#c", me, now_s=1100.0)
-    assert busy and busy["holder"] == other  # alive on another machine: wait for it
-    assert post_mod.take_lease(db, "2025-02-25", "#c", me, now_s=1100.0) is None  # other days are free
+    assert POST_LEASES.take(db, (DATE, "#c"), other, now_s=1000.0) is None
+    busy = POST_LEASES.take(db, (DATE, "#c"), me, now_s=1050.0)
+    assert busy and busy.holder == other  # alive on another machine: wait for it
+    assert POST_LEASES.take(db, ("2025-02-25", "#c"), me, now_s=1100.0) is None  # other days are free
+    assert POST_LEASES.take(db, (DATE, "#d"), me, now_s=1100.0) is None  # and other channels
     # No refresh for LEASE_SECONDS: the holder is taken for dead.
-    assert post_mod.take_lease(db, DATE, "#c", me, now_s=1000.0 + post_mod.LEASE_SECONDS + 1) is None
-    assert post_mod.take_lease(db, DATE, "#c", other, now_s=1400.0)["holder"] == me
-    post_mod.release_lease(db, DATE, "#c", me)
+    assert POST_LEASES.take(db, (DATE, "#c"), me, now_s=1000.0 + LEASE_SECONDS + 1) is None
+    assert POST_LEASES.take(db, (DATE, "#c"), other, now_s=1000.0 + LEASE_SECONDS + 2).holder == me
+    POST_LEASES.release(db, (DATE, "#c"), me)
     # A holder on this machine whose process is gone (killed) frees the lease at once.
     import socket
     import subprocess
 
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    dead = f"{post_mod._this_host()}:{gone.pid}:1"
-    assert post_mod.take_lease(db, DATE, "#c", dead, now_s=2000.0) is None
-    assert post_mod.take_lease(db, DATE, "#c", me, now_s=2001.0) is None
+    dead = f"{this_host()}:{gone.pid}:1"
+    assert POST_LEASES.take(db, (DATE, "#c"), dead, now_s=2000.0) is None
+    assert POST_LEASES.take(db, (DATE, "#c"), me, now_s=2001.0) is None
     # The same hostname in another container (PID namespace): its PIDs mean nothing here.
-    post_mod.release_lease(db, DATE, "#c", me)
+    POST_LEASES.release(db, (DATE, "#c"), me)
     twin = f"{socket.gethostname()}#1:{gone.pid}:1"
-    assert post_mod.take_lease(db, DATE, "#c", twin, now_s=3000.0) is None
-    assert post_mod.take_lease(db, DATE, "#c", me, now_s=3001.0)["holder"] == twin
+    assert POST_LEASES.take(db, (DATE, "#c"), twin, now_s=3000.0) is None
+    assert POST_LEASES.take(db, (DATE, "#c"), me, now_s=3001.0).holder == twin
+
+
+def test_a_day_being_posted_elsewhere_is_refused_naming_the_process_as_the_run_lease_does(slack, settings, db,
+                                                                                          client):
+    import os
+    import subprocess
+
+    from bot.run_lock import this_host
+
+    stored_day(db, DATE, 2)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with db.conn:
+            db.conn.execute("insert into post_leases (date, channel, holder, acquired_at, expires) values (?,?,?,?,?)",
+                            [DATE, "#arxiv-papers", f"{this_host()}:{sleeper.pid}:1", "2025-02-24T06:00:00+00:00",
+                             time.time() + 600])
+        result = post(settings, db, client)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert result.status == "failed" and result.error == "busy" and slack.calls_to("chat.postMessage") == []
+    assert f"(process {sleeper.pid} on {os.uname().nodename}, since 2025-02-24 06:00:00 UTC)" in result.message
+    assert post(settings, db, client).status == "posted"  # its process is gone: the lease is free
+
+
+def test_a_poster_stalled_in_one_wait_keeps_its_lease_alive(slack, settings, db, client, monkeypatch):
+    """As the run lease: a heartbeat refreshes the posting lease while this process lives, so
+    a long 429 wait is not taken for a dead poster; only a process that stopped is."""
+    from bot import run_lock
+
+    monkeypatch.setattr(run_lock, "HEARTBEAT_SECONDS", 0.02)
+    stored_day(db, DATE, 3)
+    refreshed = []
+
+    def long_wait(seconds):
+        first = db.execute("select expires from post_leases").fetchone()[0]
+        deadline = time.monotonic() + 10
+        while db.execute("select expires from post_leases").fetchone()[0] == first:
+            assert time.monotonic() < deadline, "nothing refreshed the lease during the wait"
+            time.sleep(0.01)
+        refreshed.append(seconds)
+
+    result = post(settings.override(slack__seconds_between_posts=10), db, client, sleep=long_wait)
+    assert result.status == "posted" and refreshed
+    assert db.execute("select count(*) from post_leases").fetchone()[0] == 0  # released
 
 
 def test_a_stalled_poster_whose_lease_was_taken_over_posts_nothing_more(slack, settings, db, client):
@@ -463,7 +511,7 @@ def test_a_stalled_poster_whose_lease_was_taken_over_posts_nothing_more(slack, s
     # A long pacing makes every post after the first wait, i.e. call the (non-sleeping) hook.
     result = post(settings.override(slack__seconds_between_posts=10), db, client, sleep=stall_then_lose_the_lease)
     assert result.status == "failed" and result.error == "lease_lost"
-    assert "took over posting" in result.message and "elsewhere:42:7" in result.message
+    assert "took over posting" in result.message and "(process 42 on elsewhere, since" in result.message
     assert paper_ids_posted(slack) == ids[:2]
     # The new holder's lease is untouched; once it is gone the day continues without duplicates.
     assert db.execute("select holder from post_leases").fetchone()[0] == "elsewhere:42:7"

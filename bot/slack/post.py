@@ -29,8 +29,9 @@ from .. import feedback, store
 from ..authors import AuthorMatcher
 from ..config import Settings
 from ..db import now
-# Lease holders are named, and dead ones told, as for the run lease (one definition).
-from ..run_lock import holder_is_dead as _holder_is_dead, process_holder as lease_holder, this_host as _this_host
+# The posting lease is the run lease's mechanism keyed by (date, channel): same holders,
+# same refresh (a heartbeat while this process lives), same expiry, same wording.
+from ..run_lock import LEASE_SECONDS, POST_LEASES, process_holder, start_heartbeat
 from ..digest import DayReport, Pick
 from ..models import Score
 from ..progress import Progress
@@ -55,9 +56,6 @@ ADVICE = {
     "missing_scope": "the token lacks a scope the app needs: reinstall the app from manifest.yml",
     "ratelimited": "Slack kept answering 429 (rate limited) after retries: run again in a minute",
 }
-# A posting run holds a lease on (date, channel) and refreshes it with every message; a
-# holder that stopped refreshing this long ago (or whose process is gone) has died.
-LEASE_SECONDS = 300.0
 # Errors of one message's content: post a plain version rather than stopping the thread.
 CONTENT_ERRORS = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
 
@@ -248,20 +246,23 @@ def post_day(settings: Settings, db, client: WebClient, report: DayReport, chann
     if not picks:
         result.status, result.message = "nothing_picked", f"no picks for {date}: nothing to post"
         return result
-    holder = lease_holder()
-    other = take_lease(db, date, channel, holder)
+    holder = process_holder()
+    other = POST_LEASES.take(db, (date, channel), holder)
     if other:
         result.status, result.error = "failed", "busy"
-        result.message = (f"{date} is being posted to {channel} by another process ({other['holder']}, since "
-                          f"{other['acquired_at']}): this one posts nothing. Run one poster only (`worker` or "
-                          f"`web`); a stuck lease frees itself {int(LEASE_SECONDS)} s after its last message.")
+        result.message = (f"{date} is being posted to {channel} by another process ({other.describe()}): this "
+                          f"one posts nothing. Run one poster only (`worker` or `web`); the lease frees itself "
+                          f"when that process ends, or {int(LEASE_SECONDS)} s after it stops responding.")
         log.warning(result.message)
         return result
+    heartbeat = start_heartbeat(db, POST_LEASES, (date, channel), holder)
     try:
         return _post_day_leased(settings, db, client, report, channel, result, holder, sleep,
                                 progress or _no_progress)
     finally:
-        release_lease(db, date, channel, holder)
+        if heartbeat is not None:
+            heartbeat.stop()
+        POST_LEASES.release(db, (date, channel), holder)
 
 
 def _no_progress(n: int, step: str | None = None, total: int | None = None) -> None:
@@ -296,10 +297,10 @@ def _post_day_leased(settings: Settings, db, client: WebClient, report: DayRepor
                 result.warnings.append(f"{item}: found an unrecorded message in Slack; not posted again")
                 return found, channel_id
         paced()
-        # Still ours? A run stalled past the lease (long 429 waits, timeouts) may have been
-        # taken over; posting on would duplicate what the new holder posts.
-        if other := take_lease(db, date, channel, holder):
-            raise _Stop("lease_lost", f"another process ({other['holder']}) took over posting {date} to "
+        # Still ours? A process frozen past the lease (suspended, its heartbeat stalled too)
+        # may have been taken over; posting on would duplicate what the new holder posts.
+        if other := POST_LEASES.take(db, (date, channel), holder):
+            raise _Stop("lease_lost", f"another process ({other.describe()}) took over posting {date} to "
                                       f"{channel} while this one was stalled; it continues the thread")
         _intend(db, date, channel, item, thread_ts, channel_id)
         try:
@@ -377,36 +378,6 @@ def _summarised(settings: Settings, result: DayPost) -> DayPost:
                            f"kept and {_rerun(settings, date, channel)} tries them again")
         log.warning(result.message)
     return result
-
-
-def take_lease(db, date: str, channel: str, holder: str, now_s: float | None = None) -> dict | None:
-    """Take or refresh the posting lease; None when taken, else the live holder's row.
-
-    One conditional upsert, so two processes racing for it cannot both win."""
-    now_s = time.time() if now_s is None else now_s
-    row = db.execute("select holder, acquired_at, expires from post_leases where date = ? and channel = ?",
-                     [date, channel]).fetchone()
-    if row and row[0] != holder and row[2] > now_s and not _holder_is_dead(row[0]):
-        return {"holder": row[0], "acquired_at": row[1], "expires": row[2]}
-    stale = row[0] if row and row[0] != holder else holder
-    with db.conn:
-        db.conn.execute(
-            """insert into post_leases (date, channel, holder, acquired_at, expires) values (?,?,?,?,?)
-               on conflict(date, channel) do update set holder = excluded.holder,
-                   acquired_at = case when post_leases.holder = excluded.holder
-                                      then post_leases.acquired_at else excluded.acquired_at end,
-                   expires = excluded.expires
-               where post_leases.holder in (excluded.holder, ?)""",
-            [date, channel, holder, now(), now_s + LEASE_SECONDS, stale])
-    got = db.execute("select holder, acquired_at, expires from post_leases where date = ? and channel = ?",
-                     [date, channel]).fetchone()
-    return None if got[0] == holder else {"holder": got[0], "acquired_at": got[1], "expires": got[2]}
-
-
-def release_lease(db, date: str, channel: str, holder: str) -> None:
-    with db.conn:
-        db.conn.execute("delete from post_leases where date = ? and channel = ? and holder = ?",
-                        [date, channel, holder])
 
 
 def _tallies(db, ids: list[str]) -> dict[str, dict]:
