@@ -138,15 +138,27 @@ def _edited_after(path: Path, row: dict) -> bool:
 def file_status(db, path: str | Path) -> str:
     """How the criteria file stands against the store: "adopted" (its text was last adopted,
     or no file), "changed" (the next run adopts it), "older" (changed, but saved before the
-    current version was made elsewhere: the current version stays)."""
+    current version was made in Slack or with `criteria set`: the current version stays).
+
+    The file's date only matters against an edit made elsewhere: while the current version
+    came from the file (or is its seed), a changed file is adopted however it is dated, since
+    cp -p, rsync -a and tar keep an old date on a new text."""
     path = Path(path)
     latest = _latest(db)
     if latest is None or not path.is_file():
         return "adopted"
-    adopted = _last_adopted_from_file(db)
-    if adopted is not None and adopted["file_sha256"] == _file_sha(path):
-        return "adopted"
-    return "changed" if _edited_after(path, latest) else "older"
+    adopted, file_sha = _last_adopted_from_file(db), _file_sha(path)
+    if file_sha is not None and file_sha in (latest["sha256"], adopted and adopted["file_sha256"]):
+        return "adopted"  # last adopted, or `criteria set` from this very file
+    from_file = latest["file_sha256"] is not None
+    return "changed" if from_file or _edited_after(path, latest) else "older"
+
+
+def not_adopted_note(path: str | Path, version: int) -> str:
+    """Why a changed criteria file is not used, and how to use it."""
+    return (f"criteria file {_display(Path(path))} ({SETTING}) differs from the current criteria version {version}, "
+            f"which was edited in Slack or with `python -m bot criteria` after the file was saved: it stays unused "
+            f"until edited again; `python -m bot criteria set {path}` makes it the current criteria")
 
 
 def _file_sha(path: Path) -> str | None:
@@ -159,14 +171,16 @@ def _file_sha(path: Path) -> str | None:
 
 def adopt_file(db, path: str | Path) -> str | None:
     """Make the criteria file the current version when it changed since it was last adopted
-    and was saved after the current version was made (an edit in Slack or `criteria set`
-    after that wins again). Seeds version 1 when the store has none. Returns what to tell
-    the run's reader, or None when nothing changed."""
+    (file_status: unless a Slack or `criteria set` edit made after the file was saved is
+    current; an edit there after that wins again). Seeds version 1 when the store has none.
+    Returns what to tell the run's reader (adopted, or changed but not adopted), or None."""
     path = Path(path)
     latest = _latest(db)
     if latest is not None and not path.exists():
         return f"criteria file {path} ({SETTING}) does not exist: scoring with the stored version {latest['id']}"
     status = "changed" if latest is None else file_status(db, path)
+    if status == "older":
+        return not_adopted_note(path, latest["id"])
     if status != "changed":
         return None
     text = load_file(path)

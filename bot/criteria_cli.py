@@ -40,11 +40,12 @@ def _row(db, version: int) -> dict | None:
     return next(db.query("select * from criteria_versions where id = ?", [version]), None)
 
 
-_FILE_STATUS = {
-    "changed": "the criteria file {path} changed since it was last adopted: the next run makes it a new version",
-    "older": "the criteria file {path} differs from this version but was saved before it: it stays unused "
-             "until edited again (or `criteria set {path}`)",
-}
+def _file_note(db, path, version: int) -> str | None:
+    """How the criteria file stands, in the words a run would use; None when it is adopted."""
+    status = criteria_mod.file_status(db, path)
+    if status == "changed":
+        return f"the criteria file {path} changed since it was last adopted: the next run makes it a new version"
+    return criteria_mod.not_adopted_note(path, version) if status == "older" else None
 
 
 def show(db, settings: Settings) -> str:
@@ -53,8 +54,8 @@ def show(db, settings: Settings) -> str:
     row = _row(db, crit.version)
     lines = [f"criteria version {crit.version}, saved {row['created_at']} by {row['created_by']}"
              + (f" ({row['note']})" if row["note"] else "")]
-    if status := _FILE_STATUS.get(criteria_mod.file_status(db, path)):
-        lines.append(status.format(path=path))
+    if note := _file_note(db, path, crit.version):
+        lines.append(note)
     return "\n".join(lines + ["", crit.text])
 
 

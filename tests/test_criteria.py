@@ -127,14 +127,45 @@ def test_the_latest_edit_wins_whether_made_in_the_file_or_in_slack(db, tmp_path)
     assert crit.version == slack + 1 and crit.topics[0].name == "State space models for long sequences" and said
 
 
-def test_a_file_edit_older_than_a_slack_edit_does_not_replace_it(db, tmp_path):
+def test_a_file_edit_older_than_a_slack_edit_does_not_replace_it_and_the_run_says_so(db, tmp_path):
     path = tmp_path / "criteria.txt"
     _edit(path, "1. Sparse mixture-of-experts routing\n", age_seconds=3600)
     criteria.for_run(db, path)
     _edit(path, "1. Quantization of large language models\n", age_seconds=600)  # saved, then...
     slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1")  # ...this, later
     assert criteria.file_status(db, path) == "older"
-    assert criteria.for_run(db, path) == (criteria.current(db, path), []) and criteria.current(db, path).version == slack
+    crit, said = criteria.for_run(db, path)
+    assert crit == criteria.current(db, path) and crit.version == slack and db["criteria_versions"].count == slack
+    # Not silent: one warning naming the file, the newer version and the command that uses the file.
+    assert len(said) == 1 and str(path) in said[0] and f"version {slack}" in said[0]
+    assert f"python -m bot criteria set {path}" in said[0]
+
+
+# A file whose text changed since it was last adopted, but dated before the current version
+# (cp -p, rsync -a, tar, or ranking.criteria_file pointed at a file written earlier).
+OLD_DATED_FILE_CASES = [
+    # (what made the current version, the file's age in seconds when changed)
+    ("the file", 600),
+    ("the file", 10 * 86400),
+    ("the seed", 600),
+]
+
+
+@pytest.mark.parametrize("made_by, age", OLD_DATED_FILE_CASES)
+def test_a_changed_file_is_adopted_whatever_its_date_when_no_slack_edit_came_since(db, tmp_path, made_by, age):
+    path = tmp_path / "criteria.txt"
+    _edit(path, "1. Sparse mixture-of-experts routing\n", age_seconds=3600)
+    criteria.for_run(db, path)  # the seed, version 1
+    if made_by == "the file":
+        _edit(path, "1. Quantization of large language models\n")
+        assert criteria.for_run(db, path)[0].version == 2
+    before = criteria.current(db, path).version
+    _edit(path, "1. State space models for long sequences\n", age_seconds=age)  # older than the current version
+    assert criteria.file_status(db, path) == "changed"
+    crit, said = criteria.for_run(db, path)
+    assert crit.version == before + 1 and crit.topics[0].name == "State space models for long sequences"
+    assert len(said) == 1 and "changed since it was last adopted" in said[0]
+    assert criteria.for_run(db, path) == (crit, [])  # adopted once
 
 
 def test_a_file_that_says_what_the_current_version_says_adds_no_version(db, tmp_path):

@@ -164,3 +164,23 @@ def test_a_digest_run_adopts_the_edited_file_says_so_once_and_a_later_set_wins(t
     _run(team, capsys, "criteria", "set", str(ours))
     rc, out, err = _run(team, capsys, "digest", "--feed", str(DAY), "--quiet")
     assert rc == 0 and "criteria v3)" in out and "changed since" not in err
+
+
+def test_a_copied_file_dated_before_a_later_set_is_not_used_and_both_show_and_the_run_say_so(team, capsys):
+    """cp -p / rsync -a: the file's text changed but it keeps an old date, and a `criteria set`
+    came between: the set wins, and neither `criteria show` nor the run is silent about the file."""
+    tmp_path, _ = team
+    ours = tmp_path / "ours.txt"
+    ours.write_text("1. Quantization of large language models\n", encoding="utf-8")
+    _run(team, capsys, "criteria", "set", str(ours))
+    criteria_file = tmp_path / "criteria.txt"
+    _write(criteria_file, "1. Graph neural networks for chemistry\n", age_seconds=3600)
+    use_it = f"python -m bot criteria set {criteria_file}"
+    rc, out, _ = _run(team, capsys, "criteria", "show")
+    assert rc == 0 and "differs from the current criteria version 2" in out and use_it in out
+    rc, out, err = _run(team, capsys, "digest", "--feed", str(DAY), "--quiet")
+    assert rc == 0 and "criteria v2)" in out
+    assert err.count(use_it) == 1 and str(criteria_file) in err and "version 2" in err
+    rc, _, _ = _run(team, capsys, "criteria", "set", str(criteria_file))
+    rc, out, err = _run(team, capsys, "digest", "--feed", str(DAY), "--quiet")
+    assert rc == 0 and "criteria v3)" in out and use_it not in err
