@@ -212,6 +212,29 @@ def test_a_try_is_cut_to_the_deadline_not_the_timeout(server):
     assert len(server.chat_calls()) == 1, "no try starts after the deadline"
 
 
+def _complete_in_thread(provider, deadline: float, wait_s: float) -> CallOutcome | None:
+    """The provider's call, or None when it has not returned after `wait_s` (the thread is
+    left behind: it is a daemon, so a test that fails does not hang the suite)."""
+    got: list[CallOutcome] = []
+    worker = threading.Thread(target=lambda: got.append(provider.complete(
+        [{"role": "user", "content": "<papers>\n</papers>"}], 100, 1, deadline=deadline)), daemon=True)
+    worker.start()
+    worker.join(wait_s)
+    return got[0] if got else None
+
+
+@pytest.mark.parametrize("bound", ["timeout", "deadline"])
+def test_a_trickling_reply_ends_at_the_try_timeout_or_the_deadline(server, bound):
+    """Every read of a trickled body returns at once, so only a bound on the whole request
+    ends it: llm.timeout_seconds for one try, the phase's deadline for the call."""
+    server.trickle(0.2, times=None)
+    timeout, deadline = (1, time.monotonic() + 60) if bound == "timeout" else (60, time.monotonic() + 1)
+    outcome = _complete_in_thread(make_provider(server, timeout=timeout, max_tries=1), deadline, wait_s=30)
+    assert outcome is not None, "the call was still reading the trickled reply after 30 s"
+    assert not outcome.ok and outcome.attempts[0].error == "timeout"
+    assert outcome.attempts[0].latency_ms < 10_000
+
+
 class StuckProvider:
     """A ChatProvider whose call never returns by itself (an endpoint that trickles bytes)."""
     model = "gpt-5.4-nano"
