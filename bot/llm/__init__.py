@@ -8,6 +8,7 @@ The pieces, one job each:
   injection.py the heuristic that isolates abstracts addressed to an AI scorer
   replies.py   parsing and validating a reply (salvages truncated JSON)
   provider.py  the OpenAI(-compatible) chat call with retries and response-format fallback
+  deadline.py  a hard deadline per HTTP request (a server that trickles bytes cannot hold a call)
   batch_api.py submitting and collecting through the Batch API
 The scorer that ties them together is bot/scoring/openai_scorer.py.
 """
