@@ -40,6 +40,18 @@ class Topic:
     def query(self) -> str:
         return f"{self.name}: {self.relevant}" if self.relevant else self.name
 
+    @property
+    def label(self) -> str:
+        """The topic as a reader is told it ("Closest criteria topic: ..."): the name without
+        the words that ask for it ("We want papers on X." -> "X"); the query keeps them all."""
+        name = self.name.strip().rstrip(" .;:,")
+        label = name
+        while (shorter := _LEAD_IN.sub("", label, count=1)) != label:
+            label = shorter
+        if label == name or _says_nothing(label) or len(label) < 3:
+            return name
+        return label[0].upper() + label[1:] if label[1:2].islower() else label
+
 
 @dataclass
 class Criteria:
@@ -334,6 +346,16 @@ class Polarity:
 def _clean(part: str) -> str:
     part = re.sub(r"^(?:in|on|about|for|with|any|papers?\s+(?:on|about))\s+", "", part.strip(), flags=re.I)
     return part.strip(" .;:,)(")
+
+
+_LEAD_IN = re.compile(  # "We want", "I'm interested in", "Papers about", "Also": asking, not naming
+    r"^(?:(?:also|and|plus)\s+"
+    r"|(?:we|i|our\s+(?:team|group|lab)|the\s+(?:team|group|lab))(?:'re|'m|\s+are|\s+am|\s+is)?\s+"
+    r"(?:(?:also|mostly|mainly|especially|really|particularly)\s+)?"
+    r"(?:want|like|love|enjoy|follow|study|track|read|need|prefer|interested\s+in|care\s+about|focus\s+on|"
+    r"work\s+on|look(?:ing)?\s+for)\s+"
+    r"|(?:(?:new|recent)\s+)?(?:papers?|work|research|anything|everything|articles?|studies)\s+"
+    r"(?:on|about|in|regarding|related\s+to)\s+)", re.I)
 
 
 def _trailing_no(s: str) -> tuple[str, str, str] | None:

@@ -487,3 +487,82 @@ def test_a_label_is_never_part_of_a_topic_name():
         for topic in criteria.parse(text).topics:
             assert not topic.name.lstrip().startswith(("-", "*")), topic.name
             assert "irrelevant" not in topic.name.lower(), topic.name
+
+
+# --- how a topic is named in a paper's comment -----------------------------------------
+# (criteria text, the label of its first topic): the topic, not the sentence that asks for it.
+TOPIC_LABELS = [
+    ("We want papers on graph neural networks and message passing.", "Graph neural networks and message passing"),
+    ("I'm interested in sparse attention for long documents.", "Sparse attention for long documents"),
+    ("I am interested in protein structure prediction.", "Protein structure prediction"),
+    ("Papers about protein folding and molecular dynamics.", "Protein folding and molecular dynamics"),
+    ("We follow work on model compression and quantization.", "Model compression and quantization"),
+    ("We like papers on sparse mixture-of-experts routing.", "Sparse mixture-of-experts routing"),
+    ("Also anything about quantizing large language models to 4 bits.", "Quantizing large language models to 4 bits"),
+    ("Our team is interested in research on causal discovery.", "Causal discovery"),
+    ("1. Papers on efficient\n   attention kernels", "Efficient attention kernels"),
+    ("1. Representation Learning\n   - Relevant: sparse coding", "Representation Learning"),
+    ("1. kNN retrieval for language models", "kNN retrieval for language models"),
+    # Nothing but a lead-in: the sentence stays as written.
+    ("We like papers on everything.", "We like papers on everything"),
+    ("In suggesting papers to your friend, remember that he enjoys computer vision.",
+     "In suggesting papers to your friend, remember that he enjoys computer vision"),
+]
+
+
+@pytest.mark.parametrize("text, label", TOPIC_LABELS, ids=[t[0][:40] for t in TOPIC_LABELS])
+def test_a_topic_is_named_without_the_sentence_that_asks_for_it(text, label):
+    topic = criteria.parse(text).topics[0]
+    assert topic.label == label
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from bot.embed import Embedder
+
+    model = Embedder()
+    model.load()
+    return model
+
+
+def _score_locally(tmp_path, embedder, text: str, rows):
+    """The real local scorer on papers made of (title, abstract) rows: (papers, result)."""
+    from bot.embed import EmbeddingCache
+    from bot.models import Paper
+    from bot.scoring.local import LocalScorer
+
+    day = [Paper(arxiv_id=f"2501.{i:05d}", title=t, authors=["A. Author"], abstract=a) for i, (t, a) in enumerate(rows)]
+    cache = EmbeddingCache(open_db(tmp_path / "t.sqlite"), embedder)
+    return day, LocalScorer(cache).score(day, criteria.parse(text), "2025-02-24")
+
+
+def test_the_local_scorer_comment_names_the_topic_of_a_one_sentence_criteria(tmp_path, embedder):
+    day, result = _score_locally(tmp_path, embedder, "We want papers on graph neural networks and message passing.", [
+        ("Message passing on molecular graphs", "A graph neural network predicts molecular properties."),
+        ("Sparse attention for long documents", "We sparsify transformer attention for 100k-token inputs."),
+    ] * 6)
+    comment = result.scores[day[0].arxiv_id].comment
+    assert comment.startswith("Closest criteria topic: Graph neural networks and message passing."), comment
+    assert "We want" not in comment
+
+
+def test_a_sentence_that_ends_by_ruling_a_topic_out_still_wants_its_first_clause(tmp_path, embedder):
+    text = ("We follow diffusion models and generative image models; robotics and reinforcement learning "
+            "are out of scope.")
+    diffusion = [("Faster sampling for diffusion models", "A new sampler for image diffusion models needs 4 steps."),
+                 ("Generative image models with flow matching", "Flow matching trains a generative image model.")]
+    robotics = [("Reinforcement learning for legged robots", "A robot learns to walk with reinforcement learning."),
+                ("Robot grasping from demonstrations", "A robot arm learns grasps from human demonstrations.")]
+    others = [("Query optimisation in column stores", "A cost model picks join orders for analytical databases."),
+              ("Byzantine consensus with fewer messages", "A consensus protocol for replicated state machines."),
+              ("Type inference for gradual typing", "We infer types for partially typed Python programs."),
+              ("Compressed sensing with structured matrices", "Recovery guarantees for sparse signals."),
+              ("Speech recognition for low-resource languages", "Self-training improves word error rates."),
+              ("Auction design with budget constraints", "Revenue-optimal auctions for budgeted bidders."),
+              ("Cache-oblivious sorting", "A sorting algorithm with optimal cache misses at every level."),
+              ("Topic models for legal documents", "Latent Dirichlet allocation applied to court rulings.")]
+    day, result = _score_locally(tmp_path, embedder, text, diffusion + robotics + others * 2)
+    assert not any("only say what to avoid" in note for note in result.notes)
+    rel = {p.title: result.scores[p.arxiv_id].relevance for p in day}
+    assert min(rel[t] for t, _ in diffusion) > max(rel[t] for t, _ in robotics)
+    assert min(rel[t] for t, _ in diffusion) >= 7  # picked at the default threshold

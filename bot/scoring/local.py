@@ -65,7 +65,7 @@ class CriteriaVectors:
     """The criteria's query vectors, embedded once per criteria version."""
 
     def __init__(self, criteria: Criteria, cache: EmbeddingCache):
-        self.topic_names = [t.name for t in criteria.topics]  # none: the criteria only say what to avoid
+        self.topic_names = [t.label for t in criteria.topics]  # none: the criteria only say what to avoid
         topic_texts = [t.query for t in criteria.topics]
         q = query_texts(criteria.text)
         wanted = [t for t in (q.positive, q.negative) if t]
