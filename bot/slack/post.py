@@ -271,77 +271,102 @@ def _no_progress(n: int, step: str | None = None, total: int | None = None) -> N
 
 def _post_day_leased(settings: Settings, db, client: WebClient, report: DayReport, channel: str,
                      result: DayPost, holder: str, sleep: Callable[[float], None], progress: Progress) -> DayPost:
-    date, picks = report.date, report.picks
-    pace = float(settings["slack.seconds_between_posts"])
-    abstract_chars, max_authors = settings["slack.post_abstract_chars"], settings["slack.max_authors"]
-    done = _deliveries(db, date, channel)
-    result.already = sum(1 for r in done.values() if r["ts"])
-    last_post = [0.0]
+    thread = _Thread(settings, db, client, report.date, channel, result, holder, sleep)
+    result.already = sum(1 for r in thread.done.values() if r["ts"])
+    try:
+        result.thread_ts, channel_id = thread.post_parent(report)
+        thread.post_papers(report.picks, result.thread_ts, channel_id, progress)
+    except _Stop as stop:
+        return _stopped(settings, db, result, stop)
+    return _summarised(settings, result)
 
-    def paced():
-        # Slack allows about one message a second per channel: wait out the rest of it.
-        wait = pace - (time.monotonic() - last_post[0])
-        if last_post[0] and wait > 0:
-            sleep(wait)
-        last_post[0] = time.monotonic()
 
-    def deliver(item: str, block_id: str, text: str, blocks: list[dict], thread_ts: str | None,
+class _Thread:
+    """One posting run of a day's thread in a channel, this process holding its lease:
+    each message recorded around its post, paced, and only while the lease is ours."""
+
+    def __init__(self, settings: Settings, db, client: WebClient, date: str, channel: str, result: DayPost,
+                 holder: str, sleep: Callable[[float], None]):
+        self.settings, self.db, self.client, self.date, self.channel = settings, db, client, date, channel
+        self.result, self.holder, self.sleep = result, holder, sleep
+        self.done = _deliveries(db, date, channel)
+        self.pace = float(settings["slack.seconds_between_posts"])
+        self.last_post = 0.0
+
+    def post_parent(self, report: DayReport) -> tuple[str, str]:
+        """The thread's ts and Slack's channel ID, posting the parent unless it is in already."""
+        parent_id = f"{DAY_BLOCK_PREFIX}{self.date}"
+        blocks = parent_blocks(report, self.settings["slack.top_titles"])
+        blocks[0]["block_id"] = parent_id
+        # A channel configured by ID can be searched even before Slack has answered once.
+        known_id = (self.done.get(PARENT) or {}).get("channel_id") or \
+            (None if self.channel.startswith("#") else self.channel)
+        return self.deliver(PARENT, parent_id, parent_text(report), blocks, None, known_id)
+
+    def post_papers(self, picks: list[Pick], thread_ts: str, channel_id: str, progress: Progress) -> None:
+        """Every pick not in the thread yet, in rank order; a paper Slack refuses is recorded
+        as refused and the others still go out."""
+        waiting = {rank: pk for rank, pk in enumerate(picks, 1)
+                   if not (self.done.get(pk.paper.arxiv_id) or {}).get("ts")}
+        if waiting:
+            progress(0, f"posting papers to {self.channel}", len(waiting))
+        counts = _tallies(self.db, [pk.paper.arxiv_id for pk in picks])
+        for rank, pk in waiting.items():
+            aid = pk.paper.arxiv_id
+            blocks = render_paper_blocks(pk, counts.get(aid), rank=rank,
+                                         abstract_chars=self.settings["slack.post_abstract_chars"],
+                                         max_authors=self.settings["slack.max_authors"])
+            try:
+                self.deliver(aid, f"{PAPER_BLOCK_PREFIX}{aid}", paper_text(pk), blocks, thread_ts, channel_id)
+            except _Refused as refused:
+                self.result.refused.append((aid, refused.code))
+                store.audit(self.db, "slack", "post_refused", f"{self.date} {self.channel} {aid}: {refused.code}")
+            progress(1)
+
+    def deliver(self, item: str, block_id: str, text: str, blocks: list[dict], thread_ts: str | None,
                 channel_id: str | None) -> tuple[str, str]:
-        row = done.get(item)
+        """(ts, channel ID) of the item's message: as recorded, as found in Slack after a
+        crash, or posted now."""
+        row = self.done.get(item)
         if row and row["ts"]:
             return row["ts"], row["channel_id"] or channel_id
-        if row:  # an intent without ts: a run died around this post
-            found = _found_in_channel(client, channel_id, block_id, thread_ts)
-            if found:
-                _record(db, date, channel, item, found, thread_ts or found, channel_id)
-                result.warnings.append(f"{item}: found an unrecorded message in Slack; not posted again")
-                return found, channel_id
-        paced()
-        # Still ours? A process frozen past the lease (suspended, its heartbeat stalled too)
-        # may have been taken over; posting on would duplicate what the new holder posts.
-        if other := POST_LEASES.take(db, (date, channel), holder):
-            raise _Stop("lease_lost", f"another process ({other.describe()}) took over posting {date} to "
-                                      f"{channel} while this one was stalled; it continues the thread")
+        if row and (found := _found_in_channel(self.client, channel_id, block_id, thread_ts)):
+            # An intent without ts: a run died around this post, and Slack has the message.
+            _record(self.db, self.date, self.channel, item, found, thread_ts or found, channel_id)
+            self.result.warnings.append(f"{item}: found an unrecorded message in Slack; not posted again")
+            return found, channel_id
+        self._paced()
+        self._ensure_lease()
+        return self._post_recorded(item, text, blocks, thread_ts, channel_id)
+
+    def _post_recorded(self, item: str, text: str, blocks: list[dict], thread_ts: str | None,
+                       channel_id: str | None) -> tuple[str, str]:
+        db, date, channel = self.db, self.date, self.channel
         _intend(db, date, channel, item, thread_ts, channel_id)
         try:
-            answer = _post(client, channel, text, blocks, thread_ts)
+            answer = _post(self.client, channel, text, blocks, thread_ts)
         except _Stop as stop:
             if stop.code != "connection":  # Slack said no: nothing was posted, drop the intent
                 _forget(db, date, channel, item)
             raise
         ts, cid = answer["ts"], answer.get("channel") or channel_id or channel
         _record(db, date, channel, item, ts, thread_ts or ts, cid)
-        result.sent += 1
+        self.result.sent += 1
         return ts, cid
 
-    try:
-        parent_id = f"{DAY_BLOCK_PREFIX}{date}"
-        blocks = parent_blocks(report, settings["slack.top_titles"])
-        blocks[0]["block_id"] = parent_id
-        parent = done.get(PARENT)
-        # A channel configured by ID can be searched even before Slack has answered once.
-        known_id = (parent or {}).get("channel_id") or (None if channel.startswith("#") else channel)
-        thread_ts, channel_id = deliver(PARENT, parent_id, parent_text(report), blocks, None, known_id)
-        result.thread_ts = thread_ts
-        counts = _tallies(db, [pk.paper.arxiv_id for pk in picks])
-        waiting = [pk for pk in picks if not (done.get(pk.paper.arxiv_id) or {}).get("ts")]
-        if waiting:
-            progress(0, f"posting papers to {channel}", len(waiting))
-        for rank, pk in enumerate(picks, 1):
-            aid = pk.paper.arxiv_id
-            if (r := done.get(aid)) and r["ts"]:
-                continue
-            pblocks = render_paper_blocks(pk, counts.get(aid), rank=rank, abstract_chars=abstract_chars,
-                                          max_authors=max_authors)
-            try:
-                deliver(aid, f"{PAPER_BLOCK_PREFIX}{aid}", paper_text(pk), pblocks, thread_ts, channel_id)
-            except _Refused as refused:  # this paper's failure, recorded; the others still go out
-                result.refused.append((aid, refused.code))
-                store.audit(db, "slack", "post_refused", f"{date} {channel} {aid}: {refused.code}")
-            progress(1)
-    except _Stop as stop:
-        return _stopped(settings, db, result, stop)
-    return _summarised(settings, result)
+    def _paced(self) -> None:
+        # Slack allows about one message a second per channel: wait out the rest of it.
+        wait = self.pace - (time.monotonic() - self.last_post)
+        if self.last_post and wait > 0:
+            self.sleep(wait)
+        self.last_post = time.monotonic()
+
+    def _ensure_lease(self) -> None:
+        # Still ours? A process frozen past the lease (suspended, its heartbeat stalled too)
+        # may have been taken over; posting on would duplicate what the new holder posts.
+        if other := POST_LEASES.take(self.db, (self.date, self.channel), self.holder):
+            raise _Stop("lease_lost", f"another process ({other.describe()}) took over posting {self.date} to "
+                                      f"{self.channel} while this one was stalled; it continues the thread")
 
 
 def _rerun(settings: Settings, date: str | None, channel: str) -> str:
