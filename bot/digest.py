@@ -12,8 +12,8 @@ from datetime import date as Date
 from pathlib import Path
 
 from .models import Paper, Score
-from .text import (ABSTRACT_CHARS, COMMENT_CHARS, TITLE_CHARS, author_line, one_line, readable,
-                   readable_names, strip_invisible)
+from .text import (ABSTRACT_CHARS, COMMENT_CHARS, author_line, one_line, readable,
+                   readable_names, shown_title, strip_invisible)
 
 
 @dataclass
@@ -26,7 +26,7 @@ class Pick:
     def shown(self) -> "Pick":
         """This pick as readers see it (Markdown, JSON, Slack): readable text, capped."""
         p, s = self.paper, self.score
-        paper = replace(p, title=readable(p.title, TITLE_CHARS), authors=readable_names(p.authors),
+        paper = replace(p, title=shown_title(p.title, p.arxiv_id), authors=readable_names(p.authors),
                         abstract=readable(p.abstract, ABSTRACT_CHARS), comment=readable(p.comment, COMMENT_CHARS),
                         pdf_url=p.pdf_link)
         return Pick(paper, replace(s, comment=readable(s.comment, COMMENT_CHARS)),

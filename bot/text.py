@@ -264,6 +264,12 @@ def readable(text: str | None, limit: int) -> str:
     return clip(one_line(latex_to_unicode(one_line(head))), limit)
 
 
+def shown_title(title: str | None, arxiv_id: str) -> str:
+    """A paper's title for display; one that shows as nothing (only invisible characters, or
+    LaTeX that reads as nothing) is named by its id, so no link label or heading is empty."""
+    return readable(title, TITLE_CHARS) or f"arXiv {one_line(arxiv_id)}"
+
+
 def readable_names(names: list[str]) -> list[str]:
     """Author names for display, empty ones dropped."""
     return [n for n in (readable(a, NAME_CHARS) for a in names) if n]

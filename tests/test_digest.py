@@ -421,6 +421,22 @@ def test_hostile_papers_in_slack_are_readable_valid_and_inert():
     assert buttons == [p["pdf_url"] for p in to_json(r)["papers"]]
 
 
+def test_a_title_of_invisible_characters_is_shown_as_its_arxiv_id_everywhere():
+    """Markdown, JSON and Slack show the same non-empty title: no empty link label."""
+    from bot.slack.blocks import paper_text, parent_blocks, render_paper_blocks
+
+    r = report([pick(1, title="\u202e\u200b"), pick(2, title="\\cite{x} \ufeff")])
+    md, papers = render_markdown(r), to_json(r)["papers"]
+    slack = _slack_strings([parent_blocks(r)] + [render_paper_blocks(pk, rank=i) for i, pk in enumerate(r.picks, 1)])
+    for pk, shown in zip(r.picks, papers):
+        expected = f"arXiv {pk.paper.arxiv_id}"
+        assert pk.shown().paper.title == shown["title"] == expected
+        assert f"[{expected}]({pk.paper.abs_url})" in md
+        assert any(f"<{pk.paper.abs_url}|{expected}>" in s for s in slack)
+        assert paper_text(pk).startswith(expected)
+    assert not any(f"{p.paper.abs_url}|>" in s for p in r.picks for s in slack)
+
+
 def test_other_slack_texts_with_titles_read_the_same():
     """Everywhere else Slack shows outside text: no bidi controls (mrkdwn.safe), and titles
     read as in the thread (the vote confirmation, /stats)."""

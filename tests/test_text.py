@@ -14,7 +14,7 @@ import pytest
 
 from bot.feed import parse_feed
 from bot.text import (ELLIPSIS, LITERAL_LOOKALIKES, TITLE_CHARS, author_line, clip, latex_to_unicode, one_line,
-                      readable, readable_names, strip_invisible)
+                      readable, readable_names, shown_title, strip_invisible)
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DAY = ROOT / "data" / "samples" / "2025-02-24.xml"
@@ -175,6 +175,25 @@ def test_author_line_names_the_first_and_counts_the_rest():
     line = author_line(names, keep=3)
     assert line == "Author 0, Author 1, Author 2 et al. (120 authors)"
     assert author_line(names[:3], keep=3) == "Author 0, Author 1, Author 2"
+
+
+# (title as the feed carries it, what a reader sees): never an empty title or link label.
+SHOWN_TITLES = [
+    ("\u202e\u200b", "arXiv 2502.15001"),
+    ("", "arXiv 2502.15001"),
+    ("   \n\t", "arXiv 2502.15001"),
+    ("\x1b\x07\ufeff\U000e0041", "arXiv 2502.15001"),
+    ("\\cite{smith2020}", "arXiv 2502.15001"),  # LaTeX that shows as nothing
+    ("{}", "arXiv 2502.15001"),
+    ("Fr\\'echet Nets\u202e", "Fréchet Nets"),
+    ("word " * 2000, readable("word " * 2000, TITLE_CHARS)),
+]
+
+
+@pytest.mark.parametrize("title, shown", SHOWN_TITLES, ids=[ascii(t[:12]) for t, _ in SHOWN_TITLES])
+def test_a_shown_title_is_never_empty(title, shown):
+    assert shown_title(title, "2502.15001") == shown
+    assert shown_title(shown_title(title, "2502.15001"), "2502.15001") == shown  # shown twice reads the same
 
 
 def test_empty_names_are_dropped():
