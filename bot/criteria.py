@@ -10,8 +10,9 @@ Two layouts are understood, and anything else still works as one whole text:
   - Irrelevant: d, e
   - Application Work: f, g
 or a free-form numbered or bulleted list ("1. New methods for spatial intelligence ...").
-What to avoid is understood however it is said: Irrelevant lines anywhere, sections headed
-"Not interested", sentences such as "Not interested in X." or "Y, but not Z." (see polarity).
+What to avoid is understood however it is said: Irrelevant / Not / Blacklist lines anywhere,
+sections headed "Not interested" or "Exclusions", sentences such as "Not interested in X.",
+"Y, but not Z." or "Y; Z is out of scope." (see polarity).
 
 The criteria file seeds version 1 and is adopted again once edited (adopt_file); versions
 made in Slack or with `python -m bot criteria` are newer edits and win until then.
