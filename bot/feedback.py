@@ -74,7 +74,8 @@ def set_vote(db, arxiv_id: str, user_id: str, vote: int, source: str, channel: s
 def toggle_vote(db, arxiv_id: str, user_id: str, vote: int, source: str, channel: str = "",
                 at: str | None = None) -> VoteChange:
     """Button semantics: the same vote again removes it, the other vote replaces it. With
-    `at` (the click's own time) a click older than the latest one seen changes nothing."""
+    `at` (the click's own time) a click older than the latest click or reaction seen
+    changes nothing."""
     return apply_event(db, arxiv_id, user_id, source, at or event_time(None), toggles(vote), channel)
 
 
