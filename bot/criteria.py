@@ -277,6 +277,11 @@ _NEG_HEADING = re.compile(r"\b(irrelevant|not relevant|not interested|uninterest
                           rf"exclusions?|(?:avoid|skip|ignore){_VERB_AS_NOUN}|out of scope|off[- ]topic|"
                           rf"don'?t|do not|no interest|not wanted|unwanted|negatives?|dislikes?|{_LISTS_TO_AVOID})\b",
                           re.I)
+# A numbered item is a topic unless its label says nothing but "not this" ("2. Not: robotics");
+# "3. Applications: protein design", "4. No-regret learning: bandits" are topics.
+_NEG_ITEM_LABEL = re.compile(rf"irrelevant|not(?:\s+(?:relevant|interested(?:\s+in)?|wanted))?|{_LISTS_TO_AVOID}|"
+                             r"exclu(?:de[ds]?|sions?)|avoid|out of scope|off[- ]topic|unwanted|don'?t care|"
+                             r"dislikes?|negatives?", re.I)
 # Words around a heading that say nothing themselves: "Topics to avoid", "Our exclusions".
 _HEADING_FILLER = {"topics", "topic", "papers", "paper", "areas", "things", "to", "list", "we", "the", "our", "of",
                    "what", "and", "or", "work"}
@@ -373,7 +378,7 @@ def _trailing_no(s: str) -> tuple[str, str, str] | None:
 
 
 def _says_nothing(words: str, also=()) -> bool:
-    return not set(re.findall(r"[a-z]+", words.lower())) - _GENERIC - set(also)
+    return not set(re.findall(r"[^\W\d_]+", words.lower())) - _GENERIC - set(also)  # any script's words
 
 
 def _joined(a: str, b: str, sep: str) -> str:
@@ -535,7 +540,7 @@ class _Reader:
     def new_topic(self, title: str, indent: int) -> None:
         self.paragraph = None
         labelled = _LABELLED.match(title)
-        if labelled and _NEG_LABEL.match(labelled.group(1).strip()):  # "2. Not: robotics": a list to avoid
+        if labelled and _NEG_ITEM_LABEL.fullmatch(labelled.group(1).strip()):  # "2. Not: robotics": what to avoid
             self.topic, self.mode = None, None
             self.out.kw_neg.append(labelled.group(2).strip())
             return

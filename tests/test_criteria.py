@@ -437,6 +437,13 @@ FORMS = [
     ("1. Graph learning\n2. Not: robotics\n3. Sparse attention", ["Graph learning", "Sparse attention"], ["robotics"],
      ["Graph learning", "Sparse attention"]),
     ("**Irrelevant:** robotics\n\n1. Graph learning", ["Graph learning"], ["robotics"], ["Graph learning"]),
+    # A numbered topic whose label only looks negative is a topic; any script is a topic.
+    ("1. Applications: protein design\n2. No-regret learning: bandits\n3. Negative sampling: hard negatives",
+     ["protein design", "bandits", "hard negatives"], [],
+     ["Applications: protein design", "No-regret learning: bandits", "Negative sampling: hard negatives"]),
+    ("拡散モデルによる画像生成, but not robotics.",
+     ["拡散モデルによる画像生成"], ["robotics"],
+     ["拡散モデルによる画像生成"]),
 ]
 # Not exclusions: the words appear, the meaning is wanted.
 WANTED_ONLY = [
