@@ -372,7 +372,7 @@ def _trailing_no(s: str) -> tuple[str, str, str] | None:
         return None
     before = s[:m.start()]
     cuts = list(_CLAUSE_BOUNDARY.finditer(before))
-    if not cuts:
+    if not cuts or not before[cuts[-1].end():].strip():  # none, or an aside: "X, while useful, is ..."
         return "", before, s[m.end():]
     return before[:cuts[-1].start()], before[cuts[-1].end():], s[m.end():]
 
@@ -528,14 +528,23 @@ class _Reader:
                 self.topic.irrelevant.append(body)
                 self.out.negatives.append(body)
             else:
-                self.topic.relevant.append(body)
-                self.topic.details.append(body)
+                self.relevant_line(body)
             return True
         if self.mode == "keywords" or negative or _WANTED_LABEL.match(label):
             # A keyword line, or a Relevant / Irrelevant line outside any topic: same meaning.
             (self.out.kw_neg if negative else self.out.kw_pos).append(body)
             return True
         return False
+
+    def relevant_line(self, body: str) -> None:
+        """'- Relevant: sampling; robotics is out of scope': each clause where it belongs."""
+        read = polarity(body, name=True)
+        if read.unwanted:
+            self.topic.irrelevant.append(read.unwanted)
+            self.out.negatives.append(read.unwanted)
+        if read.wanted:
+            self.topic.relevant.append(read.wanted)
+            self.topic.details.append(read.wanted)
 
     def new_topic(self, title: str, indent: int) -> None:
         self.paragraph = None

@@ -419,6 +419,10 @@ FORMS = [
     ("Causal inference: surveys are not wanted.", ["Causal inference"], ["surveys"], ["Causal inference"]),
     ("1. Diffusion models (robotics is out of scope)\n2. Graph learning", ["Diffusion models", "Graph learning"],
      ["robotics"], ["Diffusion models", "Graph learning"]),
+    ("Interpretability, while important, is out of scope. Graph learning.", ["Graph learning"], ["Interpretability"],
+     ["Graph learning."]),
+    ("1. Diffusion models\n   - Relevant: fast sampling; robotics is out of scope\n2. Graph learning",
+     ["Diffusion models: fast sampling", "Graph learning"], ["robotics"], ["Diffusion models", "Graph learning"]),
     ("Robotics is out of scope, but we like graph learning.", ["graph learning"], ["Robotics"], ["we like graph learning."]),
     # Other ways to say what to avoid.
     ("Anything but robotics.", [], ["robotics"], []),
