@@ -447,11 +447,25 @@ def test_other_slack_texts_with_titles_read_the_same():
 
     assert safe("user\u202e name\u200b <!here>", 100) == "user name &lt;!here&gt;"
     title = r"Fr\'echet Nets for S\"oren" + " \u202e"
-    said = confirmation(title, VoteChange("2502.15001", "U1", 0, 1))
+    said = confirmation(title, "2502.15001", VoteChange("2502.15001", "U1", 0, 1))
     assert "Fréchet Nets for Sören" in said and not INVISIBLE.search(said)
     lines = stats_lines(TeamStats(days=[DayFigures("2025-02-24", 3, 1, 0)], up=1, voters=1,
                                   top_papers=[("2502.15001", title, 1)]))
     assert any("|Fréchet Nets for Sören>" in ln for ln in lines)
+
+
+def test_a_title_of_invisible_characters_is_named_by_its_id_in_stats_and_vote_confirmations():
+    from bot.feedback import VoteChange
+    from bot.slack.listeners.actions.vote_buttons import confirmation
+    from bot.slack.stats import DayFigures, TeamStats, stats_lines
+
+    blank = "\u202e\u200b"
+    said = confirmation(blank, "2502.15001", VoteChange("2502.15001", "U1", 0, 1))
+    assert "*arXiv 2502.15001*" in said
+    lines = stats_lines(TeamStats(days=[DayFigures("2025-02-24", 3, 1, 0)], up=1, voters=1,
+                                  top_papers=[("2502.15001", blank, 1)]))
+    assert any("<https://arxiv.org/abs/2502.15001|arXiv 2502.15001>" in ln for ln in lines)
+    assert not any("|>" in ln for ln in lines)
 
 
 def _hostile_feed(path: Path) -> Path:

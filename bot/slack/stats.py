@@ -80,7 +80,7 @@ def team_stats(db, days: int = 10, top: int = 5) -> TeamStats:
 
 def stats_lines(s: TeamStats) -> list[str]:
     """The figures as mrkdwn lines (titles and categories escaped)."""
-    from ..text import TITLE_CHARS, readable
+    from ..text import shown_title
     from .mrkdwn import escape, safe
 
     if not s.days:
@@ -97,6 +97,6 @@ def stats_lines(s: TeamStats) -> list[str]:
         lines.append("*Most liked categories:* " + ", ".join(f"{escape(c)} ({n} 👍)" for c, n in s.top_categories))
     if s.top_papers:
         lines.append("*Most liked papers:*")
-        lines += [f"• <https://arxiv.org/abs/{escape(i)}|{safe(readable(t, TITLE_CHARS), 150)}> (net +{n})"
+        lines += [f"• <https://arxiv.org/abs/{escape(i)}|{safe(shown_title(t, i), 150)}> (net +{n})"
                   for i, t, n in s.top_papers]
     return lines

@@ -7,7 +7,7 @@ import logging
 from slack_sdk.errors import SlackApiError
 
 from .... import feedback, store
-from ....text import TITLE_CHARS, readable
+from ....text import shown_title
 from ...blocks import VOTE_DOWN, VOTE_UP
 from ...mrkdwn import safe
 from ...votes import paper_message, refresh_tally
@@ -17,9 +17,9 @@ VOTES = {VOTE_UP: 1, VOTE_DOWN: -1}
 EMOJI = {1: "👍", -1: "👎"}
 
 
-def confirmation(title: str, change: feedback.VoteChange) -> str:
+def confirmation(title: str, arxiv_id: str, change: feedback.VoteChange) -> str:
     """What the clicker sees (only them): the vote now held, and how to undo it."""
-    name = f"*{safe(readable(title, TITLE_CHARS), 200)}*"  # LaTeX as Unicode, as in the thread
+    name = f"*{safe(shown_title(title, arxiv_id), 200)}*"  # LaTeX as Unicode, as in the thread
     if change.after == 0:
         return f"Your {EMOJI[change.before]} on {name} is removed."
     if change.before:
@@ -55,7 +55,7 @@ def register(app, ctx) -> None:
         if msg is not None:
             refresh_tally(ctx.settings, ctx.db, ctx.client, channel, ts)
         try:
-            ctx.client.chat_postEphemeral(channel=channel, user=user, text=confirmation(paper.title, change),
+            ctx.client.chat_postEphemeral(channel=channel, user=user, text=confirmation(paper.title, arxiv_id, change),
                                           thread_ts=msg["thread_ts"] if msg else None)
         except SlackApiError as exc:
             log.warning("could not confirm a vote to %s: %s", user, exc.response.get("error"))
