@@ -17,7 +17,6 @@ negatives or positives makes some of these meaningless; `caveats` says so in wor
 """
 from __future__ import annotations
 
-import gzip
 import re
 import time
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ import numpy as np
 
 from .criteria import Criteria
 from .embed import EmbeddingCache, paper_text
-from .jsonl import JsonLine, at_line, read_lines
+from .jsonl import JsonLine, at_line, open_binary, read_lines
 from .learn import LearnConfig, TasteModel, blend, blend_weight, text_features
 from .models import Paper
 
@@ -56,12 +55,6 @@ def _unscored_author_match(row) -> bool:
     return isinstance(row, dict) and row.get("author_match") is True and row.get("relevance") is None
 
 
-def _open_binary(path: Path):
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rb") if gz else open(path, "rb")
-
-
 def _check_row(row) -> str | None:
     if not isinstance(row, dict):
         return "not a JSON object"
@@ -87,16 +80,9 @@ def read_labels(path: str | Path) -> LabelFile:
     path = Path(path)
     out = LabelFile(papers=[])
     seen: set[str] = set()
-    try:
-        fh = _open_binary(path)
-    except OSError as exc:
-        raise ValueError(f"cannot read labels file {path}: {exc.strerror or exc}") from None
-    with fh:
-        try:
-            for line in read_lines(fh):
-                _take_row(out, seen, path, line)
-        except (OSError, EOFError) as exc:  # a cut-off or corrupt .gz: the rest cannot be read
-            raise ValueError(f"cannot read labels file {path}: {exc}") from None
+    with open_binary(path, "labels file") as fh:  # plain or gzip, told by read_lines
+        for line in read_lines(fh, f"labels file {path}"):
+            _take_row(out, seen, path, line)
     return out
 
 

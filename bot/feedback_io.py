@@ -10,12 +10,17 @@ vote already stored for that user and paper is skipped. A time in the future is 
 (beyond a few minutes of clock skew): it would make every later vote look older. An
 imported vote is recorded once by its natural key (paper, user, time, vote), so importing
 the same file twice changes nothing the second time, even for votes that share a time.
-A line that cannot be read (not UTF-8, not JSON, a field missing) is skipped and named
-as FILE:LINE with the reason; the other lines are imported.
+A line that cannot be read (not UTF-8, not JSON, a field missing: "malformed") or that is
+refused (an arxiv_id that is no arXiv id, a user id with odd characters or over 64, a
+vote other than 1/-1/0, an odd `source`, a time in the future) is skipped and named as
+FILE:LINE with the reason; the other lines are imported, and the report counts each kind.
+The file may be gzip-compressed (as eval's labels are) and may start with a UTF-8 BOM.
 """
 from __future__ import annotations
 
 import json
+import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -23,14 +28,33 @@ from typing import IO
 
 from . import feedback
 from .db import now
-from .jsonl import at_line, read_lines
+from .jsonl import at_line, open_binary, read_lines
 from .progress import Progress
 
-MAX_ID = 64
 MAX_TEXT = 20000
 CLOCK_SKEW = timedelta(minutes=10)  # how far ahead of this machine's clock a vote time may be
 SOURCE = "import"
 PROGRESS_EVERY = 1000  # votes between two progress updates
+
+# New style (YYMM.NNNN or YYMM.NNNNN) or old style (archive[.SC]/YYMMNNN), an optional
+# version dropped: the id also names files and URLs, so nothing else may pass as one.
+ARXIV_ID = re.compile(r"(?P<id>\d{2}(?:0[1-9]|1[0-2])\.\d{4,5}"
+                      r"|[a-z]+(?:-[a-z]+)*(?:\.[A-Z]{2})?/\d{2}(?:0[1-9]|1[0-2])\d{3})(?:v[1-9]\d*)?")
+USER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+:-]{0,63}")  # a Slack id (U012AB3CD) or a plain name
+SOURCE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")  # where the vote was cast: slack, reaction, ...
+_FRACTION = re.compile(r"[T ]\d{2}:?\d{2}:?\d{2}[.,]\d")  # the time was written with fractions of a second
+
+MALFORMED = "malformed"
+BAD_ID, BAD_USER, BAD_VOTE = "refused: bad arXiv id", "refused: bad user id", "refused: bad vote"
+BAD_SOURCE, IN_FUTURE = "refused: bad source", "refused: time in the future"
+
+
+class LineProblem(Exception):
+    """Why one line is skipped: `kind` (MALFORMED or a "refused: ..." reason) and the words."""
+
+    def __init__(self, kind: str, why: str):
+        super().__init__(why)
+        self.kind, self.why = kind, why
 
 
 @dataclass
@@ -41,6 +65,30 @@ class ImportReport:
     new_papers: int = 0  # papers registered from the lines' title/abstract
     unknown_papers: int = 0  # votes on papers without text here (kept, not learnable yet)
     problems: list[str] = field(default_factory=list)  # "FILE:N: what was wrong"
+    skipped: Counter = field(default_factory=Counter)  # lines skipped, by kind (MALFORMED, BAD_ID, ...)
+
+    def summary(self, source: str) -> list[str]:
+        """What the import did, in words, one category at a time, counted right ("1 vote")."""
+        head = (f"imported {source}: {counted(self.applied, 'vote')} applied, {self.unchanged} already there, "
+                f"{self.older} older than a stored vote (kept the newer)")
+        out = [head + "".join(f", {_skipped_words(kind, n)}" for kind, n in sorted(self.skipped.items()))]
+        if self.new_papers:
+            out.append(f"  {counted(self.new_papers, 'paper')} registered from the file's titles and abstracts")
+        if self.unknown_papers:
+            one = self.unknown_papers == 1
+            out.append(f"  {counted(self.unknown_papers, 'paper')} {'is' if one else 'are'} unknown here (no "
+                       f"title/abstract): {'its' if one else 'their'} votes are kept but cannot train the model "
+                       f"until {'it is' if one else 'they are'} fetched")
+        return out
+
+
+def counted(n: int, noun: str) -> str:
+    """"1 vote", "2 votes", "0 votes"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _skipped_words(kind: str, n: int) -> str:
+    return f"{counted(n, 'malformed line')} skipped" if kind == MALFORMED else f"{counted(n, 'line')} {kind}"
 
 
 def _parse_time(value) -> datetime | None:
@@ -55,48 +103,69 @@ def _parse_time(value) -> datetime | None:
         return None
 
 
-def _check_time(value, latest: datetime) -> tuple[str | None, str | None]:
-    """(the time as stored, None) or (None, what is wrong with it)."""
+def _check_time(value, latest: datetime) -> str:
+    """The time as stored, to the precision it was written in (Slack's microseconds survive
+    an export and import), or a LineProblem."""
     at = _parse_time(value)
     if at is None:
-        return None, "`time` is missing or not an ISO 8601 time such as 2025-03-01T09:00:00Z"
+        raise LineProblem(MALFORMED, "`time` is missing or not an ISO 8601 time such as 2025-03-01T09:00:00Z")
     if at > latest:
-        return None, (f"`time` {str(value)[:40]} is in the future (this machine's clock says "
-                      f"{(latest - CLOCK_SKEW).isoformat(timespec='seconds')}); fix the time or the clock")
-    return at.isoformat(timespec="seconds"), None
+        raise LineProblem(IN_FUTURE, f"`time` {str(value)[:40]} is in the future (this machine's clock says "
+                                     f"{(latest - CLOCK_SKEW).isoformat(timespec='seconds')}); fix the time or the clock")
+    return at.isoformat(timespec="microseconds" if _FRACTION.search(value) else "seconds")
 
 
-def _check(row, latest: datetime) -> tuple[dict | None, str | None]:
+def _field(row: dict, key: str, pattern: re.Pattern, refusal: str, example: str) -> re.Match:
+    """`row[key]`, a string that `pattern` matches whole (outer blanks dropped), or a LineProblem."""
+    value = row.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise LineProblem(MALFORMED, f"`{key}` is missing or not a string")
+    match = pattern.fullmatch(value.strip())
+    if not match:
+        raise LineProblem(refusal, f"`{key}` {value[:40]!r} is not {example}")
+    return match
+
+
+def _check_source(row: dict) -> None:
+    """An optional `source` (where the vote was cast) must be a short plain word."""
+    value = row.get("source")
+    if value is not None and not (isinstance(value, str) and SOURCE_NAME.fullmatch(value)):
+        raise LineProblem(BAD_SOURCE, f"`source` {str(value)[:40]!r} is not a short lowercase word such as slack")
+
+
+def _check(row, latest: datetime) -> dict:
+    """The vote a line asks for, its fields checked, or a LineProblem."""
     if not isinstance(row, dict):
-        return None, "not a JSON object"
-    aid, user, vote = row.get("arxiv_id"), row.get("user"), row.get("vote")
-    if not isinstance(aid, str) or not aid.strip() or len(aid) > MAX_ID:
-        return None, "`arxiv_id` is missing or not a short string"
-    if not isinstance(user, str) or not user.strip() or len(user) > MAX_ID:
-        return None, "`user` is missing or not a short string"
-    if isinstance(vote, bool) or vote not in feedback.VALID_VOTES:
-        return None, f"`vote` must be 1, -1 or 0, got {vote!r}"[:120]
-    at, problem = _check_time(row.get("time"), latest)
-    if problem:
-        return None, problem
-    out = {"arxiv_id": aid.strip(), "user": user.strip(), "vote": int(vote), "time": at}
+        raise LineProblem(MALFORMED, "not a JSON object")
+    aid = _field(row, "arxiv_id", ARXIV_ID, BAD_ID, "an arXiv id (such as 2502.12345, 2502.12345v2 or cs/0101001)")
+    user = _field(row, "user", USER_ID, BAD_USER, "a user id (1-64 letters, digits or . _ @ + : -, such as U012AB3CD)")
+    vote = row.get("vote")
+    if vote is None:
+        raise LineProblem(MALFORMED, "`vote` is missing")
+    if type(vote) is not int or vote not in feedback.VALID_VOTES:
+        raise LineProblem(BAD_VOTE, f"`vote` must be 1, -1 or 0, got {vote!r}"[:120])
+    _check_source(row)
+    out = {"arxiv_id": aid["id"], "user": user.group(), "vote": vote, "time": _check_time(row.get("time"), latest)}
     for key in ("title", "abstract"):
         if isinstance(row.get(key), str) and row[key].strip():
             out[key] = row[key].strip()[:MAX_TEXT]
-    return out, None
+    return out
 
 
-def read_votes(fh: IO[bytes], source: str = "input") -> tuple[list[dict], list[str]]:
-    """The file's valid votes, and one "SOURCE:LINE: why" per line skipped."""
+def read_votes(fh: IO[bytes], source: str = "input") -> tuple[list[dict], list[str], Counter]:
+    """The file's valid votes, one "SOURCE:LINE: why" per line skipped, and how many lines
+    were skipped of each kind."""
     latest = datetime.now(timezone.utc) + CLOCK_SKEW
-    votes, problems = [], []
-    for line in read_lines(fh):
-        vote, problem = (None, line.problem) if line.problem else _check(line.value, latest)
-        if problem:
-            problems.append(at_line(source, line.number, problem))
-        else:
-            votes.append(vote)
-    return votes, problems
+    votes, problems, skipped = [], [], Counter()
+    for line in read_lines(fh, f"feedback file {source}"):
+        try:
+            if line.problem:
+                raise LineProblem(MALFORMED, line.problem)
+            votes.append(_check(line.value, latest))
+        except LineProblem as bad:
+            problems.append(at_line(source, line.number, bad.why))
+            skipped[bad.kind] += 1
+    return votes, problems, skipped
 
 
 def _ensure_paper(db, v: dict) -> str:
@@ -120,41 +189,55 @@ def _already_imported(db, v: dict) -> bool:
 
 
 def import_votes(db, fh: IO[bytes], source: str = "input", progress: Progress | None = None) -> ImportReport:
-    """Apply the votes of a JSON lines file opened in binary (`source` names it in problems)."""
-    votes, problems = read_votes(fh, source)
-    rep = ImportReport(problems=problems)
+    """Apply the votes of a JSON lines file opened in binary, plain or gzip (`source` names
+    it in problems)."""
+    votes, problems, skipped = read_votes(fh, source)
+    rep = ImportReport(problems=problems, skipped=skipped)
     seen_unknown: set[str] = set()
     if progress and votes:
         progress(0, step=f"importing {source}", total=len(votes))
     reported = 0
-    horizon = (datetime.now(timezone.utc) + CLOCK_SKEW).isoformat(timespec="seconds")
+    horizon = datetime.now(timezone.utc) + CLOCK_SKEW
     for n, v in enumerate(sorted(votes, key=lambda v: v["time"]), 1):  # stable: same time keeps file order
-        _apply(db, v, rep, seen_unknown, horizon)
+        _count_paper(rep, _ensure_paper(db, v), v["arxiv_id"], seen_unknown)
+        _apply(db, v, rep, horizon)
         if progress and (n % PROGRESS_EVERY == 0 or n == len(votes)):
             progress(n - reported)
             reported = n
     return rep
 
 
-def _apply(db, v: dict, rep: ImportReport, seen_unknown: set[str], horizon: str) -> None:
-    """Apply one vote unless a newer one is stored or this very vote was imported before.
-    A stored time past `horizon` (the future, from an import made before times were
-    checked) does not count as newer: it would block every real vote."""
-    state = _ensure_paper(db, v)
+def _count_paper(rep: ImportReport, state: str, arxiv_id: str, seen_unknown: set[str]) -> None:
     if state == "new":
         rep.new_papers += 1
-    elif state == "unknown" and v["arxiv_id"] not in seen_unknown:
-        seen_unknown.add(v["arxiv_id"])
+    elif state == "unknown" and arxiv_id not in seen_unknown:
+        seen_unknown.add(arxiv_id)
         rep.unknown_papers += 1
+
+
+def _stored(db, v: dict) -> tuple[int, datetime | None]:
+    """The vote held for the line's user and paper (0: none) and the time of the latest
+    change to it (the vote's own, or the removal's)."""
     row = next(db.query("select vote, updated_at from feedback where arxiv_id = ? and user_id = ?",
                         [v["arxiv_id"], v["user"]]), None)
+    if row:
+        return row["vote"], _parse_time(row["updated_at"])
     last = next(db.query("select max(at) as at from feedback_events where arxiv_id = ? and user_id = ?",
                          [v["arxiv_id"], v["user"]]))["at"]
-    stored_at = row["updated_at"] if row else last
-    if stored_at and horizon >= stored_at > v["time"]:
+    return 0, _parse_time(last)
+
+
+def _apply(db, v: dict, rep: ImportReport, horizon: datetime) -> None:
+    """Apply one vote unless a newer one is stored, or this very vote is (imported before,
+    or exported from here: same value, same time), compared as times, not as text. A stored
+    time past `horizon` (the future, from an import made before times were checked) does
+    not count as newer: it would block every real vote."""
+    held, held_at = _stored(db, v)
+    at = _parse_time(v["time"])
+    if held_at and horizon >= held_at > at:
         rep.older += 1
         return
-    if _already_imported(db, v):
+    if (held_at == at and held == v["vote"]) or _already_imported(db, v):
         rep.unchanged += 1
         return
     change = feedback.set_vote(db, v["arxiv_id"], v["user"], v["vote"], source=SOURCE, at=v["time"])
@@ -180,8 +263,6 @@ def export_votes(db, fh: IO[str]) -> int:
 
 
 def open_input(path: str | Path) -> IO[bytes]:
-    """Binary, so that a line that is not UTF-8 costs that line, not the file."""
-    try:
-        return open(path, "rb")
-    except OSError as exc:
-        raise ValueError(f"cannot read feedback file {path}: {exc.strerror or exc}") from None
+    """Binary, so that a line that is not UTF-8 costs that line, not the file; read_lines
+    unpacks a gzip file itself."""
+    return open_binary(path, "feedback file")

@@ -44,7 +44,7 @@ def _report_problems(problems: list[str]) -> None:
     for line in problems[:MAX_PROBLEMS_SHOWN]:
         print(f"warning: {line} (skipped)", file=sys.stderr)
     if len(problems) > MAX_PROBLEMS_SHOWN:
-        print(f"warning: ... and {len(problems) - MAX_PROBLEMS_SHOWN} more malformed lines skipped", file=sys.stderr)
+        print(f"warning: ... and {len(problems) - MAX_PROBLEMS_SHOWN} more lines skipped", file=sys.stderr)
 
 
 def _report_author_matches(lines: list[int], path: str, shown: int = 10) -> None:
@@ -119,20 +119,14 @@ def _feedback_args(p: argparse.ArgumentParser) -> None:
 @command("feedback", "import or export the team's votes (JSON lines: arxiv_id, user, vote, time)")
 @arguments(_feedback_args)
 def cmd_feedback(args, settings: Settings) -> int:
-    from .feedback_io import export_votes, import_votes, open_input
+    from .feedback_io import counted, export_votes, import_votes, open_input
 
     db = open_store(settings, args.db)
     if args.action == "import":
         with open_input(args.file) as fh, StepBars(quiet=args.quiet, unit="vote") as progress:
             rep = import_votes(db, fh, source=args.file, progress=progress)
         _report_problems(rep.problems)
-        print(f"imported {args.file}: {rep.applied} votes applied, {rep.unchanged} already there, "
-              f"{rep.older} older than a stored vote (kept the newer), {len(rep.problems)} malformed lines skipped")
-        if rep.new_papers:
-            print(f"  {rep.new_papers} papers registered from the file's titles and abstracts")
-        if rep.unknown_papers:
-            print(f"  {rep.unknown_papers} papers are unknown here (no title/abstract): their votes are kept "
-                  "but cannot train the model until those papers are fetched")
+        print("\n".join(rep.summary(args.file)))
         return 0
     if args.file:
         try:
@@ -140,8 +134,8 @@ def cmd_feedback(args, settings: Settings) -> int:
                 n = export_votes(db, fh)
         except OSError as exc:
             raise ValueError(f"cannot write {args.file}: {exc.strerror or exc}") from None
-        print(f"exported {n} votes to {args.file}", file=sys.stderr)
+        print(f"exported {counted(n, 'vote')} to {args.file}", file=sys.stderr)
     else:
         n = export_votes(db, sys.stdout)
-        print(f"exported {n} votes", file=sys.stderr)
+        print(f"exported {counted(n, 'vote')}", file=sys.stderr)
     return 0

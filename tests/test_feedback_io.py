@@ -98,10 +98,10 @@ def test_malformed_lines_are_reported_with_their_numbers_and_skipped(team):
 
 
 def test_votes_on_unknown_papers_are_kept_and_counted(team):
-    rep = import_votes(team, lines({"arxiv_id": "2599.12345", "user": "U1", "vote": 1,
+    rep = import_votes(team, lines({"arxiv_id": "2512.99999", "user": "U1", "vote": 1,
                                     "time": "2025-03-06T08:00:00Z"}))
     assert rep.applied == 1 and rep.unknown_papers == 1
-    assert ("2599.12345", "U1", 1) in current(team)
+    assert ("2512.99999", "U1", 1) in current(team)
 
 
 def test_cli_import_and_export(team, tmp_path, capsys, monkeypatch):
@@ -185,3 +185,150 @@ def test_importing_votes_with_the_same_time_twice_changes_nothing_the_second_tim
     again = import_votes(team, lines(*same_time))
     assert again.applied == 0 and again.unchanged == 4 and not again.problems
     assert current(team) == votes and events(team) == history
+
+
+# --- real files: a BOM, gzip, checked fields, the report's words, exact round trips ---------
+
+def write_votes(path, *rows, prefix: bytes = b"", gz: bool = False):
+    import gzip
+
+    data = prefix + lines(*rows).getvalue()
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def run_import(path, db_path, capsys) -> tuple[str, str]:
+    assert main(["feedback", "import", str(path), "--db", str(db_path), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    return captured.out, captured.err
+
+
+def test_a_utf8_bom_at_the_start_of_the_file_is_accepted(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    path = write_votes(tmp_path / "votes.jsonl", VOTE, {**VOTE, "user": "U6"}, prefix=b"\xef\xbb\xbf")
+    out, err = run_import(path, tmp_path / "db.sqlite", capsys)
+    assert "2 votes applied" in out and "skipped" not in out and "warning" not in err
+    assert current(open_db(tmp_path / "db.sqlite")) == {("2503.00002", "U5", 1), ("2503.00002", "U6", 1)}
+
+
+@pytest.mark.parametrize("name", ["votes.jsonl.gz", "votes.jsonl", "votes.txt"])
+def test_a_gzip_file_is_read_by_its_magic_bytes_whatever_its_name(tmp_path, capsys, monkeypatch, name):
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    path = write_votes(tmp_path / name, VOTE, {**VOTE, "user": "U6"}, prefix=b"\xef\xbb\xbf", gz=True)
+    out, err = run_import(path, tmp_path / "db.sqlite", capsys)
+    assert "2 votes applied" in out and "warning" not in err
+    assert current(open_db(tmp_path / "db.sqlite")) == {("2503.00002", "U5", 1), ("2503.00002", "U6", 1)}
+
+
+def test_a_cut_off_gzip_file_is_a_clear_error_naming_it(tmp_path, capsys, monkeypatch):
+    import gzip
+
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    path = tmp_path / "votes.jsonl.gz"
+    path.write_bytes(gzip.compress(lines(*[{**VOTE, "user": f"U{i}"} for i in range(500)]).getvalue())[:-40])
+    assert main(["feedback", "import", str(path), "--db", str(tmp_path / "db.sqlite"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot read feedback file {path}" in err and "Traceback" not in err
+
+
+def test_the_shared_reader_gives_eval_the_same_bom_and_gzip_handling(tmp_path):
+    from bot.eval import read_labels
+
+    row = {"date": "2025-03-01", "arxiv_id": "2503.00009", "title": "T", "abstract": "A", "relevance": 7}
+    for name, gz in (("labels.data", True), ("labels.jsonl", False)):
+        path = write_votes(tmp_path / name, row, prefix=b"\xef\xbb\xbf", gz=gz)
+        lf = read_labels(path)
+        assert not lf.problems and [it.paper.arxiv_id for it in lf.papers] == ["2503.00009"]
+
+
+GOOD_IDS = {"2502.12345": "2502.12345", "2502.12345v3": "2502.12345", "0704.0001": "0704.0001",
+            "cs/0101001": "cs/0101001", "hep-th/9901001v2": "hep-th/9901001", "math.AG/0309136": "math.AG/0309136"}
+BAD_IDS = ["../../etc", "2502.123", "2513.12345", "2502.12345/../x", "cs/01", "CS/0101001", "2502.12345v",
+           "2502.12345\u202e", "javascript:alert(1)", "cs/0101001/../../x"]
+
+
+def test_arxiv_ids_are_checked_per_line_and_bad_ones_refused_with_the_reason(team, tmp_path):
+    rows = [{**VOTE, "arxiv_id": aid} for aid in [*GOOD_IDS, *BAD_IDS]]
+    path = write_votes(tmp_path / "votes.jsonl", *rows)
+    with open(path, "rb") as fh:
+        rep = import_votes(team, fh, source=str(path))
+    assert rep.applied == len(set(GOOD_IDS.values()))
+    assert {aid for aid, user, _ in current(team) if user == "U5"} == set(GOOD_IDS.values())
+    bad_lines = range(len(GOOD_IDS) + 1, len(rows) + 1)
+    assert [p.split(": ")[0] for p in rep.problems] == [f"{path}:{n}" for n in bad_lines]
+    assert all("not an arXiv id" in p for p in rep.problems)
+    assert "'../../etc'" in rep.problems[0]
+    assert rep.skipped == {"refused: bad arXiv id": len(BAD_IDS)}
+
+
+def test_user_vote_and_source_are_checked_per_line(team, tmp_path):
+    rows = [{**VOTE, "user": "U012AB3CD"}, {**VOTE, "user": "W0ABC", "source": "slack"},
+            {**VOTE, "user": "U 1"}, {**VOTE, "user": "U1\u202e"}, {**VOTE, "user": "U" * 65},
+            {**VOTE, "user": "U1\tX"}, {**VOTE, "user": 7},
+            {**VOTE, "user": "U2", "vote": 2}, {**VOTE, "user": "U2", "vote": "1"}, {**VOTE, "user": "U2", "vote": 1.5},
+            {**VOTE, "user": "U3", "source": 5}, {**VOTE, "user": "U3", "source": "../../x"},
+            {**VOTE, "user": "U3", "source": "s" * 40}]
+    path = write_votes(tmp_path / "votes.jsonl", *rows)
+    with open(path, "rb") as fh:
+        rep = import_votes(team, fh, source=str(path))
+    assert rep.applied == 2
+    assert [p.split(": ")[0] for p in rep.problems] == [f"{path}:{n}" for n in range(3, len(rows) + 1)]
+    assert rep.skipped == {"refused: bad user id": 4, "malformed": 1, "refused: bad vote": 3,
+                           "refused: bad source": 3}
+    assert "`user` 'U 1'" in rep.problems[0] and "`source`" in rep.problems[-1]
+
+
+def test_the_report_names_each_category_with_the_right_plurals(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    path = write_votes(tmp_path / "votes.jsonl", {**VOTE, "arxiv_id": "2512.00001"}, "{broken",
+                       {**VOTE, "time": "9999-12-31T00:00:00Z"}, {**VOTE, "arxiv_id": "../../etc"},
+                       {**VOTE, "arxiv_id": "../../x"})
+    out, err = run_import(path, tmp_path / "db.sqlite", capsys)
+    assert "1 vote applied" in out and "0 already there" in out
+    assert "1 malformed line" in out and "1 line refused: time in the future" in out
+    assert "2 lines refused: bad arXiv id" in out and "malformed lines" not in out
+    assert "1 paper is unknown here" in out and "its votes are kept" in out and "papers are" not in out
+    assert f"{path}:3: `time` 9999-12-31" in err and f"{path}:4:" in err and f"{path}:5:" in err
+    assert main(["feedback", "export", str(tmp_path / "out.jsonl"), "--db", str(tmp_path / "db.sqlite")]) == 0
+    assert "exported 1 vote to" in capsys.readouterr().err
+
+
+def slack_team(tmp_path):
+    """Votes as Slack's surfaces store them: event times with microseconds."""
+    db = open_db(tmp_path / "slack.sqlite")
+    save_papers(db, "2025-03-03", [Paper("2503.00001", "Robots", ["A"], "A robot hand."),
+                                   Paper("2503.00002", "Law", ["B"], "Contracts.")])
+    feedback.apply_event(db, "2503.00001", "U1", "reaction", feedback.event_time("1741000000.123456"),
+                         feedback.becomes(1))
+    feedback.apply_event(db, "2503.00002", "U1", "button", feedback.event_time("1741000100.000042"),
+                         feedback.toggles(-1))
+    feedback.apply_event(db, "2503.00001", "U2", "reaction", feedback.event_time("1741000200.5"),
+                         feedback.becomes(-1))
+    return db
+
+
+def exported(db) -> str:
+    buf = io.StringIO()
+    export_votes(db, buf)
+    return buf.getvalue()
+
+
+def test_slack_votes_with_microseconds_round_trip_exactly_into_a_fresh_database(tmp_path):
+    team = slack_team(tmp_path)
+    text = exported(team)
+    assert ".123456+00:00" in text
+    fresh = open_db(tmp_path / "fresh.sqlite")
+    rep = import_votes(fresh, io.BytesIO(text.encode()))
+    assert rep.applied == 3 and not rep.problems
+    assert current(fresh) == current(team) and exported(fresh) == text
+
+
+def test_reimporting_an_export_into_the_same_database_reports_unchanged_not_older(tmp_path):
+    team = slack_team(tmp_path)
+    text = exported(team)
+    rows_before = [tuple(r.values()) for r in team.query("select * from feedback order by arxiv_id, user_id")]
+    history = events(team)
+    rep = import_votes(team, io.BytesIO(text.encode()))
+    assert (rep.applied, rep.unchanged, rep.older) == (0, 3, 0) and not rep.problems
+    assert [tuple(r.values()) for r in team.query("select * from feedback order by arxiv_id, user_id")] == rows_before
+    assert events(team) == history
