@@ -100,12 +100,11 @@ class DailyScheduler:
             if self.today_status(now) in DONE:  # a concurrent `/arxiv run` may have just done it
                 log.info("scheduled run for %s: already done", day)
                 return None
+            crash = None
             try:
                 result = self.job()
             except Exception as exc:  # the scheduler must survive any one bad day
-                log.exception("scheduled run for %s crashed", day)
-                result = None
-                detail = f"crashed: {exc}"
+                crash, result, detail = exc, None, f"crashed: {exc}"
             else:
                 detail = getattr(result, "message", str(result))
             status = _status(result)
@@ -115,12 +114,21 @@ class DailyScheduler:
                     """insert into scheduled_runs (day, channel, status, detail, at) values (?,?,?,?,?)
                        on conflict(day, channel) do update set status=excluded.status, detail=excluded.detail,
                            at=excluded.at""", (day, self.channel, status, detail, utc_now()))
-        log.log(logging.INFO if status in DONE else logging.ERROR, "scheduled run for %s: %s", day, detail)
+        self._log_outcome(day, status, detail, result, crash)
         if status in RETRIED:
             self._schedule_retry()
         else:
             self._retries = 0
         return result
+
+    @staticmethod
+    def _log_outcome(day: str, status: str, detail: str, result: Any, crash: Exception | None) -> None:
+        """The day's report, said once: a worker's log is its only output, and the poster
+        leaves saying it to its caller. A crash is the same one line, with its traceback."""
+        log.log(logging.INFO if status in DONE else logging.ERROR, "scheduled run for %s: %s", day, detail,
+                exc_info=crash)
+        for warning in getattr(result, "warnings", None) or []:
+            log.warning("scheduled run for %s: %s", day, warning)
 
     def _schedule_retry(self) -> None:
         if self._retries >= MAX_RETRIES:

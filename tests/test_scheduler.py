@@ -224,3 +224,62 @@ def test_run_job_skips_a_day_done_meanwhile_and_releases_the_lock(db):
                         ("2025-02-24", "C1", "posted", "by /arxiv run", "x"))
     assert sched.run_job(MONDAY_8) is None and ran == []
     assert not lock.locked()
+
+
+def _records_saying(caplog, words: str) -> list[str]:
+    """The log records (message and traceback) that contain `words`, as `run` logs them."""
+    import logging
+
+    formatter = logging.Formatter()
+    return [formatter.format(r) for r in caplog.records if words in formatter.format(r)]
+
+
+def test_a_stopped_scheduled_day_is_logged_once(db, arxiv, slack, tmp_path, caplog):
+    """`python -m bot run` logs at INFO: the day's outcome is one line (the scheduler's),
+    not the poster's line and then the scheduler's with the same sentence."""
+    import logging
+
+    from bot.slack.app import create_app
+
+    settings = team_settings(arxiv, tmp_path, slack__channel="#no-such-channel")
+    app = create_app(settings, db, make_web_client(BOT_TOKEN, slack.api_url))
+    sched = DailyScheduler.from_settings(settings, db, lambda: app.ctx.run_day(), lock=app.ctx.run_lock)
+
+    with caplog.at_level(logging.INFO):
+        result = sched.catch_up(MONDAY_8)
+
+    assert result.status == "failed" and result.error == "channel_not_found"
+    assert len(_records_saying(caplog, "does not exist or the app cannot see it")) == 1, caplog.text
+
+
+def test_a_crashing_job_is_logged_once_with_its_traceback(db, caplog):
+    import logging
+
+    def boom():
+        raise RuntimeError("disk full")
+
+    sched = DailyScheduler(db, boom, time="07:00", timezone=TZ, channel="C1").install()
+    with caplog.at_level(logging.INFO):
+        sched.run_job(MONDAY_8)
+
+    [said] = _records_saying(caplog, "disk full")
+    assert "scheduled run for 2025-02-24" in said and "Traceback" in said
+
+
+def test_a_scheduled_days_warnings_are_logged_once_each(db, caplog):
+    """A worker's log is its only output: what `post` prints as `warning:` lines (a paper sent
+    as plain text, the LLM falling back) is logged by the scheduler, once."""
+    import logging
+
+    from bot.slack.post import DayPost
+
+    def job():
+        return DayPost("2025-02-24", "C1", "posted", "posted 2025-02-24 to C1",
+                       warnings=["2502.00001: Slack refused its blocks; posted a plain version"])
+
+    sched = DailyScheduler(db, job, time="07:00", timezone=TZ, channel="C1").install()
+    with caplog.at_level(logging.INFO):
+        sched.run_job(MONDAY_8)
+
+    assert len(_records_saying(caplog, "posted a plain version")) == 1, caplog.text
+    assert len(_records_saying(caplog, "posted 2025-02-24 to C1")) == 1, caplog.text

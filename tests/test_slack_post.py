@@ -248,7 +248,8 @@ def test_a_paper_refused_twice_is_a_recorded_failure_and_the_day_goes_on(slack, 
     assert paper_ids_posted(slack) == [ids[0], ids[2], ids[3]]  # the papers after it went out
     assert first.message.count(ids[1]) == 1 and "invalid_blocks" in first.message
     assert f"post --date {DATE}" in first.message and "3 of 4 papers" in first.message
-    assert sum(ids[1] in r.getMessage() for r in caplog.records if r.levelname != "DEBUG") == 1  # said once
+    # Said once, by whoever reads the report (the command, the scheduler): not logged here too.
+    assert not [r for r in caplog.records if ids[1] in r.getMessage() and r.levelname != "DEBUG"]
     assert pending_deliveries(db) == []  # no intent left behind to block the next run
     assert [r["detail"] for r in db.query("select detail from audit_log where action = 'post_refused'")] == [
         f"{DATE} #arxiv-papers {ids[1]}: invalid_blocks"]
@@ -592,3 +593,56 @@ def test_manifest_declares_what_the_app_listens_to():
     assert manifest["settings"]["interactivity"]["is_enabled"] and manifest["features"]["app_home"]["home_tab_enabled"]
     procfile = (ROOT / "Procfile").read_text(encoding="utf-8")
     assert "worker: python -m bot run\n" in procfile and "web: python -m bot run --http\n" in procfile
+
+
+# ---- the `post` command says each thing once ---------------------------------------------
+
+LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ [A-Z]+ [\w.]+: |^warning: |^error: ")
+
+
+def repeated_lines(output: str) -> list[str]:
+    """Lines said more than once in a command's stdout and stderr together, once a logging
+    prefix or a `warning:` label is set aside (the same sentence logged and printed)."""
+    said = [LOG_PREFIX.sub("", line).strip() for line in output.splitlines()]
+    return sorted({s for s in said if s and said.count(s) > 1})
+
+
+def post_command(slack, tmp_path, *args: str) -> tuple[int, str]:
+    """`python -m bot post` as a user runs it, against the local Slack: (exit status, stdout + stderr)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.api_url}
+    proc = subprocess.run([sys.executable, "-m", "bot", "post", "--quiet", "--db", str(tmp_path / "bot.sqlite"),
+                           *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("stop", ["parent refused twice", "channel_not_found"])
+def test_a_stopped_post_says_why_once(slack, db, tmp_path, stop):
+    stored_day(db, DATE, 3)
+    channel = "#arxiv-papers"
+    if stop == "parent refused twice":
+        slack.fail("chat.postMessage", "invalid_blocks", times=2)
+    else:
+        channel = "#no-such-channel"
+
+    status, said = post_command(slack, tmp_path, "--date", DATE, "--channel", channel)
+
+    assert status == 1 and said.count(f"Slack posting for {DATE} stopped") == 1, said
+    assert repeated_lines(said) == [], said
+
+
+def test_a_post_with_refused_papers_says_its_summary_and_each_plain_version_once(slack, db, tmp_path):
+    ids = stored_day(db, DATE, 5)
+    slack.fail("chat.postMessage", "invalid_blocks", after=2, times=2)  # paper 2: blocks, then plain
+    slack.fail("chat.postMessage", "invalid_blocks", after=5, times=1)  # the 6th call: paper 4's blocks only
+
+    status, said = post_command(slack, tmp_path, "--date", DATE, "--channel", "#arxiv-papers")
+
+    assert status == 1 and said.count("Slack refused 1 paper(s) even as plain text") == 1, said
+    assert said.count(ids[1]) == 1, said  # named in the summary, nowhere else
+    assert sum(ids[3] in line and "plain version" in line for line in said.splitlines()) == 1, said
+    assert repeated_lines(said) == [], said
+    assert paper_ids_posted(slack) == [ids[0], ids[2], ids[4]]  # and paper 4 as plain text:
+    assert ids[3] in slack.posted(DEFAULT_CHANNEL_ID)[3]["text"]

@@ -14,6 +14,10 @@ an intent row (ts empty), then the ts Slack returned. So:
 
 Scored papers are never lost on a Slack error: picks stay in the database, and the error
 is reported with what to do about it.
+
+The returned DayPost is the report: its message and warnings are said once, by whoever
+called (the `post` command prints them, the scheduler logs them, `/arxiv run` answers
+with them). So this module does not log what it puts there too.
 """
 from __future__ import annotations
 
@@ -203,17 +207,18 @@ def _call(fn: Callable, where: str, **kwargs) -> dict:
 
 
 def _post(client: WebClient, channel: str, text: str, blocks: list[dict], thread_ts: str | None,
-          fallback_blocks: list[dict] | None = None) -> dict:
+          fallback_blocks: list[dict] | None = None) -> tuple[dict, str | None]:
+    """Slack's answer, and the error that made it a plain version (None when the blocks went)."""
     kwargs = dict(channel=channel, text=text, blocks=blocks, unfurl_links=False, unfurl_media=False)
     if thread_ts:
         kwargs["thread_ts"] = thread_ts
     try:
-        return _call(client.chat_postMessage, channel, **kwargs)
+        return _call(client.chat_postMessage, channel, **kwargs), None
     except SlackApiError as exc:  # a content error: say less rather than lose the paper
-        log.warning("Slack refused a message's blocks (%s); posting a plain version", exc.response.get("error"))
+        refused = exc.response.get("error") or "invalid_blocks"
     kwargs["blocks"] = fallback_blocks or [{"type": "section", "text": {"type": "mrkdwn", "text": text[:2900]}}]
     try:
-        return _call(client.chat_postMessage, channel, **kwargs)
+        return _call(client.chat_postMessage, channel, **kwargs), refused
     except SlackApiError as exc:
         raise _Refused(exc.response.get("error") or "invalid_blocks") from None
 
@@ -253,7 +258,6 @@ def post_day(settings: Settings, db, client: WebClient, report: DayReport, chann
         result.message = (f"{date} is being posted to {channel} by another process ({other.describe()}): this "
                           f"one posts nothing. Run one poster only (`worker` or `web`); the lease frees itself "
                           f"when that process ends, or {int(LEASE_SECONDS)} s after it stops responding.")
-        log.warning(result.message)
         return result
     heartbeat = start_heartbeat(db, POST_LEASES, (date, channel), holder)
     try:
@@ -344,11 +348,14 @@ class _Thread:
         db, date, channel = self.db, self.date, self.channel
         _intend(db, date, channel, item, thread_ts, channel_id)
         try:
-            answer = _post(self.client, channel, text, blocks, thread_ts)
+            answer, refused = _post(self.client, channel, text, blocks, thread_ts)
         except _Stop as stop:
             if stop.code != "connection":  # Slack said no: nothing was posted, drop the intent
                 _forget(db, date, channel, item)
             raise
+        if refused:
+            what = "the thread's first message" if item == PARENT else item
+            self.result.warnings.append(f"{what}: Slack refused its blocks ({refused}); posted a plain version")
         ts, cid = answer["ts"], answer.get("channel") or channel_id or channel
         _record(db, date, channel, item, ts, thread_ts or ts, cid)
         self.result.sent += 1
@@ -381,7 +388,6 @@ def _stopped(settings: Settings, db, result: DayPost, stop: _Stop) -> DayPost:
     result.status, result.error = "failed", stop.code
     result.message = (f"Slack posting for {date} stopped: {stop}. {delivered} of {result.total} papers are in "
                       f"the thread; the rest are kept and {_rerun(settings, date, channel)} continues it.")
-    log.error(result.message)
     store.audit(db, "slack", "post_failed", f"{date} {channel}: {stop.code}")
     return result
 
@@ -401,7 +407,6 @@ def _summarised(settings: Settings, result: DayPost) -> DayPost:
         which = ", ".join(f"{aid} ({code})" for aid, code in result.refused)
         result.message += (f"; Slack refused {len(result.refused)} paper(s) even as plain text: {which}. They are "
                            f"kept and {_rerun(settings, date, channel)} tries them again")
-        log.warning(result.message)
     return result
 
 
