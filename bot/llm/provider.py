@@ -2,8 +2,10 @@
 
 Works with any base_url (OpenAI, Azure-style proxies, vLLM, llama.cpp, Ollama):
   - response format: a strict JSON schema where the server supports it; where it refuses
-    one (llama.cpp answers 500), `json_object` with the schema already in the prompt. In
-    "auto" mode the first refusal switches the run to json_object for good.
+    one, `json_object` with the schema already in the prompt. In "auto" mode, before any
+    schema call has worked, a refusal switches the run to json_object for good: a 400/422
+    that names the format, or a 500 that comes back on a retry of the same request and goes
+    away with json_object (llama.cpp). A lone 500 is retried like any other.
   - retries with back-off on 408/409/429/5xx, timeouts and connection errors, honouring
     Retry-After (seconds or an HTTP date, capped). The client's own retries are off so
     every attempt is seen, logged and recorded (a failed attempt may still be billed).
@@ -33,6 +35,9 @@ from .usage import CallRecord
 log = logging.getLogger(__name__)
 RETRYABLE_STATUS = {408, 409, 429}
 RESPONSE_FORMATS = ("auto", "json_schema", "json_object")
+# A 400/422 about the response format names it (OpenAI: "Invalid parameter: 'response_format'
+# of type 'json_schema' is not supported with this model"; vLLM and proxies likewise).
+SCHEMA_REFUSAL = re.compile(r"response_format|json_schema|\bschema\b", re.I)
 
 
 @dataclass
@@ -105,8 +110,8 @@ class OpenAIChat:
         self.prompt_cache_key = prompt_cache_key
         self.sleep = sleep
 
-    def response_format_param(self) -> dict:
-        if self.mode == "json_schema":
+    def response_format_param(self, fmt: str | None = None) -> dict:
+        if (fmt or self.mode) == "json_schema":
             return {"type": "json_schema", "json_schema": {"name": "paper_scores", "strict": True, "schema": REPLY_SCHEMA}}
         return {"type": "json_object"}
 
@@ -117,9 +122,9 @@ class OpenAIChat:
         base = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         return base * (0.5 + random.random() / 2)  # jitter: concurrent batches do not retry in step
 
-    def _request(self, messages: list[dict], max_tokens: int) -> dict:
+    def _request(self, messages: list[dict], max_tokens: int, fmt: str) -> dict:
         kwargs = dict(model=self.model, messages=messages, max_completion_tokens=max_tokens,
-                      response_format=self.response_format_param())
+                      response_format=self.response_format_param(fmt))
         if self.reasoning_effort:
             kwargs["reasoning_effort"] = self.reasoning_effort
         if self.prompt_cache_key:
@@ -131,33 +136,79 @@ class OpenAIChat:
         """One call, retried; never past `deadline` (time.monotonic()): each try's timeout and
         each back-off are cut to the time left, and a try that cannot start is not made."""
         out = CallOutcome()
-        attempt = 0
+        attempt = schema_500s = 0
+        probed = False
         while attempt < self.max_tries:
             left = _seconds_left(deadline)
             if left <= 0:
                 out.error = f"{out.error}; no time left for another try" if out.error else "no time left for a try"
                 return out
             attempt += 1
-            rec = CallRecord(model=self.model, n_papers=n_papers)
-            out.attempts.append(rec)
-            failure = self._try_once(out, rec, self._request(messages, max_tokens), min(self.timeout, left))
+            fmt = self.mode
+            failure = self._attempt(out, messages, max_tokens, n_papers, fmt, min(self.timeout, left))
             if failure is None:
                 return out
             if failure.kind == "format":
-                attempt -= 1  # the format probe does not use up a try
+                attempt -= 1  # the switch to json_object does not use up a try
                 continue
-            out.error = rec.error
             if failure.kind == "fatal":
                 out.fatal = True
                 return out
-            delay = self._delay(attempt, failure.headers)
-            log.debug("LLM call failed (%s), try %d/%d; next in %.1fs", rec.error, attempt, self.max_tries, delay)
-            if attempt < self.max_tries:
-                if delay >= _seconds_left(deadline):
-                    break  # waiting would run past the time limit
-                self.sleep(delay)
+            schema_500s += fmt == "json_schema" and failure.status == 500
+            if not probed and self._schema_suspect(schema_500s):
+                probed = True  # once per call: json_object is not a cure for every 500
+                if self._probe_json_object(out, messages, max_tokens, n_papers, deadline, schema_500s):
+                    return out
+            if not self._wait_before_retry(out.error, attempt, failure, deadline):
+                break
         out.error = f"gave up after {attempt} tries: {out.error}"
         return out
+
+    def _attempt(self, out: CallOutcome, messages: list[dict], max_tokens: int, n_papers: int, fmt: str,
+                 timeout: float) -> "_Failure | None":
+        """One recorded HTTP attempt with response format `fmt`."""
+        rec = CallRecord(model=self.model, n_papers=n_papers)
+        out.attempts.append(rec)
+        failure = self._try_once(out, rec, self._request(messages, max_tokens, fmt), timeout)
+        if failure is not None:
+            out.error = rec.error
+        return failure
+
+    def _wait_before_retry(self, error: str, attempt: int, failure: "_Failure", deadline: float | None) -> bool:
+        """The back-off before the next try; False when there is none (no try or no time left)."""
+        if attempt >= self.max_tries:
+            log.debug("LLM call failed (%s), try %d/%d", error, attempt, self.max_tries)
+            return False
+        delay = self._delay(attempt, failure.headers)
+        if delay >= _seconds_left(deadline):
+            log.debug("LLM call failed (%s), try %d/%d; no time left to wait %.1fs for another",
+                      error, attempt, self.max_tries, delay)
+            return False
+        log.debug("LLM call failed (%s), try %d/%d; next in %.1fs", error, attempt, self.max_tries, delay)
+        self.sleep(delay)
+        return True
+
+    def _schema_suspect(self, schema_500s: int) -> bool:
+        """Whether this call's 500s may be a refusal of json_schema (llama.cpp answers 500 to it):
+        "auto" mode, no schema call has worked yet, and the same request got a 500 on a retry
+        too (or on its only try), so a lone transient 500 never changes the format."""
+        return (self.auto and self.mode == "json_schema" and not self._schema_works
+                and schema_500s >= min(2, self.max_tries))
+
+    def _probe_json_object(self, out: CallOutcome, messages: list[dict], max_tokens: int, n_papers: int,
+                           deadline: float | None, schema_500s: int) -> bool:
+        """The same call with json_object (not counted as a try); when it works, the server
+        refuses the schema, and the run uses json_object from now on."""
+        left = _seconds_left(deadline)
+        if left <= 0:
+            return False
+        if self._attempt(out, messages, max_tokens, n_papers, "json_object", min(self.timeout, left)) is not None:
+            log.debug("json_object failed too (%s): the 500s are not about the schema", out.error)
+            return False
+        self.mode = "json_object"
+        log.info("server refused response_format json_schema (HTTP 500 on %d tries, json_object works); "
+                 "using json_object with the schema in the prompt", schema_500s)
+        return True
 
     def _try_once(self, out: CallOutcome, rec: CallRecord, kwargs: dict, timeout: float) -> "_Failure | None":
         """One HTTP attempt; fills `out` on success, else says what kind of failure it was."""
@@ -171,7 +222,7 @@ class OpenAIChat:
         except openai.APIStatusError as exc:
             message = re.sub(r"^Error code: \d+ - ", "", exc.message)  # the client's prefix repeats the status
             return self._failed(rec, t0, f"HTTP {exc.status_code}: {_short(message)}",
-                                self._status_kind(exc.status_code), exc.response.headers)
+                                self._status_kind(exc.status_code, message), exc.response.headers, exc.status_code)
         except openai.APITimeoutError:
             return self._failed(rec, t0, "timeout", "retry")
         except openai.APIConnectionError as exc:
@@ -183,21 +234,23 @@ class OpenAIChat:
             return self._failed(rec, t0, f"not a chat completion: {_short(what, 120)}", "retry")
         rec.latency_ms = int((time.monotonic() - t0) * 1000)
         _fill_usage(rec, resp)
-        if self.mode == "json_schema":
+        if kwargs["response_format"]["type"] == "json_schema":
             self._schema_works = True
         out.content, out.finish_reason, out.error = content, finish_reason, ""
         rec.finish_reason = finish_reason
         return None
 
-    def _failed(self, rec: CallRecord, t0: float, error: str, kind: str, headers=None) -> "_Failure":
+    def _failed(self, rec: CallRecord, t0: float, error: str, kind: str, headers=None, status: int = 0) -> "_Failure":
         rec.latency_ms = int((time.monotonic() - t0) * 1000)
         rec.ok, rec.error = False, error
-        return _Failure(kind, headers)
+        return _Failure(kind, headers, status)
 
-    def _status_kind(self, status: int) -> str:
-        if self.auto and self.mode == "json_schema" and not self._schema_works and status in (400, 422, 500):
-            log.info("server refused response_format json_schema (HTTP %s); using json_object "
-                     "with the schema in the prompt", status)
+    def _status_kind(self, status: int, message: str) -> str:
+        if self.auto and self.mode == "json_schema" and not self._schema_works and status in (400, 422) \
+                and SCHEMA_REFUSAL.search(message):
+            # A refusal that names the format: no retry can change it.
+            log.info("server refused response_format json_schema (HTTP %s: %s); using json_object "
+                     "with the schema in the prompt", status, _short(message, 120))
             self.mode = "json_object"
             return "format"
         if status in RETRYABLE_STATUS or status >= 500:
@@ -209,6 +262,7 @@ class OpenAIChat:
 class _Failure:
     kind: str  # retry | fatal | format (the server refused the json_schema format: try json_object)
     headers: object = None  # the reply's headers (Retry-After), when there was a reply
+    status: int = 0  # the HTTP status of an error reply (0: none)
 
 
 class NotACompletion(ValueError):
