@@ -246,11 +246,13 @@ class RunLease:
                            "past its lease; this run stops without writing picks or the digest (the other "
                            "run writes them; the scores stored so far are kept for it)")
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         if self.heartbeat is not None:
             self.heartbeat.stop()
         try:
             release(self.db, self.date, self.holder)
-        except sqlite3.Error as exc:  # the lease then expires by itself; keep the run's own error
-            log.warning("could not release the run lease for %s: %s", self.date, exc)
+        except sqlite3.Error as error:
+            # The lease then expires by itself. When the run failed, its own error is the one
+            # message to read: a damaged or vanished database fails the release the same way.
+            (log.debug if exc_type else log.warning)("could not release the run lease for %s: %s", self.date, error)
 

@@ -255,3 +255,52 @@ def test_a_database_deleted_mid_run_names_the_log_files_the_rerun_refuses(tmp_pa
     db.conn.close()
     assert Path(f"{path}-wal").exists()
     assert f"delete {path}-wal and {path}-shm" in str(err.value)
+
+
+FEED_7 = ROOT / "tests" / "fixtures" / "rss-2025-02-24-7items.xml"
+
+
+def _digest(db_path: Path, tmp_path: Path, *extra: str) -> tuple[int, str]:
+    """`python -m bot digest --db FILE ...` as a user runs it, digests written under tmp_path."""
+    team = tmp_path / "team.toml"
+    team.write_text(f'[storage]\ndigest_dir = "{tmp_path / "digests"}"\n', encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "bot", "digest", "--db", str(db_path), "--settings", str(team),
+                           "--quiet", *extra], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k not in ("ARXIV_SETTINGS", "OPENAI_API_KEY",
+                                                                               "OPENAI_BASE_URL")})
+    return done.returncode, done.stderr
+
+
+def _overwrite_root_page(path: Path, table: str) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("pragma wal_checkpoint(truncate)")
+    page = conn.execute("pragma page_size").fetchone()[0]
+    root = conn.execute("select rootpage from sqlite_master where name = ?", [table]).fetchone()[0]
+    conn.close()
+    data = bytearray(path.read_bytes())
+    data[(root - 1) * page: root * page] = b"\xa5" * page
+    path.write_bytes(bytes(data))
+
+
+def test_a_database_damaged_mid_run_gives_one_message_not_a_lease_warning_first(tmp_path):
+    """The scores' page is damaged: the run stops on it after taking the day's lease, and
+    releasing the lease fails on the same damage. The user reads the damage, once."""
+    path = tmp_path / "arxiv.sqlite"
+    assert _digest(path, tmp_path, "--feed", str(FEED_7))[0] == 0
+    _overwrite_root_page(path, "scores")
+    rc, err = _digest(path, tmp_path, "--feed", str(FEED_7))
+    assert rc == 1
+    assert f"the database {path} is damaged" in err and RESUME not in err
+    assert "run lease" not in err and "WARNING" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("where", ["missing-folder", "missing-file"])
+def test_re_rendering_a_day_from_a_missing_database_says_so_and_creates_nothing(tmp_path, where):
+    path = tmp_path / "no" / "such" / "arxiv.sqlite" if where == "missing-folder" else tmp_path / "arxiv.sqlite"
+    before = sorted(tmp_path.rglob("*"))
+    rc, err = _digest(path, tmp_path, "--date", "2025-02-24")
+    assert rc == 1
+    assert f"the database {path} does not exist" in err and "storage.database" in err
+    assert RESUME not in err and "Traceback" not in err
+    assert sorted(p for p in tmp_path.rglob("*") if p.name != "team.toml") == before

@@ -408,3 +408,22 @@ def test_a_failure_inside_a_subcommand_answers_one_sentence(h):
     resp = h.command("authors list")
     assert resp.status_code == 200
     assert "failed on my side (OperationalError)" in resp.text and "Traceback" not in resp.text
+
+
+def test_a_failed_run_is_answered_and_logged_once(harness_factory, caplog):
+    """The poster leaves its report to its caller: `/arxiv run` answers it in Slack and puts
+    it in the server's log once (the log is all an operator of `python -m bot run` sees)."""
+    import logging
+
+    stopped = (f"Slack posting for {DATE} stopped: the app is not a member of #arxiv-papers: invite it there "
+               "(/invite @arXiv Papers) and run again")
+    h = harness_factory(run_day=lambda date=None, channel=None, **kw: DayPost(date, "#arxiv-papers", "failed",
+                                                                            stopped, error="not_in_channel"))
+    with caplog.at_level(logging.INFO):
+        h.command(f"run {DATE}")
+        texts = eventually(lambda: h.hooks.texts(), what="the follow-up on response_url")
+        eventually(lambda: not h.app.ctx.run_lock.locked(), what="the run lock released")
+
+    assert len(texts) == 1 and "not a member of #arxiv-papers" in texts[0]
+    logged = [r for r in caplog.records if "not a member of #arxiv-papers" in r.getMessage()]
+    assert len(logged) == 1 and logged[0].levelno == logging.ERROR, caplog.text

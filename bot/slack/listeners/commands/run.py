@@ -50,6 +50,8 @@ def answer(ctx, inv: Invocation) -> Answer:
     def run_in_background():
         try:
             result = ctx.run_day(date=day)
+            # The poster leaves its report to its caller: the server's log gets it once too.
+            log.log(logging.INFO if result.ok else logging.ERROR, "/arxiv run by %s: %s", inv.user_id, result.message)
             inv.respond(outcome_text(result))
         finally:
             ctx.run_lock.release()
