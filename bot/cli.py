@@ -37,10 +37,17 @@ def uses_database(option: str, where: str):
     return wrap
 
 
-def open_store(settings: Settings, db_path: str | None = None):
+def open_store(settings: Settings, db_path: str | None = None, *, must_exist: bool = False):
+    """The team's database (--db, else storage.database); with `must_exist`, a missing file
+    is an error instead of a new empty database."""
     from .db import open_db
 
-    return open_db(db_path or settings.path("storage.database"))
+    return open_db(db_path or settings.path("storage.database"), create=not must_exist)
+
+
+def reads_stored_day(args: argparse.Namespace) -> bool:
+    """A --date with no --feed or --sample: the command renders or posts a day stored earlier."""
+    return bool(args.date) and not args.feed and not args.sample
 
 
 def iso_date(value: str) -> str:
@@ -71,7 +78,7 @@ def cmd_digest(args, settings: Settings) -> int:
     from .text import readable
 
     feed = SAMPLE_FEED if args.sample else args.feed
-    db = open_store(settings, args.db)
+    db = open_store(settings, args.db, must_exist=reads_stored_day(args))
     with StepBars(quiet=args.quiet) as progress:
         outcome = run_day(settings, db, feed_file=feed, date=args.date, progress=progress,
                           notify=lambda line: print(line, file=sys.stderr, flush=True))

@@ -144,14 +144,16 @@ def _enter_wal(conn: sqlite3.Connection) -> None:
             time.sleep(0.05)
 
 
-def open_db(path: str | Path, *, apply_migrations: bool = True) -> sqlite_utils.Database:
-    """Open (or create) the database; a file that cannot be used is a DatabaseFileError
-    naming it, what is wrong and what to do."""
+def open_db(path: str | Path, *, apply_migrations: bool = True, create: bool = True) -> sqlite_utils.Database:
+    """Open (or, unless `create` is False, create) the database; a file that cannot be used
+    is a DatabaseFileError naming it, what is wrong and what to do."""
     path = Path(path)
     in_memory = str(path) == ":memory:"
     if not in_memory:
-        _prepare_folder(path)
         _refuse_orphaned_wal(path)
+        if not create:
+            _refuse_missing(path)
+        _prepare_folder(path)
     try:
         # check_same_thread=False: the Slack app answers from worker threads; SQLite itself
         # serialises writes and WAL lets readers run beside a writer. The busy timeout makes a
@@ -229,6 +231,14 @@ def _refuse_orphaned_wal(path: Path) -> None:
     if leftovers:
         raise DatabaseFileError(f"the database {path} does not exist, but its log files {' and '.join(leftovers)} "
                                 f"do: the database was deleted or moved while in use. {_after_deletion(path)}")
+
+
+def _refuse_missing(path: Path) -> None:
+    """For a command that only reads what runs stored: a missing file is a wrong path, and
+    an empty database made there would only hide that."""
+    if not path.exists():
+        raise DatabaseFileError(f"the database {path} does not exist: check {WHERE}. This command reads what "
+                                "earlier runs stored, so it creates no database")
 
 
 def _cannot_open(path: Path, where: str) -> str:
