@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -59,6 +60,21 @@ def iso_date(value: str) -> str:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date: write it as YYYY-MM-DD, "
                                          "e.g. 2025-02-24") from None
+
+
+def whole_number(what: str, low: int, high: int, note: str = ""):
+    """argparse type of a bounded count (days, a port): a whole number from `low` to `high`,
+    else exit 2 saying so. The bound keeps a huge value from failing deep inside (dates, sockets)."""
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            n = None
+        if n is None or not low <= n <= high:
+            raise argparse.ArgumentTypeError(f"{value!r} is not {what}: give a whole number from {low} to {high}"
+                                             + (f" ({note})" if note else ""))
+        return n
+    return parse
 
 
 def _digest_args(p: argparse.ArgumentParser) -> None:
@@ -162,6 +178,18 @@ def _database_of(args: argparse.Namespace, settings: Settings) -> tuple[Path, st
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # output still buffered fails here, not at exit, when the reader left
+        return code
+    except BrokenPipeError:
+        # The reader stopped early (`| head`, a pager closed): normal for a command line, not
+        # a failure. Output still buffered goes nowhere; 141 is what a shell shows for SIGPIPE.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str] | None) -> int:
     _load_plugins()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -184,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # the reader left: main ends quietly
     except Exception as exc:
         from .embed import ModelError
         from .feed import FeedError

@@ -5,23 +5,14 @@ from __future__ import annotations
 import argparse
 from datetime import date as Date, timedelta
 
-from .cli import COMMANDS, arguments, command, open_store
+from .cli import COMMANDS, arguments, command, open_store, whole_number
 from .config import Settings
-
-
-def _days(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of days: give a whole number >= 0 (0 = all days)")
-    return n
 
 
 def _costs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
-    p.add_argument("--days", type=_days, default=30, metavar="N", help="announcement days to cover (default 30; 0 = all)")
+    p.add_argument("--days", type=whole_number("a number of days", 0, 36500, "0 = all days"), default=30,
+                   metavar="N", help="announcement days to cover (default 30; 0 = all)")
 
 
 def _money(x) -> str:
