@@ -417,6 +417,7 @@ def test_two_processes_posting_the_same_day_post_each_paper_once(slack, db, tmp_
     assert paper_ids_posted(slack) == ids  # every paper once, in order
     assert len([m for m in slack.posted(DEFAULT_CHANNEL_ID) if "thread_ts" not in m]) == 1
     assert "by another process" in said or "already posted" in said
+    assert [repeated_lines(out + err) for out, err in outputs] == [[], []], outputs  # each says it once
     assert sorted(p.returncode for p in procs) in ([0, 0], [0, 1])
     assert db.execute("select count(*) from post_leases").fetchone()[0] == 0  # released
 
