@@ -218,9 +218,11 @@ def _main(argv: list[str] | None) -> int:
         from .embed import ModelError
         from .feed import FeedError
         from .run_lock import RunInProgress, RunLeaseLost
+        from .slack.client import SlackUnreachable
 
         # Errors whose message already says what is wrong and what to do.
-        if isinstance(exc, (FeedError, ModelError, ValueError, DatabaseFileError, RunInProgress, RunLeaseLost)):
+        if isinstance(exc, (FeedError, ModelError, ValueError, DatabaseFileError, RunInProgress, RunLeaseLost,
+                            SlackUnreachable)):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         # Anything else is a bug or an outage mid-run: one clear line, the traceback only

@@ -88,7 +88,7 @@ def history(db, settings: Settings) -> str:
 
 def restore(db, settings: Settings, which: str) -> str:
     number = which.lstrip("vV")
-    row = _row(db, int(number)) if number.isdigit() else None
+    row = _row(db, int(number)) if number.isdigit() and int(number) < 2 ** 63 else None  # SQLite's largest id
     if row is None:
         raise ValueError(f"criteria restore: there is no version {which!r}; `python -m bot criteria history` "
                          "lists them")

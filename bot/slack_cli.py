@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 
-from .cli import arguments, command, iso_date, open_store
+from .cli import arguments, command, iso_date, open_store, reads_stored_day, whole_number
 from .config import ConfigError, Settings, secret
 
 log = logging.getLogger(__name__)
@@ -22,17 +22,33 @@ log = logging.getLogger(__name__)
 SHUTDOWN_WAIT_SECONDS = 25
 
 
-BOT_TOKEN = ("SLACK_BOT_TOKEN", "the app's Bot User OAuth Token (xoxb-...)")
+# A secret a mode needs: its variable, what it is, and how its value starts ("" for any).
+BOT_TOKEN = ("SLACK_BOT_TOKEN", "the app's Bot User OAuth Token (xoxb-...)", "xoxb-")
+APP_TOKEN = ("SLACK_APP_TOKEN", "Socket Mode needs an app-level token (xapp-..., connections:write)", "xapp-")
+SIGNING_SECRET = ("SLACK_SIGNING_SECRET", "HTTP mode verifies every request with the app's Signing Secret", "")
+# Slack's token kinds, by the prefix every token of the kind starts with.
+TOKEN_KINDS = {"xoxb-": "a bot token", "xoxp-": "a user token", "xapp-": "an app-level token"}
 
 
-def _need(*needed: tuple[str, str]) -> list[str]:
-    """The values of the secrets a mode needs, all checked first: one message names every
-    missing one, instead of one per attempt."""
-    missing = [f"{name} is not set: {why}" for name, why in needed if not secret(name)]
-    if missing:
-        raise ConfigError(f"{'; '.join(missing)}. Put {'it' if len(missing) == 1 else 'them'} in the environment "
-                          "or in .env (see docs/slack.md)")
-    return [secret(name) for name, _ in needed]
+def _problem(name: str, why: str, prefix: str) -> str | None:
+    """What is wrong with one secret, never quoting it (a known kind's prefix at most)."""
+    value = secret(name)
+    if not value:
+        return f"{name} is not set: {why}"
+    if value.startswith(prefix):
+        return None
+    kind = next((f" (this one is {k}, {p}...)" for p, k in TOKEN_KINDS.items() if value.startswith(p)), "")
+    return f"{name} should start with {prefix}{kind}: {why}"
+
+
+def _need(*needed: tuple[str, str, str]) -> list[str]:
+    """The values of the secrets a mode needs, all checked before anything connects: one
+    message names every missing or wrong one, instead of one per attempt."""
+    problems = [said for said in (_problem(*s) for s in needed) if said]
+    if problems:
+        raise ConfigError(f"{'; '.join(problems)}. Put {'it' if len(problems) == 1 else 'them'} in the "
+                          "environment or in .env (see docs/slack.md)")
+    return [secret(name) for name, _, _ in needed]
 
 
 def _client():
@@ -57,7 +73,7 @@ def build(settings: Settings, db_path: str | None, *, signing_secret: str | None
 def _run_args(p):
     p.add_argument("--http", action="store_true",
                    help="serve /slack/events over HTTP on $PORT (default: Socket Mode, no public URL)")
-    p.add_argument("--port", type=int, help="HTTP port (default $PORT or 3000)")
+    p.add_argument("--port", type=whole_number("a port", 1, 65535), help="HTTP port (default $PORT or 3000)")
     p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
     p.add_argument("--no-scheduler", action="store_true", help="only answer Slack; post nothing on a clock")
 
@@ -70,8 +86,7 @@ def cmd_run(args, settings: Settings) -> int:
         return _serve_http(args, settings)
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
-    app_token, _ = _need(("SLACK_APP_TOKEN", "Socket Mode needs an app-level token (xapp-..., connections:write)"),
-                         BOT_TOKEN)
+    app_token, _ = _need(APP_TOKEN, BOT_TOKEN)
     app, sched = build(settings, args.db)
     stop = threading.Event()
     # Ctrl-C and SIGTERM (how a platform stops a worker) end the loop below instead of
@@ -105,8 +120,7 @@ def _serve_http(args, settings: Settings) -> int:
 
     from .slack.wsgi import wsgi_app
 
-    signing_secret, _ = _need(("SLACK_SIGNING_SECRET", "HTTP mode verifies every request with the app's Signing Secret"),
-                              BOT_TOKEN)
+    signing_secret, _ = _need(SIGNING_SECRET, BOT_TOKEN)
     port = args.port or int(os.environ.get("PORT") or 3000)
 
     class Server(BaseApplication):
@@ -147,7 +161,7 @@ def cmd_post(args, settings: Settings) -> int:
     from .slack.post import run_and_post
 
     client = _client()
-    db = open_store(settings, args.db)
+    db = open_store(settings, args.db, must_exist=reads_stored_day(args))
     feed = SAMPLE_FEED if args.sample else args.feed
     with StepBars(quiet=args.quiet) as progress:
         result = run_and_post(settings, db, client, date=args.date, channel=args.channel, feed_file=feed,

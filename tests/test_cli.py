@@ -131,13 +131,27 @@ def test_a_real_date_is_accepted_as_written():
     assert parse(["digest", "--date", "2025-02-24"]).date == "2025-02-24"
 
 
-@pytest.mark.parametrize("value", ["-3", "three", "1.5"])
-def test_costs_days_must_be_a_whole_number_of_days(value, capsys):
+@pytest.mark.parametrize("value", ["-3", "three", "1.5", "36501", "99999999999"])
+def test_costs_days_must_be_a_whole_number_of_days_within_a_century(value, capsys):
     with pytest.raises(SystemExit) as stop:
         parse(["costs", "--days", value])
     assert stop.value.code == 2
-    assert f"argument --days: {value!r} is not a number of days: give a whole number >= 0" in capsys.readouterr().err
+    assert (f"argument --days: {value!r} is not a number of days: give a whole number from 0 to 36500"
+            in capsys.readouterr().err)
     assert parse(["costs", "--days", "0"]).days == 0
+
+
+def test_costs_over_the_longest_span_runs_on_a_real_database(tmp_path, capsys):
+    assert cli.main(["costs", "--days", "36500", "--db", str(tmp_path / "x.sqlite")]) == 0
+    assert "no LLM calls recorded" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", ["0", "65536", "99999999999", "http"])
+def test_run_port_must_be_a_tcp_port(value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse(["run", "--http", "--port", value])
+    assert stop.value.code == 2
+    assert f"argument --port: {value!r} is not a port: give a whole number from 1 to 65535" in capsys.readouterr().err
 
 
 def _without_slack_secrets() -> dict[str, str]:
@@ -158,3 +172,78 @@ def test_run_names_every_missing_secret_at_once(tmp_path, mode, names):
     for name in names:
         assert f"{name} is not set" in done.stderr
     assert "Put them in the environment or in .env" in done.stderr
+
+
+def _bot(*argv: str, env: dict[str, str] | None = None, stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot", *argv], cwd=ROOT, env=env or _without_slack_secrets(),
+                          stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120)
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
+    """`python -m bot criteria show | head -3`: the reader closes the pipe before the output
+    is written, which is how a pager or head ends, not a failure of the command."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # closed before the command writes anything: every write is a broken pipe
+    try:
+        done = _bot("criteria", "--db", str(tmp_path / "x.sqlite"), "show", stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert done.returncode in (0, 141)
+    assert done.stderr == ""
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _slack_env(**secrets: str) -> dict[str, str]:
+    return {**_without_slack_secrets(), **secrets}
+
+
+@pytest.mark.parametrize("mode, secrets, wrong", [
+    ([], {"SLACK_BOT_TOKEN": "xoxp-not-a-bot-token", "SLACK_APP_TOKEN": "xoxb-not-an-app-token"},
+     [("SLACK_BOT_TOKEN", "xoxb-"), ("SLACK_APP_TOKEN", "xapp-")]),
+    (["--http"], {"SLACK_BOT_TOKEN": "xapp-not-a-bot-token", "SLACK_SIGNING_SECRET": "s3cr3t-value"},
+     [("SLACK_BOT_TOKEN", "xoxb-")]),
+])
+def test_run_names_every_token_of_the_wrong_kind_before_connecting(tmp_path, mode, secrets, wrong):
+    url = f"http://127.0.0.1:{_closed_port()}/api/"
+    done = _bot("run", *mode, "--db", str(tmp_path / "x.sqlite"), env=_slack_env(SLACK_API_URL=url, **secrets))
+    assert done.returncode == 2
+    for name, prefix in wrong:
+        assert f"{name} should start with {prefix}" in done.stderr
+    assert "slack_sdk" not in done.stderr and "could not reach" not in done.stderr  # nothing was sent
+    assert not any(value[5:] in done.stderr + done.stdout for value in secrets.values())  # secrets never printed
+
+
+def test_run_that_cannot_reach_slack_names_the_url_and_what_to_check(tmp_path):
+    url = f"http://127.0.0.1:{_closed_port()}/api/"
+    done = _bot("run", "--db", str(tmp_path / "x.sqlite"),
+                env=_slack_env(SLACK_API_URL=url, SLACK_BOT_TOKEN="xoxb-1-secretpart", SLACK_APP_TOKEN="xapp-1-secretpart"))
+    assert done.returncode == 1
+    assert f"could not reach Slack at {url}" in done.stderr and "check the network or SLACK_API_URL" in done.stderr
+    assert "re-run the same command to resume" not in done.stderr and "URLError" not in done.stderr
+    assert "secretpart" not in done.stderr + done.stdout
+
+
+def test_post_that_cannot_reach_slack_says_the_same_as_run(tmp_path):
+    url = f"http://127.0.0.1:{_closed_port()}/api/"
+    team = tmp_path / "team.toml"
+    team.write_text(f'[storage]\ndigest_dir = "{tmp_path / "digests"}"\n', encoding="utf-8")
+    env = {k: v for k, v in _slack_env(SLACK_API_URL=url, SLACK_BOT_TOKEN="xoxb-1-secretpart").items()
+           if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
+    done = _bot("post", "--feed", str(ROOT / "tests" / "fixtures" / "rss-2025-02-24-7items.xml"), "--quiet",
+                "--channel", "C123", "--db", str(tmp_path / "x.sqlite"), "--settings", str(team), env=env)
+    assert done.returncode == 1
+    assert f"could not reach Slack at {url}" in done.stderr and "check the network or SLACK_API_URL" in done.stderr
+    assert "URLError" not in done.stderr and "secretpart" not in done.stderr
+
+
+def test_restoring_a_version_number_too_large_for_sqlite_is_no_such_version(tmp_path, capsys):
+    assert cli.main(["criteria", "--db", str(tmp_path / "x.sqlite"), "restore", "9" * 30]) == 1
+    err = capsys.readouterr().err
+    assert f"there is no version '{'9' * 30}'" in err and "re-run" not in err

@@ -202,8 +202,8 @@ def _call(fn: Callable, where: str, **kwargs) -> dict:
         if code == "missing_scope":
             advice += f" (needed: {exc.response.get('needed', '?')})"
         raise _Stop(code, advice) from None
-    except SlackClientError as exc:  # connection refused, timeout after the client's retries
-        raise _Stop("connection", f"cannot reach Slack ({exc}); check the network or SLACK_API_URL") from None
+    except SlackClientError as exc:  # SlackUnreachable (its message says what to check), a request not sent
+        raise _Stop("connection", str(exc)) from None
 
 
 def _post(client: WebClient, channel: str, text: str, blocks: list[dict], thread_ts: str | None,
