@@ -24,7 +24,7 @@ from .digest import DayReport, Pick, write
 from .feed import Feed, FeedError, PoliteSession, fetch_feed, parse_feed, select
 from .models import Paper, Score
 from .progress import Progress
-from .scoring.base import Scorer
+from .scoring.base import LLM_SOURCES, Scorer
 
 log = logging.getLogger(__name__)
 SAMPLE_FEED = Path(__file__).resolve().parent.parent / "data" / "samples" / "2025-02-24.xml"
@@ -88,19 +88,23 @@ def rank(papers: list[Paper], scores: dict[str, Score], matches: dict[str, list[
          min_relevance: int, min_novelty: int, max_papers: int) -> list[Pick]:
     """Author matches first (never cut), then the best-scored papers above the cutoffs.
 
-    Scores rank by relevance + novelty, as the seed's digest does, except in a local-only
-    run (source "local"): there novelty is only a heuristic (distance from recent papers),
-    so relevance counts twice. In an LLM run, local stand-ins (below the cut, fallbacks)
-    keep relevance + novelty, so they never jump ahead of the LLM's own judgements."""
+    Scores rank by relevance + novelty, as the seed's digest does, where an LLM scored some
+    of the candidates; the local stand-ins among them (below the cut, fallbacks) keep
+    relevance + novelty, so they never jump ahead of the LLM's own judgements. Where none was
+    scored by an LLM (a local run, or an LLM run whose calls all failed), novelty is only a
+    heuristic (distance from recent papers), so relevance counts twice."""
+    authored = [p for p in papers if matches.get(p.arxiv_id)]
+    others = [p for p in papers if not matches.get(p.arxiv_id) and scores[p.arxiv_id].relevance >= min_relevance
+              and scores[p.arxiv_id].novelty >= min_novelty]
+    by_llm = any(scores[p.arxiv_id].source in LLM_SOURCES for p in authored + others)
+
     def key(p: Paper):
         s = scores[p.arxiv_id]
-        novelty = s.relevance if s.source == "local" else s.novelty
+        novelty = s.novelty if by_llm else s.relevance
         return (-(s.relevance + novelty), -s.relevance, -s.raw, p.arxiv_id)
 
-    authored = sorted((p for p in papers if matches.get(p.arxiv_id)), key=key)
-    others = sorted((p for p in papers if not matches.get(p.arxiv_id) and
-                     scores[p.arxiv_id].relevance >= min_relevance and
-                     scores[p.arxiv_id].novelty >= min_novelty), key=key)
+    authored.sort(key=key)
+    others.sort(key=key)
     return ([Pick(p, scores[p.arxiv_id], matches[p.arxiv_id]) for p in authored] +
             [Pick(p, scores[p.arxiv_id]) for p in others[:max_papers]])
 
@@ -168,7 +172,8 @@ def _run_day(settings: Settings, db, hold: Callable[[str], run_lock.RunLease], *
     scores, notes, usage = _score_day(db, day, crit, scorer, progress)
     day.lease.ensure_held()  # a run taken over while it stalled must not overwrite the new holder's day
     picks = _pick(settings, db, day, scores, scorer)
-    report = DayReport(date=day.date, n_feed=day.n_feed, n_scanned=len(day.papers), picks=picks, scorer=scorer.name,
+    report = DayReport(date=day.date, n_feed=day.n_feed, n_scanned=len(day.papers), picks=picks,
+                       scorer=scorer.label([pk.score for pk in picks], list(scores.values())),
                        criteria_text=crit.text, criteria_version=crit.version, usage=usage, notes=notes,
                        prompt_text=scorer.last_prefix)
     return _render(settings, db, day, report, write_digest)

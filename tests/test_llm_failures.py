@@ -159,6 +159,10 @@ def test_notes_agree_when_the_endpoint_dies_mid_run(tmp_path, monkeypatch, caplo
     assert (counts["by_model"], counts["local"]) == (len(by_model), len(local))
     assert counts["sent"] == len({pid for c in server.chat_calls() for pid in c.paper_ids})
     assert len(_llm_lines(outcome, caplog)) == 1
+    # The label names both scorers, and how many picks each scored.
+    n_picks = sum(not pk.author_match for pk in outcome.report.picks)
+    assert outcome.report.scorer == (f"openai:gpt-5.4-nano and local:minilm ({len(local)} of {n_picks} picks "
+                                     "ranked locally: the LLM calls failed)")
 
 
 def test_a_healthy_endpoint_notes_every_paper_scored_by_the_model(tmp_path, monkeypatch, caplog, server):
@@ -166,6 +170,36 @@ def test_a_healthy_endpoint_notes_every_paper_scored_by_the_model(tmp_path, monk
     counts = _counts(outcome.report.notes)
     assert counts == {"sent": len(LLM_PAPERS), "by_model": len(LLM_PAPERS), "local": 0}
     assert _llm_lines(outcome, caplog) == []
+
+
+# --- what scored the picks: the label, the order and the comments follow it ----------------
+
+def _local_run(tmp_path, monkeypatch):
+    """The same day with no LLM configured: what the local ranker alone picks and says."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    local = tmp_path / "local"
+    local.mkdir()
+    return run_day(_settings(local), open_db(local / "arxiv.sqlite"), feed_file=DAY)
+
+
+def test_a_day_whose_llm_calls_all_failed_is_labelled_ordered_and_commented_as_local(
+        tmp_path, monkeypatch, caplog, server):
+    server.error(500, times=None, message="boom")
+    outcome = _run(tmp_path, monkeypatch, caplog, server.base_url)
+    local = _local_run(tmp_path, monkeypatch)
+    r = outcome.report
+    assert r.scorer == "local:minilm (the LLM calls failed)"
+    assert f"Scorer: {r.scorer}; criteria version" in outcome.paths[0].read_text(encoding="utf-8")
+    # Every score is local: the local rule orders the picks, exactly as a local run does.
+    assert [pk.paper.arxiv_id for pk in r.picks] == [pk.paper.arxiv_id for pk in local.report.picks]
+    # Each fallback keeps its local comment; why it fell back is said once, in the notes.
+    comments = {pk.paper.arxiv_id: pk.score.comment for pk in local.report.picks}
+    assert {i: pk.score.comment for pk in r.picks if (i := pk.paper.arxiv_id) in LLM_PAPERS} == \
+        {i: comments[i] for i in LLM_PAPERS}
+    md = outcome.paths[0].read_text(encoding="utf-8")
+    assert md.count("HTTP 500: boom") == 1 and "Ranked locally" not in md
+    assert "Scored by the local ranker (the LLM call failed)" in md
 
 
 # --- the bound with the shipped settings, and the settings' validation ----------------------
@@ -196,6 +230,7 @@ def test_the_cli_prints_one_warning_line_for_a_dead_endpoint(tmp_path, monkeypat
                "--quiet"])
     out, err = capsys.readouterr()
     assert rc == 0 and "digest written to" in out
+    assert "(scorer local:minilm (the LLM calls failed), criteria v" in out
     warnings = [line for line in err.splitlines() if "LLM" in line or "warning" in line.lower()]
     assert len(warnings) == 1 and warnings[0].startswith("warning: LLM scoring with gpt-5.4-nano: 4 papers ranked "
                                                          "locally because the first 2 calls failed (connection error")

@@ -10,6 +10,9 @@ from ..progress import Progress
 #: Stores scores as they become final (an LLM scorer calls it per batch, so an interrupted
 #: run re-bills nothing); the pipeline stores the whole result afterwards anyway.
 SaveScores = Callable[[list[Score]], None]
+#: Score sources of a judgement by an LLM; every other source is the local ranker's (or an
+#: author match's).
+LLM_SOURCES = ("llm", "llm-flagged")
 
 
 @dataclass
@@ -35,6 +38,12 @@ class Scorer(Protocol):
     def score(self, papers: list[Paper], criteria: Criteria, date: str, progress: Progress | None = None,
               save: SaveScores | None = None) -> ScoringResult:
         ...
+
+    def label(self, picks: list[Score], day: list[Score]) -> str:
+        """What scored the day's picks (`day`: every score of the day), for the reader (the
+        run's output, the digest's header): `name` unless a stand-in (an LLM scorer's local
+        ranker) scored some of them."""
+        return self.name
 
     def explain(self, papers: list[Paper]) -> dict[str, str]:
         """Why each of these picks was made beyond its score's comment (arxiv_id -> text)."""

@@ -37,7 +37,7 @@ from ..llm.prompt import PROMPTS_DIR, build_prefix, messages
 from ..llm.provider import CallOutcome, ChatProvider
 from ..llm.replies import parse_reply
 from ..models import Paper, Score
-from .base import Scorer, ScoringResult
+from .base import LLM_SOURCES, Scorer, ScoringResult
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,9 @@ COMPLETION_TOKENS_PER_PAPER = 60  # estimate for the budget; one item with a 20-
 # provider ends every try by the limit (a hard per-request deadline, bot/llm/deadline.py); this
 # covers a ChatProvider that does not, which then ends by itself after the run returns.
 ABANDON_GRACE_SECONDS = 5.0
-LLM_SOURCES = ("llm", "llm-flagged")
+# Why a paper of an LLM run kept its local score, by source (the scorer's label says it).
+LOCAL_BECAUSE = {"local-fallback": "the LLM calls failed", "local-budget": "the daily LLM budget was reached",
+                 "local-below-cut": "below the cut sent to the LLM"}
 FLAG_NOTE = "Flagged: its text addresses the AI scorer (possible prompt injection); scores capped at the local ranker's."
 
 
@@ -155,6 +157,21 @@ class OpenAIScorer(Scorer):
             usage["papers_sent"] = len(run.sent)
         return ScoringResult(scores=out, notes=notes, usage=usage, warnings=run.warnings())
 
+    def label(self, picks: list[Score], day: list[Score]) -> str:
+        """"openai:gpt-5.4-nano" when the LLM scored every pick, "local:minilm (the LLM calls
+        failed)" when it scored none, both names on a mixed day. Author matches say nothing of
+        it: with only those picked, the papers sent to the LLM tell."""
+        judged, of = [s for s in picks if s.source != "author"], "picks"
+        if not judged:
+            judged, of = [s for s in day if s.source in LLM_SOURCES + PROVISIONAL_SOURCES], "papers sent to the LLM"
+        local = [s for s in judged if s.source in LOCAL_BECAUSE]
+        if not local:
+            return self.name
+        why = "; ".join(sorted({LOCAL_BECAUSE[s.source] for s in local}))
+        if not any(s.source in LLM_SOURCES for s in judged):
+            return f"{self.prefilter.name} ({why})"
+        return f"{self.name} and {self.prefilter.name} ({len(local)} of {len(judged)} {of} ranked locally: {why})"
+
     def day_usage(self, date: str) -> dict:
         """Billed usage of the day so far (for re-rendering a day that needs no new calls)."""
         totals = usage_mod.day_totals(self.db, date, self.name)
@@ -254,14 +271,14 @@ class _Run:
         return retry
 
     def _fall_back(self, pid: str, why: str, source: str = "local-fallback") -> None:
+        # The paper keeps its local comment: why it was ranked locally is said once for the day
+        # (the notes) and per paper by its source ("Scored by the local ranker (the LLM call failed)").
         ls = self.local[pid]
         if source == "local-budget":
             self.budget_cut.append(pid)
-            comment = f"Ranked locally: the daily LLM budget was reached. {ls.comment}"
         else:
             self.fallback[pid] = why
-            comment = f"Ranked locally: the LLM failed ({why}). {ls.comment}"
-        self.scores[pid] = Score(pid, ls.relevance, ls.novelty, comment, ls.raw, source)
+        self.scores[pid] = Score(pid, ls.relevance, ls.novelty, ls.comment, ls.raw, source)
 
     def _fall_back_all(self, batches: list[list[Paper]], why: str, source: str = "local-fallback") -> None:
         for b in batches:
