@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import arguments, command, iso_date, open_store, uses_database
+from .cli import arguments, command, iso_date, open_store, uses_database, whole_number
 from .config import ROOT, Settings
 from .progress import StepBars
 
@@ -16,26 +16,16 @@ EVAL_CACHE = ROOT / "data" / "cache" / "eval-embeddings.sqlite"
 MAX_PROBLEMS_SHOWN = 20
 
 
-def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 1")
-    return n
-
-
 def _eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", required=True, metavar="FILE", help="labelled papers, JSON lines (.jsonl or .jsonl.gz)")
     p.add_argument("--criteria", required=True, metavar="FILE", help="the team's criteria text")
     p.add_argument("--score-from", type=iso_date, metavar="DATE",
                    help="average the metrics over days on or after DATE (feedback still accumulates before)")
-    p.add_argument("--top", type=_positive, default=10, help="papers the team sees (and reacts to) each day")
+    p.add_argument("--top", type=whole_number("a number of papers", 1, 100_000), default=10, help="papers the team sees (and reacts to) each day")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--cache", metavar="FILE", default=str(EVAL_CACHE),
                    help="SQLite file caching the paper embeddings between runs")
-    p.add_argument("--threads", type=_positive, help="onnxruntime threads for embedding (default: all cores)")
+    p.add_argument("--threads", type=whole_number("a number of threads", 1, 1024), help="onnxruntime threads for embedding (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

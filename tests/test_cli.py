@@ -247,3 +247,16 @@ def test_restoring_a_version_number_too_large_for_sqlite_is_no_such_version(tmp_
     assert cli.main(["criteria", "--db", str(tmp_path / "x.sqlite"), "restore", "9" * 30]) == 1
     err = capsys.readouterr().err
     assert f"there is no version '{'9' * 30}'" in err and "re-run" not in err
+
+
+@pytest.mark.parametrize("argv, option, what", [
+    (["eval", "--labels", "l.jsonl", "--criteria", "c.txt", "--threads", "99999999999"], "--threads", "a number of threads"),
+    (["eval", "--labels", "l.jsonl", "--criteria", "c.txt", "--threads", "0"], "--threads", "a number of threads"),
+    (["eval", "--labels", "l.jsonl", "--criteria", "c.txt", "--top", "0"], "--top", "a number of papers"),
+])
+def test_eval_counts_are_bounded_at_parsing(argv, option, what, capsys):
+    """A thread count onnxruntime cannot take stops at parsing, not inside the model."""
+    with pytest.raises(SystemExit) as stop:
+        parse(argv)
+    assert stop.value.code == 2
+    assert f"argument {option}: {argv[-1]!r} is not {what}: give a whole number from 1 to" in capsys.readouterr().err

@@ -304,3 +304,14 @@ def test_re_rendering_a_day_from_a_missing_database_says_so_and_creates_nothing(
     assert f"the database {path} does not exist" in err and "storage.database" in err
     assert RESUME not in err and "Traceback" not in err
     assert sorted(p for p in tmp_path.rglob("*") if p.name != "team.toml") == before
+
+
+def test_posting_a_stored_day_from_a_missing_database_says_so_and_creates_nothing(tmp_path):
+    path = tmp_path / "no" / "arxiv.sqlite"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "OPENAI_")) and k != "ARXIV_SETTINGS"}
+    done = subprocess.run([sys.executable, "-m", "bot", "post", "--date", "2025-02-24", "--db", str(path)], cwd=ROOT,
+                          env={**env, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_API_URL": "http://127.0.0.1:9/api/"},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"the database {path} does not exist" in done.stderr and RESUME not in done.stderr
+    assert not path.parent.exists()
