@@ -184,9 +184,18 @@ def main(argv: list[str] | None = None) -> int:
         return code
     except BrokenPipeError:
         # The reader stopped early (`| head`, a pager closed): normal for a command line, not
-        # a failure. Output still buffered goes nowhere; 141 is what a shell shows for SIGPIPE.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # a failure. 141 is what a shell shows for a command stopped by SIGPIPE.
+        _stdout_to_devnull()
         return 141
+
+
+def _stdout_to_devnull() -> None:
+    """Output still buffered for a reader that left goes nowhere, instead of failing again
+    as Python flushes stdout on exit."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is no file (captured in a test): nothing to flush at exit
+        pass
 
 
 def _main(argv: list[str] | None) -> int:

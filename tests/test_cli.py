@@ -4,6 +4,7 @@ secret named at once."""
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import subprocess
 import sys
@@ -260,3 +261,18 @@ def test_eval_counts_are_bounded_at_parsing(argv, option, what, capsys):
         parse(argv)
     assert stop.value.code == 2
     assert f"argument {option}: {argv[-1]!r} is not {what}: give a whole number from 1 to" in capsys.readouterr().err
+
+
+def test_a_reader_gone_mid_output_in_process_is_not_an_error(tmp_path, monkeypatch, capsys):
+    """The same through bot.cli.main, as the Slack worker or a script calls it: stdout
+    raising BrokenPipeError while the command prints ends it with 141, no error printed."""
+    class GonePipe(io.TextIOBase):  # a text stream with no file behind it, as pytest's capture
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", GonePipe())
+    assert cli.main(["criteria", "--db", str(tmp_path / "x.sqlite"), "history"]) == 141
+    assert capsys.readouterr().err == ""
