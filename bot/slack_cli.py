@@ -95,7 +95,7 @@ def cmd_run(args, settings: Settings) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda signum, frame: stop.set())
     handler = SocketModeHandler(app, app_token, web_client=app.client)
-    handler.connect()
+    _connect(handler)
     print("Slack app connected in Socket Mode; Ctrl-C stops it", flush=True)
     scheduler_thread = None
     if not args.no_scheduler:
@@ -113,6 +113,28 @@ def cmd_run(args, settings: Settings) -> int:
             scheduler_thread.join(timeout=SHUTDOWN_WAIT_SECONDS)
     print("stopped", flush=True)
     return 0
+
+
+# Slack's answers that refuse a token itself: a re-run with the same token gets the same.
+TOKEN_REFUSED = {"invalid_auth", "not_authed", "token_revoked", "token_expired", "account_inactive",
+                 "not_allowed_token_type"}
+
+
+def _connect(handler) -> None:
+    """Open the Socket Mode connection; Slack refusing the app token is a setting to fix
+    (exit 2 naming it), not an outage that running again gets past."""
+    from slack_sdk.errors import SlackApiError
+
+    try:
+        handler.connect()
+    except SlackApiError as exc:
+        code = exc.response.get("error") or ""
+        if code not in TOKEN_REFUSED:
+            raise
+        raise ConfigError(f"Slack refused SLACK_APP_TOKEN ({code}) when opening the Socket Mode connection: "
+                          "copy the app-level token again (the app's Basic Information > App-Level Tokens, "
+                          "with the connections:write scope) into the environment or .env (see docs/slack.md)"
+                          ) from None
 
 
 def _serve_http(args, settings: Settings) -> int:

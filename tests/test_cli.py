@@ -276,3 +276,17 @@ def test_a_reader_gone_mid_output_in_process_is_not_an_error(tmp_path, monkeypat
     monkeypatch.setattr(sys, "stdout", GonePipe())
     assert cli.main(["criteria", "--db", str(tmp_path / "x.sqlite"), "history"]) == 141
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("code", ["invalid_auth", "token_revoked"])
+def test_run_whose_app_token_slack_refuses_names_it_and_no_rerun(tmp_path, code):
+    from tests.servers.slack_server import SlackServer
+
+    with SlackServer() as slack:
+        slack.fail("apps.connections.open", code, times=None)
+        done = _bot("run", "--no-scheduler", "--db", str(tmp_path / "x.sqlite"),
+                    env=_slack_env(SLACK_API_URL=slack.api_url, SLACK_BOT_TOKEN="xoxb-1-secretpart",
+                                   SLACK_APP_TOKEN="xapp-1-secretpart"))
+    assert done.returncode == 2
+    assert f"Slack refused SLACK_APP_TOKEN ({code})" in done.stderr and "App-Level Tokens" in done.stderr
+    assert "re-run" not in done.stderr and "SlackApiError" not in done.stderr and "secretpart" not in done.stderr
