@@ -143,9 +143,16 @@ def _display(path: Path) -> str:
 
 
 def _edited_after(path: Path, row: dict) -> bool:
-    """Whether the file was saved after the version `row` was made (the latest edit wins)."""
+    """Whether the file was saved after the version `row` was made (the latest edit wins).
+    Versions keep their time to the microsecond (_made_now), as the file's date does."""
     made = datetime.fromisoformat(row["created_at"])
-    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) >= made
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc) > made
+
+
+def _made_now() -> str:
+    """A version's time, to the microsecond: to the second, a file saved up to a second before
+    an edit in Slack would look saved after it."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 def file_status(db, path: str | Path) -> str:
@@ -236,15 +243,14 @@ def save_version(db, text: str, created_by: str, note: str = "") -> int:
     err = validate_text(text)
     if err:
         raise ValueError(err)
-    from .db import now
-
     text = text.strip()
     last = next(db.query("select id, sha256 from criteria_versions order by id desc limit 1"), None)
     sha = _text_sha(text)
     if last and last["sha256"] == sha:
         return last["id"]
     table = db["criteria_versions"]
-    table.insert({"text": text, "sha256": sha, "created_by": created_by, "created_at": now(), "note": note})
+    table.insert({"text": text, "sha256": sha, "created_by": created_by, "created_at": _made_now(),
+                  "note": note})
     return table.last_pk
 
 

@@ -40,6 +40,11 @@ def _row(db, version: int) -> dict | None:
     return next(db.query("select * from criteria_versions where id = ?", [version]), None)
 
 
+def _when(row: dict) -> str:
+    """A version's time to the second, as a reader wants it (it is stored to the microsecond)."""
+    return (row["created_at"] or "")[:19].replace("T", " ")
+
+
 def _file_note(db, path, version: int) -> str | None:
     """How the criteria file stands, in the words a run would use; None when it is adopted."""
     status = criteria_mod.file_status(db, path)
@@ -52,7 +57,7 @@ def show(db, settings: Settings) -> str:
     path = settings.path("ranking.criteria_file")
     crit = criteria_mod.current(db, path)
     row = _row(db, crit.version)
-    lines = [f"criteria version {crit.version}, saved {row['created_at']} by {row['created_by']}"
+    lines = [f"criteria version {crit.version}, saved {_when(row)} UTC by {row['created_by']}"
              + (f" ({row['note']})" if row["note"] else "")]
     if note := _file_note(db, path, crit.version):
         lines.append(note)
@@ -80,7 +85,7 @@ def history(db, settings: Settings) -> str:
     out = [head, "-" * len(head)]
     for r in rows:
         mark = "*" if r["id"] == current else " "
-        out.append(f"{r['id']:>6}{mark}  {(r['created_at'] or '')[:19].replace('T', ' '):<19}  "
+        out.append(f"{r['id']:>6}{mark}  {_when(r):<19}  "
                    f"{(r['created_by'] or '')[:16]:<16} {r['n']:>5}  {r['note'] or ''}")
     out.append("* current; `python -m bot criteria restore N` makes version N current again")
     return "\n".join(out)

@@ -98,7 +98,7 @@ def _edit(path, text, age_seconds=0.0):
     import time
 
     path.write_text(text, encoding="utf-8")
-    when = time.time() + 2 - age_seconds  # +2: later than a version saved in the same second
+    when = time.time() - age_seconds
     os.utime(path, (when, when))
 
 
@@ -577,3 +577,22 @@ def test_a_sentence_that_ends_by_ruling_a_topic_out_still_wants_its_first_clause
     rel = {p.title: result.scores[p.arxiv_id].relevance for p in day}
     assert min(rel[t] for t, _ in diffusion) > max(rel[t] for t, _ in robotics)
     assert min(rel[t] for t, _ in diffusion) >= 7  # picked at the default threshold
+
+
+def test_a_file_saved_half_a_second_before_a_slack_edit_in_the_same_second_is_older(db, tmp_path):
+    """Which edit is the latest is decided to the sub-second, as the file's date is: a file
+    saved 0.5 s before an edit in Slack loses to it even when both fall in the same second."""
+    import os
+    import time
+
+    path = tmp_path / "criteria.txt"
+    _edit(path, "1. Sparse mixture-of-experts routing\n", age_seconds=3600)
+    criteria.for_run(db, path)
+    time.sleep((1.7 - time.time() % 1) % 1)  # 0.7 s into a second: 0.5 s earlier is the same second
+    saved = time.time() - 0.5
+    path.write_text("1. Quantization of large language models\n", encoding="utf-8")
+    os.utime(path, (saved, saved))
+    slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1")
+    assert criteria.file_status(db, path) == "older"
+    crit, said = criteria.for_run(db, path)
+    assert crit.version == slack and len(said) == 1 and f"version {slack}" in said[0]

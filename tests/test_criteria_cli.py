@@ -31,7 +31,7 @@ def team(tmp_path, monkeypatch):
 
 def _write(path: Path, text: str, age_seconds: float = 0) -> None:
     path.write_text(text, encoding="utf-8")
-    when = time.time() + 2 - age_seconds  # +2: later than a version saved in the same second
+    when = time.time() - age_seconds
     os.utime(path, (when, when))
 
 
