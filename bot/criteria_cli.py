@@ -111,10 +111,18 @@ def _audit(db, action: str, detail: str) -> None:
     audit(db, _who(), action, detail)
 
 
+def _reads_the_store(args: argparse.Namespace) -> bool:
+    """Whether a missing database is a wrong path rather than a team's first use: restore only
+    means something in a store, and a --db named for show or history is a file expected to be
+    there (a typo must not make and seed a new one). The default database is made on first use,
+    as by every run, so a new team's `criteria show` shows the criteria file's text."""
+    return args.action == "restore" or (args.action in ("show", "history") and args.db is not None)
+
+
 @command("criteria", "show, set, list or restore the team's criteria (the versions /arxiv criteria edits)")
 @arguments(_args)
 def cmd_criteria(args, settings: Settings) -> int:
-    db = open_store(settings, args.db)
+    db = open_store(settings, args.db, must_exist=_reads_the_store(args))
     if args.action == "show":
         report = show(db, settings)
     elif args.action == "set":

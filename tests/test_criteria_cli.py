@@ -184,3 +184,18 @@ def test_a_copied_file_dated_before_a_later_set_is_not_used_and_both_show_and_th
     rc, _, _ = _run(team, capsys, "criteria", "set", str(criteria_file))
     rc, out, err = _run(team, capsys, "digest", "--feed", str(DAY), "--quiet")
     assert rc == 0 and "criteria v3)" in out and use_it not in err
+
+
+@pytest.mark.parametrize("action", [["show"], ["history"], ["restore", "1"]])
+def test_a_mistyped_db_is_refused_and_no_database_is_made_there(team, capsys, action):
+    tmp_path, _ = team
+    typo = tmp_path / "tema.sqlite"
+    rc, out, err = _run(team, capsys, "criteria", "--db", str(typo), *action)
+    assert rc != 0 and out == "" and f"the database {typo} does not exist" in err
+    assert not typo.exists() and not (tmp_path / "team.sqlite").exists()
+
+
+def test_restore_on_a_team_with_no_database_yet_makes_none(team, capsys):
+    tmp_path, _ = team
+    rc, _, err = _run(team, capsys, "criteria", "restore", "1")
+    assert rc != 0 and "does not exist" in err and not (tmp_path / "team.sqlite").exists()
