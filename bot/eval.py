@@ -182,6 +182,123 @@ def zero_shot_scores(scorer, papers: list[Paper], criteria: Criteria, date: str)
     return np.array([result.scores[p.arxiv_id].raw for p in papers], dtype=np.float64)
 
 
+@dataclass
+class _Stream:
+    """The labelled stream embedded once; papers are addressed by their index in `items`."""
+    items: list[LabelledPaper]
+    vecs: np.ndarray
+    text_rows: object | None  # TF-IDF rows (a sparse matrix), None when text_weight is 0
+    rel: np.ndarray
+    embedded: int  # vectors computed now (the rest came from the cache)
+
+    def days(self) -> list[tuple[str, list[int]]]:
+        """(date, paper indices) oldest day first."""
+        by_day: dict[str, list[int]] = {}
+        for i, it in enumerate(self.items):
+            by_day.setdefault(it.date, []).append(i)
+        return [(day, by_day[day]) for day in sorted(by_day)]
+
+    def text(self, idx: list[int]):
+        return self.text_rows[idx] if self.text_rows is not None else None
+
+
+def _load_stream(items: list[LabelledPaper], cache: EmbeddingCache, config: LearnConfig, progress) -> _Stream:
+    before = cache.embedder.embedded
+    docs = [paper_text(it.paper.title, it.paper.abstract) for it in items]
+    vecs = cache.get_many(docs, progress=progress)
+    # One TF-IDF space for the whole stream (vocabulary and idf only: no labels involved);
+    # the daily run fits its own on the papers it trains on.
+    text_rows = text_features(docs)[1] if config.text_weight > 0 else None
+    rel = np.array([it.relevance for it in items])
+    return _Stream(items, vecs, text_rows, rel, cache.embedder.embedded - before)
+
+
+@dataclass
+class _Team:
+    """The simulated team: its thumbs so far and the papers of the days it has lived."""
+    liked: list[int] = field(default_factory=list)
+    disliked: list[int] = field(default_factory=list)
+    voted: set[int] = field(default_factory=set)
+    seen: list[int] = field(default_factory=list)  # earlier days' papers, oldest first
+
+    def model(self, stream: _Stream, config: LearnConfig) -> TasteModel:
+        """bot.learn's model fitted on the thumbs so far plus unvoted earlier papers as background."""
+        model = TasteModel(config)
+        if self.liked or self.disliked:
+            unvoted = [i for i in self.seen if i not in self.voted]
+            background = unvoted[-config.max_unlabeled:] if config.max_unlabeled else []
+            train = self.liked + self.disliked + background
+            kind = np.r_[np.ones(len(self.liked)), -np.ones(len(self.disliked)), np.zeros(len(background))]
+            model.fit(stream.vecs[train], kind, stream.text(train))
+        return model
+
+    def react(self, shown: list[int], rel: np.ndarray) -> None:
+        """👍 to the positives shown, 👎 to the negatives, nothing to the rest."""
+        for i in shown:
+            if rel[i] >= POSITIVE_MIN:
+                self.liked.append(i)
+                self.voted.add(i)
+            elif rel[i] <= NEGATIVE_MAX:
+                self.disliked.append(i)
+                self.voted.add(i)
+
+
+@dataclass
+class _RankedDay:
+    """One day ranked both ways; `shown` are the positions of the with-feedback top."""
+    ids: list[str]
+    zero: np.ndarray
+    mixed: np.ndarray
+    shown: np.ndarray
+
+
+def _rank_day(stream: _Stream, idx: list[int], day: str, scorer, team: _Team, criteria: Criteria,
+              config: LearnConfig, top: int) -> _RankedDay:
+    """Both arms' scores for one day, from the criteria and earlier days' thumbs only."""
+    papers = [stream.items[i].paper for i in idx]
+    ids = [p.arxiv_id for p in papers]
+    # Earlier days' papers are the scorer's history (the product keeps them in SQLite).
+    scorer.history_vecs = stream.vecs[team.seen] if team.seen else stream.vecs[:0]
+    zero = zero_shot_scores(scorer, papers, criteria, day)
+    model = team.model(stream, config)
+    learned = model.decision(stream.vecs[idx], stream.text(idx))
+    mixed = blend(zero, learned, blend_weight(model.n_labels, config.prior_labels, config.max_learned_weight))
+    return _RankedDay(ids, zero, mixed, top_order(mixed, ids)[:min(top, len(idx))])
+
+
+@dataclass
+class _Tally:
+    """The metrics of the scored days so far."""
+    zero_shot: ArmMetrics = field(default_factory=ArmMetrics)
+    with_feedback: ArmMetrics = field(default_factory=ArmMetrics)
+    oracle: list[float] = field(default_factory=list)
+    random: list[float] = field(default_factory=list)
+    stream_pos: int = 0
+    stream_neg: int = 0
+    days: int = 0
+
+    def add(self, ranked: _RankedDay, r: np.ndarray) -> None:
+        self.days += 1
+        self.stream_pos += int((r >= POSITIVE_MIN).sum())
+        self.stream_neg += int((r <= NEGATIVE_MAX).sum())
+        for arm, s in ((self.zero_shot, ranked.zero), (self.with_feedback, ranked.mixed)):
+            auc = day_auc(s, r)
+            if auc is not None:
+                arm.auc.append(auc)
+        if (r >= POSITIVE_MIN).any():
+            k = len(ranked.shown)
+            zero_top = top_order(ranked.zero, ranked.ids)[:k]
+            self.zero_shot.p_at_top.append(float((r[zero_top] >= POSITIVE_MIN).mean()))
+            self.with_feedback.p_at_top.append(float((r[ranked.shown] >= POSITIVE_MIN).mean()))
+            self.oracle.append(min(int((r >= POSITIVE_MIN).sum()), k) / k)
+            self.random.append(float((r >= POSITIVE_MIN).mean()))
+
+    def result(self, team: _Team, stream: _Stream, seconds: float) -> ReplayResult:
+        return ReplayResult(self.zero_shot, self.with_feedback, self.oracle, self.random, self.stream_pos,
+                            self.stream_neg, len(team.liked), len(team.disliked), self.days, len(stream.items),
+                            stream.embedded, seconds)
+
+
 def replay(items: list[LabelledPaper], criteria: Criteria, cache: EmbeddingCache,
            config: LearnConfig | None = None, top: int = 10, score_from: str | None = None,
            progress=None, started: float | None = None) -> ReplayResult:
@@ -189,67 +306,14 @@ def replay(items: list[LabelledPaper], criteria: Criteria, cache: EmbeddingCache
 
     started = time.monotonic() if started is None else started
     config = config or LearnConfig()
-    before = cache.embedder.embedded
-    docs = [paper_text(it.paper.title, it.paper.abstract) for it in items]
-    vecs = cache.get_many(docs, progress=progress)
-    embedded = cache.embedder.embedded - before
-    # One TF-IDF space for the whole stream (vocabulary and idf only: no labels involved);
-    # the daily run fits its own on the papers it trains on.
-    text_rows = text_features(docs)[1] if config.text_weight > 0 else None
-    rel = np.array([it.relevance for it in items])
-    by_day: dict[str, list[int]] = {}
-    for i, it in enumerate(items):
-        by_day.setdefault(it.date, []).append(i)
-
+    stream = _load_stream(items, cache, config, progress)
     scorer = LocalScorer(cache)
-    zs, fb, oracle, random = ArmMetrics(), ArmMetrics(), [], []
-    stream_pos = stream_neg = 0
-    liked: list[int] = []
-    disliked: list[int] = []
-    voted: set[int] = set()
-    seen: list[int] = []  # earlier days' papers, oldest first
-    days_scored = 0
-    for day in sorted(by_day):
-        idx = by_day[day]
-        papers = [items[i].paper for i in idx]
-        ids = [p.arxiv_id for p in papers]
-        # Earlier days' papers are the scorer's history (the product keeps them in SQLite).
-        scorer.history_vecs = vecs[seen] if seen else vecs[:0]
-        zero = zero_shot_scores(scorer, papers, criteria, day)
-        model = TasteModel(config)
-        if liked or disliked:
-            background = [i for i in seen if i not in voted][-config.max_unlabeled:] if config.max_unlabeled else []
-            train = liked + disliked + background
-            kind = np.r_[np.ones(len(liked)), -np.ones(len(disliked)), np.zeros(len(background))]
-            model.fit(vecs[train], kind, text_rows[train] if text_rows is not None else None)
-        learned = model.decision(vecs[idx], text_rows[idx] if text_rows is not None else None)
-        mixed = blend(zero, learned, blend_weight(model.n_labels, config.prior_labels,
-                                                           config.max_learned_weight))
-        r = rel[idx]
-        k = min(top, len(idx))
-        fb_top = top_order(mixed, ids)[:k]
+    team, tally = _Team(), _Tally()
+    for day, idx in stream.days():
+        ranked = _rank_day(stream, idx, day, scorer, team, criteria, config, top)
         if score_from is None or day >= score_from:
-            days_scored += 1
-            stream_pos += int((r >= POSITIVE_MIN).sum())
-            stream_neg += int((r <= NEGATIVE_MAX).sum())
-            for arm, s in ((zs, zero), (fb, mixed)):
-                auc = day_auc(s, r)
-                if auc is not None:
-                    arm.auc.append(auc)
-            if (r >= POSITIVE_MIN).any():
-                zs.p_at_top.append(float((r[top_order(zero, ids)[:k]] >= POSITIVE_MIN).mean()))
-                fb.p_at_top.append(float((r[fb_top] >= POSITIVE_MIN).mean()))
-                oracle.append(min(int((r >= POSITIVE_MIN).sum()), k) / k)
-                random.append(float((r >= POSITIVE_MIN).mean()))
+            tally.add(ranked, stream.rel[idx])
         # The team reacts to what the with-feedback ranking showed it.
-        for j in fb_top:
-            i = idx[j]
-            if rel[i] >= POSITIVE_MIN:
-                liked.append(i)
-                voted.add(i)
-            elif rel[i] <= NEGATIVE_MAX:
-                disliked.append(i)
-                voted.add(i)
-        seen.extend(idx)
-    return ReplayResult(zs, fb, oracle, random, stream_pos, stream_neg, len(liked), len(disliked), days_scored, len(items), embedded,
-                        time.monotonic() - started)
+        team.react([idx[j] for j in ranked.shown], stream.rel)
+        team.seen.extend(idx)
+    return tally.result(team, stream, time.monotonic() - started)
