@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sqlite3
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .config import ConfigError, Settings, load_env, load_settings
 from .db import WHERE as DATABASE_WHERE
@@ -15,25 +16,35 @@ from .db import DatabaseFileError, explain
 COMMANDS: dict[str, tuple] = {}  # name -> (add_arguments, handler, help)
 
 
-def command(name: str, help: str):
+@dataclass(frozen=True)
+class OwnDatabase:
+    """A command whose SQLite file is its own option (eval's --cache), not the team's database:
+    an SQLite error mid-command then names the file in `option` and `where` it is set."""
+    option: str  # the argparse dest holding the file's path
+    where: str  # how a user sets it, for the message ("eval's --cache option")
+
+
+OWN_DATABASES: dict[str, OwnDatabase] = {}  # command name -> its own database, where it has one
+_ARGUMENTS: dict[Callable, Callable] = {}  # handler -> its add_arguments, until command() registers it
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def command(name: str, help: str, *, database: OwnDatabase | None = None):
     def wrap(fn):
-        COMMANDS[name] = (getattr(fn, "_args", lambda p: None), fn, help)
+        COMMANDS[name] = (_ARGUMENTS.pop(fn, _no_arguments), fn, help)
+        if database is not None:
+            OWN_DATABASES[name] = database
         return fn
     return wrap
 
 
 def arguments(add):
+    """The command's own options; put it below @command."""
     def wrap(fn):
-        fn._args = add
-        return fn
-    return wrap
-
-
-def uses_database(option: str, where: str):
-    """A command whose SQLite file is its own option `option` (e.g. eval's --cache), not the
-    team's database: an SQLite error mid-command then names that file and `where` it is set."""
-    def wrap(fn):
-        fn._database = (option, where)
+        _ARGUMENTS[fn] = add
         return fn
     return wrap
 
@@ -167,35 +178,29 @@ def _load_plugins() -> None:
 
 
 def _database_of(args: argparse.Namespace, settings: Settings) -> tuple[Path, str]:
-    """The database file the command used and where it is set: the one its handler declared
-    (uses_database), else its --db, else the setting (as open_store does)."""
-    declared = getattr(COMMANDS[args.command][1], "_database", None)
-    if declared:
-        option, where = declared
-        return Path(vars(args)[option]), where
+    """The database file the command used and where it is set: its own (OwnDatabase), else
+    its --db, else the setting (as open_store does)."""
+    own = OWN_DATABASES.get(args.command)
+    if own is not None:
+        return Path(vars(args)[own.option]), own.where
     given = vars(args).get("db")
     return (Path(given) if given else settings.path("storage.database")), DATABASE_WHERE
 
 
+# What a shell shows for a command stopped by SIGPIPE: the reader stopped early (`| head`, a
+# pager closed), normal for a command line, not a failure.
+READER_LEFT = 141
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; its exit status. Leaves the caller's stdout as it was, also when the
+    reader left (the process entry point, bot.__main__, deals with what is still buffered)."""
     try:
         code = _main(argv)
         sys.stdout.flush()  # output still buffered fails here, not at exit, when the reader left
         return code
     except BrokenPipeError:
-        # The reader stopped early (`| head`, a pager closed): normal for a command line, not
-        # a failure. 141 is what a shell shows for a command stopped by SIGPIPE.
-        _stdout_to_devnull()
-        return 141
-
-
-def _stdout_to_devnull() -> None:
-    """Output still buffered for a reader that left goes nowhere, instead of failing again
-    as Python flushes stdout on exit."""
-    try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):  # stdout is no file (captured in a test): nothing to flush at exit
-        pass
+        return READER_LEFT
 
 
 def _main(argv: list[str] | None) -> int:

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import arguments, command, iso_date, open_store, uses_database, whole_number
+from .cli import OwnDatabase, arguments, command, iso_date, open_store, whole_number
 from .config import ROOT, Settings
 from .progress import StepBars
 
@@ -46,9 +46,9 @@ def _report_author_matches(lines: list[int], path: str, shown: int = 10) -> None
           f"nothing to rank): lines {', '.join(map(str, lines[:shown]))}{more} of {path}", file=sys.stderr)
 
 
-@command("eval", "replay a labelled paper stream day by day: zero-shot vs with feedback")
+@command("eval", "replay a labelled paper stream day by day: zero-shot vs with feedback",
+         database=OwnDatabase("cache", "eval's --cache option"))
 @arguments(_eval_args)
-@uses_database("cache", "eval's --cache option")
 def cmd_eval(args, settings: Settings) -> int:
     from sqlite_utils import Database
 

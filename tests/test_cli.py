@@ -180,25 +180,34 @@ def _bot(*argv: str, env: dict[str, str] | None = None, stdout=subprocess.PIPE) 
                           stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=120)
 
 
+def _team_database(folder: Path) -> Path:
+    """A team database that earlier runs created (criteria show and history create none)."""
+    from bot.db import open_db
+
+    path = folder / "team.sqlite"
+    open_db(path).conn.close()
+    return path
+
+
 def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path):
     """`python -m bot criteria show | head -3`: the reader closes the pipe before the output
     is written, which is how a pager or head ends, not a failure of the command."""
     read_end, write_end = os.pipe()
     os.close(read_end)  # closed before the command writes anything: every write is a broken pipe
     try:
-        done = _bot("criteria", "--db", str(tmp_path / "x.sqlite"), "show", stdout=write_end)
+        done = _bot("criteria", "--db", str(_team_database(tmp_path)), "show", stdout=write_end)
     finally:
         os.close(write_end)
-    assert done.returncode in (0, 141)
+    assert done.returncode == 141
     assert done.stderr == ""
 
 
 def _closed_port() -> int:
-    import socket
+    from urllib.parse import urlsplit
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    from tests.servers.openai_server import closed_port_url
+
+    return urlsplit(closed_port_url()).port
 
 
 def _slack_env(**secrets: str) -> dict[str, str]:
@@ -274,8 +283,53 @@ def test_a_reader_gone_mid_output_in_process_is_not_an_error(tmp_path, monkeypat
             raise BrokenPipeError(32, "Broken pipe")
 
     monkeypatch.setattr(sys, "stdout", GonePipe())
-    assert cli.main(["criteria", "--db", str(tmp_path / "x.sqlite"), "history"]) == 141
+    assert cli.main(["criteria", "--db", str(_team_database(tmp_path)), "history"]) == 141
     assert capsys.readouterr().err == ""
+
+
+def _open_fds() -> set[str]:
+    import gc
+
+    gc.collect()  # files that earlier tests dropped are closed now, not in the middle
+    return set(os.listdir(f"/proc/{os.getpid()}/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files through /proc")
+def test_a_reader_gone_leaves_an_in_process_callers_stdout_as_it_was(tmp_path, monkeypatch):
+    """A script or the Slack worker calling bot.cli.main keeps its stdout after a command
+    that met a closed pipe: the file still takes output, and no file is left open."""
+    def reader_left(args, settings):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    cli._load_plugins()  # registered first, so the stand-in below is the one that runs
+    monkeypatch.setitem(cli.COMMANDS, "costs", (lambda p: None, reader_left, "costs"))
+    out_path = tmp_path / "callers-stdout.txt"
+    with out_path.open("w", encoding="utf-8") as callers_stdout:
+        monkeypatch.setattr(sys, "stdout", callers_stdout)
+        before = _open_fds()
+        assert cli.main(["costs"]) == 141
+        assert _open_fds() == before
+        print("still the caller's", file=callers_stdout, flush=True)
+    assert out_path.read_text(encoding="utf-8") == "still the caller's\n"
+
+
+def test_a_command_with_its_own_database_names_that_file_on_an_sqlite_error(tmp_path, monkeypatch, capsys):
+    """A command declares at registration which option holds its SQLite file; an error mid-command
+    names that file and where it is set, not the team's storage.database."""
+    import sqlite3
+
+    monkeypatch.setattr(cli, "COMMANDS", dict(cli.COMMANDS))
+    monkeypatch.setattr(cli, "OWN_DATABASES", dict(cli.OWN_DATABASES))
+
+    @cli.command("scratch", "a command on its own SQLite file", database=cli.OwnDatabase("store", "--store"))
+    @cli.arguments(lambda p: p.add_argument("--store"))
+    def scratch(args, settings):
+        raise sqlite3.DatabaseError("file is not a database")
+
+    store = tmp_path / "scratch.sqlite"
+    assert cli.main(["scratch", "--store", str(store)]) == 1
+    err = capsys.readouterr().err
+    assert str(store) in err and "--store" in err and "storage.database" not in err
 
 
 @pytest.mark.parametrize("code", ["invalid_auth", "token_revoked"])
