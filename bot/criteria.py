@@ -254,6 +254,73 @@ def save_version(db, text: str, created_by: str, note: str = "") -> int:
     return table.last_pk
 
 
+# --- History and restore (the same for `/arxiv criteria` and `python -m bot criteria`) -----
+
+# "3" or "v3", ASCII digits only ('\u00b2'.isdigit() is True), and at most 18 of them: every
+# id SQLite can hold (below 2**63) fits, and nothing larger reaches a query.
+_VERSION_NUMBER = re.compile(r"[vV]?([0-9]{1,18})")
+
+
+class UnknownVersion(ValueError):
+    """`which` names no stored version; the message says why, the caller adds where to look."""
+
+
+@dataclass
+class Restored:
+    version: int  # the version asked for
+    saved_as: int  # the new version with its text; `current` when that says it already
+    current: int  # the version current before
+
+    @property
+    def changed(self) -> bool:
+        return self.saved_as != self.current
+
+    def unchanged_reason(self) -> str:
+        if self.version == self.current:
+            return f"version {self.version} is already the current criteria"
+        return f"the current version {self.current} already says what version {self.version} says"
+
+
+@dataclass
+class StoredVersion:
+    id: int
+    created_at: str
+    created_by: str
+    note: str
+    text: str
+    current: bool
+
+
+def restore_version(db, which: str, who: str) -> Restored:
+    """Make the version `which` names ("3", "v3") current again, as a new version, audited as
+    `who`'s; UnknownVersion when it names none."""
+    from .store import audit
+
+    m = _VERSION_NUMBER.fullmatch(which.strip())
+    if not m:
+        raise UnknownVersion(f"{which[:20]!r} is not a version number")
+    row = next(db.query("select id, text from criteria_versions where id = ?", [int(m.group(1))]), None)
+    if row is None:
+        raise UnknownVersion(f"there is no criteria version {int(m.group(1))}")
+    current = _latest(db)["id"]
+    saved_as = current if row["id"] == current else \
+        save_version(db, row["text"], created_by=who, note=f"restored from version {row['id']}")
+    if saved_as != current:  # else the current version says it already: nothing stored
+        audit(db, who, "criteria.restore", f"version {row['id']} restored as {saved_as}, was {current}")
+    return Restored(row["id"], saved_as, current)
+
+
+def history(db, default_path: str | Path, limit: int | None = None) -> tuple[list[StoredVersion], int]:
+    """The stored versions, newest first (at most `limit`), and how many there are in all;
+    seeded from the criteria file on first use, as `current` is."""
+    newest = current(db, default_path).version
+    rows = db.query("select id, created_at, created_by, note, text from criteria_versions order by id desc "
+                    "limit ?", [-1 if limit is None else limit])
+    listed = [StoredVersion(r["id"], r["created_at"] or "", r["created_by"] or "", r["note"] or "", r["text"],
+                            r["id"] == newest) for r in rows]
+    return listed, db["criteria_versions"].count
+
+
 # --- Reading the text ------------------------------------------------------------------
 # One pass over the lines sorts every piece into what the team wants (topics, their
 # Relevant lines, prose, relevant keywords) and what it does not (Irrelevant lines,

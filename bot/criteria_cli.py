@@ -40,9 +40,9 @@ def _row(db, version: int) -> dict | None:
     return next(db.query("select * from criteria_versions where id = ?", [version]), None)
 
 
-def _when(row: dict) -> str:
+def _when(created_at: str) -> str:
     """A version's time to the second, as a reader wants it (it is stored to the microsecond)."""
-    return (row["created_at"] or "")[:19].replace("T", " ")
+    return (created_at or "")[:19].replace("T", " ")
 
 
 def _file_note(db, path, version: int) -> str | None:
@@ -57,7 +57,7 @@ def show(db, settings: Settings) -> str:
     path = settings.path("ranking.criteria_file")
     crit = criteria_mod.current(db, path)
     row = _row(db, crit.version)
-    lines = [f"criteria version {crit.version}, saved {_when(row)} UTC by {row['created_by']}"
+    lines = [f"criteria version {crit.version}, saved {_when(row['created_at'])} UTC by {row['created_by']}"
              + (f" ({row['note']})" if row["note"] else "")]
     if note := _file_note(db, path, crit.version):
         lines.append(note)
@@ -78,31 +78,24 @@ def set_from_file(db, settings: Settings, file: str) -> str:
 
 
 def history(db, settings: Settings) -> str:
-    current = criteria_mod.current(db, settings.path("ranking.criteria_file")).version
-    rows = db.query("select id, created_at, created_by, note, length(text) as n from criteria_versions "
-                    "order by id desc")
+    listed, _ = criteria_mod.history(db, settings.path("ranking.criteria_file"))
     head = f"{'version':>7}  {'when':<19}  {'who':<16} {'chars':>5}  note"
     out = [head, "-" * len(head)]
-    for r in rows:
-        mark = "*" if r["id"] == current else " "
-        out.append(f"{r['id']:>6}{mark}  {_when(r):<19}  "
-                   f"{(r['created_by'] or '')[:16]:<16} {r['n']:>5}  {r['note'] or ''}")
+    for v in listed:
+        mark = "*" if v.current else " "
+        out.append(f"{v.id:>6}{mark}  {_when(v.created_at):<19}  {v.created_by[:16]:<16} {len(v.text):>5}  {v.note}")
     out.append("* current; `python -m bot criteria restore N` makes version N current again")
     return "\n".join(out)
 
 
-def restore(db, settings: Settings, which: str) -> str:
-    number = which.lstrip("vV")
-    row = _row(db, int(number)) if number.isdigit() and int(number) < 2 ** 63 else None  # SQLite's largest id
-    if row is None:
-        raise ValueError(f"criteria restore: there is no version {which!r}; `python -m bot criteria history` "
-                         "lists them")
-    current = criteria_mod.current(db, settings.path("ranking.criteria_file")).version
-    if row["id"] == current:
-        return f"version {row['id']} is already the current criteria"
-    version = criteria_mod.save_version(db, row["text"], created_by=_who(), note=f"restored from version {row['id']}")
-    _audit(db, "criteria.restore", f"version {row['id']} restored as {version}, was {current}")
-    return f"version {row['id']} restored as version {version}; the next run scores with it"
+def restore(db, which: str) -> str:
+    try:
+        done = criteria_mod.restore_version(db, which, who=_who())
+    except criteria_mod.UnknownVersion as exc:
+        raise ValueError(f"criteria restore: {exc}; `python -m bot criteria history` lists them") from None
+    if not done.changed:
+        return done.unchanged_reason()
+    return f"version {done.version} restored as version {done.saved_as}; the next run scores with it"
 
 
 def _audit(db, action: str, detail: str) -> None:
@@ -130,6 +123,6 @@ def cmd_criteria(args, settings: Settings) -> int:
     elif args.action == "history":
         report = history(db, settings)
     else:
-        report = restore(db, settings, args.version)
+        report = restore(db, args.version)
     print(_terminal_safe(report))
     return 0

@@ -80,7 +80,7 @@ def test_set_history_and_restore(team, capsys):
     rc, out, _ = _run(team, capsys, "criteria", "restore", "3")
     assert rc == 0 and "already the current criteria" in out and len(_versions(team)) == 3
     rc, _, err = _run(team, capsys, "criteria", "restore", "9")
-    assert rc == 1 and "there is no version '9'" in err and "criteria history" in err
+    assert rc == 1 and "there is no criteria version 9" in err and "criteria history" in err
     rc, out, _ = _run(team, capsys, "criteria", "show")
     assert out.startswith("criteria version 3,") and "Sparse mixture-of-experts routing" in out
 
@@ -199,3 +199,12 @@ def test_restore_on_a_team_with_no_database_yet_makes_none(team, capsys):
     tmp_path, _ = team
     rc, _, err = _run(team, capsys, "criteria", "restore", "1")
     assert rc != 0 and "does not exist" in err and not (tmp_path / "team.sqlite").exists()
+
+
+@pytest.mark.parametrize("which", ["99999999999999999999", "\u00b2", "v\u0663", "-1", "v"])
+def test_restore_of_a_number_that_is_no_version_says_so_and_changes_nothing(team, capsys, which):
+    _run(team, capsys, "criteria", "show")
+    rc, out, err = _run(team, capsys, "criteria", "restore", which)
+    assert rc == 1 and out == "" and "Traceback" not in err
+    assert ("not a version number" in err or "there is no criteria version" in err) and "criteria history" in err
+    assert len(_versions(team)) == 1

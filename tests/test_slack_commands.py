@@ -427,3 +427,15 @@ def test_a_failed_run_is_answered_and_logged_once(harness_factory, caplog):
     assert len(texts) == 1 and "not a member of #arxiv-papers" in texts[0]
     logged = [r for r in caplog.records if "not a member of #arxiv-papers" in r.getMessage()]
     assert len(logged) == 1 and logged[0].levelno == logging.ERROR, caplog.text
+
+
+@pytest.mark.parametrize("which", ["99999999999999999999", "\u00b2", "v\u0663", "-1", "1.0", "v"])
+def test_criteria_restore_of_a_number_that_is_no_version_answers_one_sentence(h, which):
+    """Huge numbers, superscript and other-script digits ('²'.isdigit() is True): a plain
+    refusal naming the history command, never an OverflowError; nothing stored or audited."""
+    criteria.current(h.db, h.settings.path("ranking.criteria_file"))
+    resp = h.command(f"criteria restore {which}")
+    assert resp.status_code == 200 and "failed on my side" not in resp.text, resp.text
+    assert ("not a version number" in resp.text or "no criteria version" in resp.text) and \
+        "/arxiv criteria history" in resp.text, resp.text
+    assert len(versions(h)) == 1 and not any(a == "criteria.restore" for _, a in audit_actions(h))
