@@ -433,6 +433,7 @@ _LEAD_IN = re.compile(  # "We want", "I'm interested in", "Papers about", "Also"
     r"(?:(?:also|mostly|mainly|especially|really|particularly)\s+)?"
     r"(?:want|like|love|enjoy|follow|study|track|read|need|prefer|interested\s+in|care\s+about|focus\s+on|"
     r"work\s+on|look(?:ing)?\s+for)\s+"
+    r"|(?:(?:also|mostly|mainly|especially|really|particularly)\s+)?interested\s+in\s+"  # no subject
     r"|(?:(?:new|recent)\s+)?(?:papers?|work|research|anything|everything|articles?|studies)\s+"
     r"(?:on|about|in|regarding|related\s+to)\s+)", re.I)
 
@@ -486,6 +487,18 @@ def polarity(sentence: str, name: bool = False) -> Polarity:
     return Polarity(wanted=wanted, unwanted=unwanted)
 
 
+def _clauses(body: str) -> Polarity:
+    """A Relevant line read clause by clause: 'A, but not B; C' wants A and C and rules out B
+    (read as one, the exclusion would run to the end of the line and swallow C)."""
+    whole = polarity(body, name=True)
+    parts = [part for part in body.split(";") if part.strip()]
+    reads = [polarity(part, name=True) for part in parts] if len(parts) > 1 else []
+    if not any(read.unwanted for read in reads):
+        return whole
+    return Polarity(wanted="; ".join(read.wanted.strip() for read in reads if read.wanted),
+                    unwanted=", ".join(read.unwanted for read in reads if read.unwanted))
+
+
 @dataclass
 class _Draft:
     """A topic while its lines are read."""
@@ -510,6 +523,10 @@ class _Draft:
 class _Paragraph:
     wanted: list[str] = field(default_factory=list)
     after_free_topic: bool = False  # follows a topic with no Relevant line: it is a topic too
+    written: int = 0  # characters as written: "GNNs, but not chemistry." is a topic, "ok" is not
+
+    def is_topic(self) -> bool:
+        return self.written > 10 and len(self.text()) >= 3
 
     def text(self) -> str:
         return re.sub(r"\s+", " ", " ".join(self.wanted)).strip()
@@ -603,15 +620,22 @@ class _Reader:
             else:
                 self.relevant_line(body)
             return True
-        if self.mode == "keywords" or negative or _WANTED_LABEL.match(label):
-            # A keyword line, or a Relevant / Irrelevant line outside any topic: same meaning.
-            (self.out.kw_neg if negative else self.out.kw_pos).append(body)
+        if negative:  # an Irrelevant line outside any topic: irrelevant keywords
+            self.out.kw_neg.append(body)
+            return True
+        if self.mode == "keywords" or _WANTED_LABEL.match(label):
+            # A keyword line, or a Relevant line outside any topic: read as a topic's Relevant line is.
+            read = _clauses(body)
+            if read.unwanted:
+                self.out.negatives.append(read.unwanted)
+            if read.wanted:
+                self.out.kw_pos.append(read.wanted)
             return True
         return False
 
     def relevant_line(self, body: str) -> None:
         """'- Relevant: sampling; robotics is out of scope': each clause where it belongs."""
-        read = polarity(body, name=True)
+        read = _clauses(body)
         if read.unwanted:
             self.topic.irrelevant.append(read.unwanted)
             self.out.negatives.append(read.unwanted)
@@ -654,6 +678,7 @@ class _Reader:
         for sentence in re.split(r"(?<=[.!?])\s+", line):
             if len(sentence.strip()) <= 3:
                 continue
+            self.paragraph.written += len(sentence.strip())
             read = polarity(sentence)
             if read.task:
                 self.out.task.append(read.wanted)
@@ -678,7 +703,7 @@ def parse(text: str) -> Criteria:
     crit = Criteria(text=text.strip())
     crit.topics = [draft.topic() for draft in reading.topics]
     crit.topics += [Topic(name=p.text()) for p in reading.paragraphs
-                    if len(p.text()) > 10 and (p.after_free_topic or not reading.topics)][:20]
+                    if p.is_topic() and (p.after_free_topic or not reading.topics)][:20]
     if not crit.topics:
         # Only keyword lines, or only a task sentence: those say what is wanted.
         crit.topics = [Topic(name=line) for line in reading.kw_pos + reading.task if len(line) > 10][:20]

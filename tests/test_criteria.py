@@ -448,6 +448,19 @@ FORMS = [
     ("拡散モデルによる画像生成, but not robotics.",
      ["拡散モデルによる画像生成"], ["robotics"],
      ["拡散モデルによる画像生成"]),
+    # A wanted label outside any topic is read clause by clause, as a topic's Relevant line is.
+    ("Relevant: causal inference, but not econometrics", ["causal inference"], ["econometrics"],
+     ["causal inference"]),
+    ("Topics: causal inference, not econometrics", ["causal inference"], ["econometrics"], ["causal inference"]),
+    ("Interests: diffusion models, but not for medical imaging; graph learning",
+     ["diffusion models", "graph learning"], ["medical imaging"], ["diffusion models; graph learning"]),
+    ("- Relevant: fast sampling; robotics is out of scope", ["fast sampling"], ["robotics"], ["fast sampling"]),
+    ("## Topics\n- Relevant: diffusion models except medical imaging", ["diffusion models"], ["medical imaging"],
+     ["diffusion models"]),
+    ("1. Diffusion models\n   - Relevant: fast samplers, but not for medical imaging; flow matching",
+     ["fast samplers", "flow matching"], ["medical imaging"], ["Diffusion models"]),
+    # A short topic is still a topic once its exclusion is taken off.
+    ("GNNs, but not chemistry.", ["GNNs"], ["chemistry"], ["GNNs"]),
 ]
 # Not exclusions: the words appear, the meaning is wanted.
 WANTED_ONLY = [
@@ -515,6 +528,8 @@ TOPIC_LABELS = [
     ("1. Representation Learning\n   - Relevant: sparse coding", "Representation Learning"),
     ("1. kNN retrieval for language models", "kNN retrieval for language models"),
     # Nothing but a lead-in: the sentence stays as written.
+    ("Interested in causal discovery from time series.", "Causal discovery from time series"),
+    ("We like graph learning on molecules.", "Graph learning on molecules"),
     ("We like papers on everything.", "We like papers on everything"),
     ("In suggesting papers to your friend, remember that he enjoys computer vision.",
      "In suggesting papers to your friend, remember that he enjoys computer vision"),
