@@ -22,15 +22,21 @@ class Pick:
     score: Score
     author_match: list[str] = field(default_factory=list)
     why: str = ""  # extra explanation (e.g. feedback-driven), may be empty
+    # Set by shown(): the text is what readers see. Shown text is not LaTeX-safe to read again
+    # (`\$x$` shows as `$x$`), so a shown pick is never read a second time.
+    is_shown: bool = False
 
     def shown(self) -> "Pick":
-        """This pick as readers see it (Markdown, JSON, Slack): readable text, capped."""
+        """This pick as readers see it (Markdown, JSON, Slack): readable text, capped. The
+        text is read once, from the raw fields: a pick already shown comes back as it is."""
+        if self.is_shown:
+            return self
         p, s = self.paper, self.score
         paper = replace(p, title=shown_title(p.title, p.arxiv_id), authors=readable_names(p.authors),
                         abstract=readable(p.abstract, ABSTRACT_CHARS), comment=readable(p.comment, COMMENT_CHARS),
                         pdf_url=p.pdf_link)
         return Pick(paper, replace(s, comment=readable(s.comment, COMMENT_CHARS)),
-                    readable_names(self.author_match), readable(self.why, COMMENT_CHARS))
+                    readable_names(self.author_match), readable(self.why, COMMENT_CHARS), is_shown=True)
 
 
 @dataclass

@@ -56,18 +56,12 @@ def one_line(text: str | None) -> str:
 
 # A character written escaped (`\$`, `\{`, `\textbackslash`) is a literal: while the text is
 # read it stands as a Unicode noncharacter, so no later step takes it for LaTeX, and at the end
-# it is shown as written. Where that would make a second reading see LaTeX (`\$x$` shown as
-# `$x$` reads as math next time), they are shown as their full-width look-alikes, which no
-# reading takes for LaTeX: readable() of readable() text changes nothing (Pick.shown() may be
-# handed picks the digest already cleaned).
+# it is shown as written. Shown text is therefore not LaTeX-safe to read again: it is read once,
+# from the raw field, and Pick.shown() hands an already-shown pick back unchanged.
 _LITERALS = "%&$#_{}\\"
 _STAND_IN = {c: chr(0xFDD0 + i) for i, c in enumerate(_LITERALS)}  # noncharacters, never text
 _STAND_INS = re.compile(f"[{chr(0xFDD0)}-{chr(0xFDEF)}]")
-LITERAL_LOOKALIKES = {c: chr(ord(c) + 0xFEE0) for c in _LITERALS}  # full-width forms: "＄", "＼"
 _AS_WRITTEN = {v: c for c, v in _STAND_IN.items()}
-_AS_LOOKALIKE = {v: LITERAL_LOOKALIKES[c] for c, v in _STAND_IN.items()}
-# Shown as written, `%&#_` are never LaTeX again unless a backslash precedes them; the others may be.
-_MAY_READ_AGAIN = re.compile("[" + "".join(_STAND_IN[c] for c in "${}\\") + "]|\\\\" + _STAND_INS.pattern)
 _MAX_PASSES = 4
 
 _ACCENTS = {  # accent command -> combining character
@@ -191,8 +185,8 @@ def _may_be_latex(text: str) -> bool:
 
 def latex_to_unicode(text: str) -> str:
     """The LaTeX that arXiv metadata carries, as readable Unicode; the rest unchanged. Read
-    until nothing more changes (a step can uncover what an earlier one needed: `\\cite{a\\'{e}}`),
-    so converting the result again changes nothing."""
+    until nothing more changes (a step can uncover what an earlier one needed: `\\cite{a\\'{e}}`);
+    escaped characters are then shown as written (`\\$5` as `$5`), so read raw text only."""
     if not _may_be_latex(text):
         return text
     read = _STAND_INS.sub("", text)
@@ -200,12 +194,7 @@ def latex_to_unicode(text: str) -> str:
         before, read = read, _convert(read)
         if read == before or not _may_be_latex(read):
             break
-    if not _STAND_INS.search(read):
-        return read
-    as_written = _STAND_INS.sub(lambda m: _AS_WRITTEN[m.group()], read)
-    if not _MAY_READ_AGAIN.search(read) or _convert(as_written) == as_written:
-        return as_written
-    return _STAND_INS.sub(lambda m: _AS_LOOKALIKE[m.group()], read)
+    return _STAND_INS.sub(lambda m: _AS_WRITTEN[m.group()], read)
 
 
 def _convert(text: str) -> str:
