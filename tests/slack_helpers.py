@@ -18,6 +18,7 @@ import hmac
 import json
 import threading
 import time
+from concurrent.futures import Executor, Future
 from socketserver import ThreadingMixIn
 from urllib.parse import urlencode
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -54,6 +55,38 @@ def serve_app(app, path: str = "/slack/events"):
     finally:
         server.shutdown()
         server.server_close()
+
+
+class CountingExecutor(Executor):
+    """Runs the app's lazy listeners on the executor Bolt made and counts those not finished.
+    Bolt submits a request's lazy listeners before it answers the HTTP request, so once the
+    answer is in, `busy == 0` means the app has handled everything it was sent."""
+
+    def __init__(self, inner: Executor):
+        self.inner = inner
+        self._lock = threading.Lock()
+        self.busy = 0  # submitted and not yet finished (a failed listener counts as finished)
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        with self._lock:
+            self.busy += 1
+        future = self.inner.submit(fn, *args, **kwargs)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, _future: Future) -> None:
+        with self._lock:
+            self.busy -= 1
+
+    def shutdown(self, wait: bool = True, **kwargs) -> None:
+        self.inner.shutdown(wait, **kwargs)
+
+
+def count_lazy_listeners(app) -> CountingExecutor:
+    """Put a CountingExecutor in front of the executor the app's lazy listeners run on."""
+    lazy = app.listener_runner.lazy_listener_runner
+    lazy.executor = CountingExecutor(lazy.executor)
+    return lazy.executor
 
 
 def sign(body: str, timestamp: str, secret: str = SIGNING_SECRET) -> str:

@@ -22,7 +22,8 @@ from bot.slack.app import create_app
 from bot.slack.client import make_web_client
 from bot.slack.post import load_report, post_day
 from tests.servers.slack_server import DEFAULT_CHANNEL_ID, TEAM_ID, SlackServer
-from tests.slack_helpers import APP_ID, BOT_TOKEN, SIGNING_SECRET, SlackSender, serve_app
+from tests.slack_helpers import (APP_ID, BOT_TOKEN, SIGNING_SECRET, CountingExecutor, SlackSender,
+                                 count_lazy_listeners, serve_app)
 
 DATE = "2025-02-24"
 EVIL_TITLE = "<!channel> <https://evil.example|click> & win"
@@ -92,6 +93,11 @@ class Harness:
     sender: SlackSender
     hooks: ResponseUrlServer
     messages: dict  # arxiv_id (or "parent") -> ts of the posted message
+    listeners: CountingExecutor  # the app's background (lazy) listeners still running
+
+    def handled(self, what: str = "the events sent") -> None:
+        """Wait until the app has handled every request answered so far, background work included."""
+        eventually(lambda: self.listeners.busy == 0, what=what)
 
     def command(self, text: str, user_id: str = "U0ALICE", channel_id: str = DEFAULT_CHANNEL_ID, **kw):
         """`/arxiv TEXT` as Slack sends it, with response_url pointing at the local hooks server."""
@@ -147,11 +153,12 @@ def harness_factory(tmp_path):
     def build(*, admins=(), run_day=None) -> Harness:
         settings, db, slack, app, messages = make_harness(tmp_path / f"h{len(stack)}", admins=admins,
                                                           run_day=run_day)
+        listeners = count_lazy_listeners(app)
         serving = serve_app(app)
         url = serving.__enter__()
         hooks = ResponseUrlServer()
         stack.append((slack, serving, hooks))
-        return Harness(app, db, settings, slack, SlackSender(url), hooks, messages)
+        return Harness(app, db, settings, slack, SlackSender(url), hooks, messages, listeners)
 
     yield build
     for slack, serving, hooks in stack:
