@@ -330,7 +330,7 @@ def m002_slack_delivery(db: sqlite_utils.Database) -> None:
 
 @migration
 def m003_llm_usage(db: sqlite_utils.Database) -> None:
-    # LLM calls (issue 3): the split of the cost for the digest's table, direct vs Batch API
+    # LLM calls: the split of the cost for the digest's table, direct vs Batch API
     # (half price), how many papers a call carried and why it stopped (length = truncated).
     calls = db["llm_calls"]
     calls.add_column("kind", str)  # direct | batch
@@ -398,6 +398,7 @@ def m008_vote_event_order(db: sqlite_utils.Database) -> None:
     # Slack delivers events at least once and out of order (a retry of a reaction can come
     # after its removal): vote events from Slack carry their own time in `at`, each is
     # recorded, and `effect` says what it did: changed | unchanged | stale (older than the
-    # latest event of that user, paper and source: recorded, the vote left as it was).
+    # latest event of that user on that paper, reactions and buttons alike, since both set
+    # the one vote a user holds: recorded, the vote left as it was).
     db["feedback_events"].add_column("effect", str, not_null_default="changed")
     db["feedback_events"].create_index(["arxiv_id", "user_id", "source", "at"])

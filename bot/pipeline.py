@@ -123,7 +123,8 @@ def make_scorer(settings: Settings, db, *, batch_api: bool | None = None) -> Sco
     from .learn import LearnConfig, TasteScorer, has_feedback
 
     if settings["learning.enabled"] and has_feedback(db):
-        # The team has voted: blend its learned taste into the local relevance (issue 5).
+        # The team has voted: blend its learned taste into the local relevance, so the ranking
+        # follows what the team liked and not only how the criteria are worded.
         return TasteScorer(local, db, local.cache, LearnConfig.from_settings(settings))
     return local
 
