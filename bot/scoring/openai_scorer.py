@@ -94,6 +94,30 @@ def cut_size(n: int, share: float, floor: int, ceiling: int) -> int:
     return min(n, max(floor, min(ceiling, math.ceil(share * n))))
 
 
+@dataclass
+class _Cut:
+    """Which papers of the day go to the LLM: the top `size` of `candidates` by local score
+    (author matches are no candidates: they skip the LLM)."""
+    authored: set[str]
+    above: set[str]
+    candidates: int
+    size: int
+
+    def kept_local(self, papers: list[Paper], local: dict[str, Score]) -> tuple[dict[str, Score], list[Paper]]:
+        """The scores of the papers that skip the LLM, and the papers to send."""
+        out: dict[str, Score] = {}
+        send: list[Paper] = []
+        for p in papers:
+            ls = local[p.arxiv_id]
+            if p.arxiv_id in self.authored:
+                out[p.arxiv_id] = Score(p.arxiv_id, ls.relevance, ls.novelty, "Author match", ls.raw, "author")
+            elif p.arxiv_id not in self.above:
+                out[p.arxiv_id] = Score(p.arxiv_id, ls.relevance, ls.novelty, ls.comment, ls.raw, "local-below-cut")
+            else:
+                send.append(p)
+        return out, send
+
+
 class OpenAIScorer(Scorer):
     provisional_sources = PROVISIONAL_SOURCES
 
@@ -115,47 +139,44 @@ class OpenAIScorer(Scorer):
               save: Callable[[list[Score]], None] | None = None) -> ScoringResult:
         if not papers:
             return ScoringResult(scores={})
-        save = save or (lambda scores: None)
+        day_papers = self._whole_day(papers, date)
+        local = self.prefilter.score(day_papers, criteria, date, progress=progress).scores
+        cut = self._cut(day_papers, local)
+        out, send = cut.kept_local(papers, local)
+        examples = choose_examples(self.db, self.config.fewshot_examples, exclude={p.arxiv_id for p in day_papers})
+        self.last_prefix = build_prefix(criteria.text, examples, self.prompts_dir)
+        run = _Run(self, self.last_prefix, date, local, save or (lambda scores: None))
+        if send:
+            run.score_all(send, criteria.version)
+        out.update(run.scores)
+        return ScoringResult(scores=out, notes=self._notes(run, cut, len(examples)),
+                             usage=self._usage(run, date), warnings=run.warnings())
+
+    def _whole_day(self, papers: list[Paper], date: str) -> list[Paper]:
+        """The stored day plus `papers` (newest text wins): the cut is taken over all of it."""
         day = {p.arxiv_id: p for p in store.load_papers(self.db, date)}
         day.update({p.arxiv_id: p for p in papers})
-        day_papers = list(day.values())
-        local = self.prefilter.score(day_papers, criteria, date, progress=progress).scores
+        return list(day.values())
 
+    def _cut(self, day_papers: list[Paper], local: dict[str, Score]) -> _Cut:
         authored = {p.arxiv_id for p in day_papers if self.authors and self.authors.match(p.authors)}
         ranked = sorted((p for p in day_papers if p.arxiv_id not in authored),
                         key=lambda p: (-local[p.arxiv_id].raw, p.arxiv_id))
         k = cut_size(len(ranked), self.config.prefilter_share, self.config.prefilter_floor,
                      self.config.prefilter_ceiling)
-        above = {p.arxiv_id for p in ranked[:k]}
+        return _Cut(authored, {p.arxiv_id for p in ranked[:k]}, len(ranked), k)
 
-        out: dict[str, Score] = {}
-        send: list[Paper] = []
-        for p in papers:
-            ls = local[p.arxiv_id]
-            if p.arxiv_id in authored:
-                out[p.arxiv_id] = Score(p.arxiv_id, ls.relevance, ls.novelty, "Author match", ls.raw, "author")
-            elif p.arxiv_id not in above:
-                out[p.arxiv_id] = Score(p.arxiv_id, ls.relevance, ls.novelty, ls.comment, ls.raw, "local-below-cut")
-            else:
-                send.append(p)
+    def _notes(self, run: _Run, cut: _Cut, n_examples: int) -> list[str]:
+        notes = [run.sent_note(cut.candidates, cut.size, n_examples)]
+        if cut.authored:
+            notes.append(f"{len(cut.authored)} author matches skipped the LLM.")
+        return notes + run.notes()
 
-        examples = choose_examples(self.db, self.config.fewshot_examples, exclude=set(day))
-        prefix = build_prefix(criteria.text, examples, self.prompts_dir)
-        self.last_prefix = prefix
-        run = _Run(self, prefix, date, local, save)
-        if send:
-            run.score_all(send, criteria.version)
-        out.update(run.scores)
-
-        notes = [run.sent_note(len(day_papers) - len(authored), k, len(examples))]
-        if authored:
-            notes.append(f"{len(authored)} author matches skipped the LLM.")
-        notes += run.notes()
-        totals = usage_mod.day_totals(self.db, date, self.name)
-        usage = totals.as_digest_usage() if totals else {}
+    def _usage(self, run: _Run, date: str) -> dict:
+        usage = self.day_usage(date)
         if usage:
             usage["papers_sent"] = len(run.sent)
-        return ScoringResult(scores=out, notes=notes, usage=usage, warnings=run.warnings())
+        return usage
 
     def label(self, picks: list[Score], day: list[Score]) -> str:
         """"openai:gpt-5.4-nano" when the LLM scored every pick, "local:minilm (the LLM calls
