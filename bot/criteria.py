@@ -396,6 +396,17 @@ _NO_WORDS = (r"(?:no(?:,?\s+thanks?(?:\s+you)?)?|nope|not\s+(?:interested|wanted
 _NO_ANSWER = re.compile(rf"\s*(?::|\s[-\u2013\u2014])\s*{_NO_WORDS}", re.I)
 _NO_BODY = re.compile(rf"^{_NO_WORDS}", re.I)  # the body of a "Robotics: no" line
 _CLAUSE_BOUNDARY = re.compile(r"\s*(?:[,;:(]|\s[-\u2013\u2014]\s|\b(?:but|while|whereas)\b)\s*", re.I)
+# Where what a negation rules out ends and what is wanted begins: a ";", or a turn to what is
+# wanted ("No RL; we focus on X", "We avoid RL and focus on X", "Not RL, only in X", "No
+# robotics, just X", "..., but we like X"). The words that ask ("we focus on") stay with it.
+_ASKS = (r"(?:(?:we|i)(?:'re|'m|\s+are|\s+am)?\s+(?:(?:also|mostly|mainly|rather|instead|only|really)\s+)?"
+         r"(?:focus(?:ing)?\s+on|want|like|love|care\s+about|prefer|(?:are\s+)?interested\s+in|study|follow|"
+         r"work\s+on)|focus(?:ing)?\s+on|interested\s+in)\b")
+_TURN_WORD = r"(?:but\s+)?(?:only|just|instead|rather)\b(?:\s+(?:in|on|about)\b)?\s*,?\s*"
+_SCOPE_END = re.compile(
+    rf"\s*;\s*(?:{_TURN_WORD})?"
+    rf"|\s*(?:,|\band\b|\bbut\b)\s*(?:instead\s+|rather\s+)?(?={_ASKS})"
+    rf"|\s*(?:,|\bbut\b)\s*{_TURN_WORD}", re.I)
 _RESUME = re.compile(r"^[\s,;:.)\-\u2013\u2014]*(?:(?:but|and|while|whereas)\s+)?", re.I)
 _GENERIC = {"irrelevant", "unrelated", "ones", "one", "papers", "paper", "work", "works", "the", "rest", "other",
             "others", "anything", "else", "that", "those", "this", "everything", "stuff", "topics", "topic", "it",
@@ -451,6 +462,13 @@ def _trailing_no(s: str) -> tuple[str, str, str] | None:
     return before[:cuts[-1].start()], before[cuts[-1].end():], s[m.end():]
 
 
+def _scope(ruled_out: str) -> tuple[str, str]:
+    """'RL; we focus on X' -> ('RL', 'we focus on X'): what a negation rules out, and what
+    follows the end of its scope (wanted)."""
+    m = _SCOPE_END.search(ruled_out)
+    return (ruled_out, "") if not m else (ruled_out[:m.start()], ruled_out[m.end():])
+
+
 def _says_nothing(words: str, also=()) -> bool:
     return not set(re.findall(r"[^\W\d_]+", words.lower())) - _GENERIC - set(also)  # any script's words
 
@@ -474,6 +492,8 @@ def polarity(sentence: str, name: bool = False) -> Polarity:
         wanted, unwanted, rest = trailing
     else:
         return Polarity(wanted=sentence.strip(), task=bool(_NEG_CUE.search(s)))
+    if not rest:
+        unwanted, rest = _scope(unwanted)
     unwanted = _clean(unwanted)
     if _says_nothing(unwanted):
         return Polarity(wanted=sentence.strip(), task=True)  # "... and filter out irrelevant ones"

@@ -461,6 +461,18 @@ FORMS = [
      ["fast samplers", "flow matching"], ["medical imaging"], ["Diffusion models"]),
     # A short topic is still a topic once its exclusion is taken off.
     ("GNNs, but not chemistry.", ["GNNs"], ["chemistry"], ["GNNs"]),
+    # A negation ends at a clause boundary and at a turn to what is wanted: what follows is wanted.
+    ("No interest in reinforcement learning; we focus on mixture-of-experts and model compression.",
+     ["mixture-of-experts and model compression"], ["reinforcement learning"],
+     ["we focus on mixture-of-experts and model compression."]),
+    ("We avoid RL and focus on causal inference.", ["causal inference"], ["RL"], ["focus on causal inference."]),
+    ("Not interested in RL, only in causal inference.", ["causal inference"], ["RL"], ["causal inference."]),
+    ("No robotics, just causal inference.", ["causal inference"], ["robotics"], ["causal inference."]),
+    ("No robotics, but we like causal inference.", ["causal inference"], ["robotics"], ["we like causal inference."]),
+    ("No robotics; rather causal inference.", ["causal inference"], ["robotics"], ["causal inference."]),
+    ("Not interested in robotics, instead graph learning.", ["graph learning"], ["robotics"], ["graph learning."]),
+    ("We don't want robotics, we want causal inference.", ["causal inference"], ["robotics"],
+     ["we want causal inference."]),
 ]
 # Not exclusions: the words appear, the meaning is wanted.
 WANTED_ONLY = [
