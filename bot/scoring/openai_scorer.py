@@ -30,12 +30,13 @@ from typing import Callable
 from .. import store
 from ..criteria import Criteria
 from ..llm import usage as usage_mod
+from ..llm.batch_api import BatchReply
 from ..llm.fewshot import choose_examples
 from ..llm.injection import suspicious
 from ..llm.prices import PriceTable
 from ..llm.prompt import PROMPTS_DIR, build_prefix, messages
 from ..llm.provider import CallOutcome, ChatProvider
-from ..llm.replies import parse_reply
+from ..llm.replies import ParsedReply, parse_reply
 from ..models import Paper, Score
 from .base import LLM_SOURCES, Scorer, ScoringResult
 
@@ -199,6 +200,16 @@ class OpenAIScorer(Scorer):
         return totals.as_digest_usage() if totals else {}
 
 
+def _log_reply_problems(parsed: ParsedReply, content: str | None, finish_reason: str) -> None:
+    if parsed.unknown_ids:
+        log.debug("reply named %d ids that were not sent (dropped): %s", len(parsed.unknown_ids),
+                  ", ".join(parsed.unknown_ids[:5]))
+    for pid, why in parsed.rejected.items():
+        log.debug("refused the reply for %s: %s", pid, why)
+    if parsed.not_json:
+        log.debug("reply was not JSON (finish_reason=%s): %r", finish_reason, (content or "")[:120])
+
+
 class _Run:
     """The state of one scoring run: queue, budget, results. Lives in the caller's thread;
     only provider calls go to the pool, so all SQLite writes happen here."""
@@ -253,31 +264,35 @@ class _Run:
     # -- one reply -------------------------------------------------------------------------
     def _take(self, batch: list[Paper], content: str | None, finish_reason: str, error: str) -> list[Paper]:
         """Store the valid scores of a reply; returns the papers to send again."""
-        ids = [p.arxiv_id for p in batch]
-        parsed = parse_reply(content, ids) if content is not None else None
-        got: list[Score] = []
+        parsed = parse_reply(content, [p.arxiv_id for p in batch]) if content is not None else None
         if parsed is not None:
-            if parsed.unknown_ids:
-                log.debug("reply named %d ids that were not sent (dropped): %s", len(parsed.unknown_ids),
-                          ", ".join(parsed.unknown_ids[:5]))
-                self.unknown_ids += parsed.unknown_ids
-            for pid, why in parsed.rejected.items():
-                log.debug("refused the reply for %s: %s", pid, why)
-            if parsed.not_json:
-                log.debug("reply was not JSON (finish_reason=%s): %r", finish_reason, (content or "")[:120])
-            alone = len(batch) == 1 and suspicious(batch[0].title, batch[0].abstract)
-            for pid, item in parsed.items.items():
-                ls = self.local[pid]
-                if item.flagged or alone:
-                    self.flagged.append(pid)
-                    sc = Score(pid, min(item.relevance, ls.relevance), min(item.novelty, ls.novelty),
-                               f"{FLAG_NOTE} {item.comment}".strip(), ls.raw, "llm-flagged")
-                else:
-                    sc = Score(pid, item.relevance, item.novelty, item.comment, ls.raw, "llm")
-                got.append(sc)
-                self.scores[pid] = sc
-        if got:
-            self.save(got)  # stored now: an interruption after this re-bills nothing
+            _log_reply_problems(parsed, content, finish_reason)
+            self.unknown_ids += parsed.unknown_ids
+            got = self._accept(batch, parsed)
+            if got:
+                self.save(got)  # stored now: an interruption after this re-bills nothing
+        return self._retry_or_fall_back(batch, parsed, error)
+
+    def _accept(self, batch: list[Paper], parsed: ParsedReply) -> list[Score]:
+        """The reply's valid items as scores; a flagged paper (or a suspect sent alone) is capped
+        at its local score."""
+        alone = len(batch) == 1 and suspicious(batch[0].title, batch[0].abstract)
+        got: list[Score] = []
+        for pid, item in parsed.items.items():
+            ls = self.local[pid]
+            if item.flagged or alone:
+                self.flagged.append(pid)
+                sc = Score(pid, min(item.relevance, ls.relevance), min(item.novelty, ls.novelty),
+                           f"{FLAG_NOTE} {item.comment}".strip(), ls.raw, "llm-flagged")
+            else:
+                sc = Score(pid, item.relevance, item.novelty, item.comment, ls.raw, "llm")
+            got.append(sc)
+            self.scores[pid] = sc
+        return got
+
+    def _retry_or_fall_back(self, batch: list[Paper], parsed: ParsedReply | None, error: str) -> list[Paper]:
+        """The batch's unscored papers to send again; those out of rounds (or of a stopped run)
+        keep their local score."""
         retry = []
         for p in batch:
             if p.arxiv_id in self.scores:
@@ -403,6 +418,28 @@ class _Run:
     def _via_batch_api(self, queue: list[list[Paper]], criteria_version: int | None) -> list[list[Paper]]:
         """Send everything through the Batch API; returns what must still go direct."""
         runner = self.s.batch_runner
+        requests = self._batch_requests(queue)
+        pending = {p.arxiv_id: p for b in queue for p in b if p.arxiv_id not in self.scores}
+        try:
+            replies = runner.run(self.date, criteria_version, requests)
+        except Exception as exc:  # the Batch API is an optimisation: never lose the run to it
+            log.warning("Batch API failed (%s); using direct calls", exc)
+            self.batch_notes.append(f"The Batch API failed ({exc}); direct calls were used.")
+            replies = []
+        self.batch_notes += runner.notes
+        for r in replies:
+            self._take_batch_reply(r, pending)
+        left = [p for p in pending.values() if p.arxiv_id not in self.scores]
+        for p in left:
+            self.rounds.pop(p.arxiv_id, None)
+        n = max(1, self.cfg.batch_size)
+        if replies:
+            self.batch_notes.append(f"Batch API (half price): {len(pending) - len(left)} papers scored, "
+                                    f"{len(left)} sent by direct calls.")
+        return [left[i:i + n] for i in range(0, len(left), n)]
+
+    def _batch_requests(self, queue: list[list[Paper]]) -> dict[str, tuple[list[str], dict]]:
+        """One Batch API request per batch, until the budget would be exceeded (the rest fall back)."""
         requests = {}
         for i, batch in enumerate(queue):
             est = self._estimate(batch, batch_api=True)
@@ -416,29 +453,16 @@ class _Run:
                     self.s.provider.response_format_param()}
             requests[f"b{i}"] = ([p.arxiv_id for p in batch], body)
         self.reserved = 0.0
-        pending = {p.arxiv_id: p for b in queue for p in b if p.arxiv_id not in self.scores}
-        try:
-            replies = runner.run(self.date, criteria_version, requests)
-        except Exception as exc:  # the Batch API is an optimisation: never lose the run to it
-            log.warning("Batch API failed (%s); using direct calls", exc)
-            self.batch_notes.append(f"The Batch API failed ({exc}); direct calls were used.")
-            replies = []
-        self.batch_notes += runner.notes
-        for r in replies:
-            self._record(r.record)
-            carried = [pending[i] for i in r.arxiv_ids if i in pending]
-            self.sent.update(p.arxiv_id for p in carried)
-            if carried:
-                # Anything the batch did not answer goes direct; no extra rounds counted.
-                self._take(carried, r.content, r.finish_reason, "" if r.content is not None else r.record.error)
-        left = [p for p in pending.values() if p.arxiv_id not in self.scores]
-        for p in left:
-            self.rounds.pop(p.arxiv_id, None)
-        n = max(1, self.cfg.batch_size)
-        if replies:
-            self.batch_notes.append(f"Batch API (half price): {len(pending) - len(left)} papers scored, "
-                                    f"{len(left)} sent by direct calls.")
-        return [left[i:i + n] for i in range(0, len(left), n)]
+        return requests
+
+    def _take_batch_reply(self, reply: BatchReply, pending: dict[str, Paper]) -> None:
+        self._record(reply.record)
+        carried = [pending[i] for i in reply.arxiv_ids if i in pending]
+        self.sent.update(p.arxiv_id for p in carried)
+        if carried:
+            # Anything the batch did not answer goes direct; no extra rounds counted.
+            error = "" if reply.content is not None else reply.record.error
+            self._take(carried, reply.content, reply.finish_reason, error)
 
     # -- what the digest and the run's output say ----------------------------------------------
     def sent_note(self, considered: int, chosen: int, n_examples: int) -> str:
