@@ -6,10 +6,12 @@ the paper is known, and import uses them to register a paper this database has n
 so the history can train the team model on a fresh install.
 
 Import keeps "latest vote wins": lines are applied in time order, and a line older than the
-vote already stored for that user and paper is skipped. A time in the future is refused
-(beyond a few minutes of clock skew): it would make every later vote look older. An
-imported vote is recorded once by its natural key (paper, user, time, vote), so importing
-the same file twice changes nothing the second time, even for votes that share a time.
+vote already stored for that user and paper is skipped. Times are compared as instants
+(09:00Z, 04:00-05:00 and 09:00:00.000000+00:00 are one time), and of several lines for one
+user and paper at one instant the last in the file wins; the earlier ones are counted as
+replaced. A line is "already there" only when the stored vote is that line's vote at that
+instant, so importing the same file twice changes nothing the second time. A time in the
+future is refused (beyond a few minutes of clock skew): it would make every later vote look older.
 A line that cannot be read (not UTF-8, not JSON, a field missing: "malformed") or that is
 refused (an arxiv_id that is no arXiv id, a user id with odd characters or over 64, a
 vote other than 1/-1/0, an odd `source`, a time in the future) is skipped and named as
@@ -62,6 +64,7 @@ class ImportReport:
     applied: int = 0  # votes set or removed
     unchanged: int = 0  # the same vote was already stored
     older: int = 0  # a newer vote was already stored
+    replaced: int = 0  # a later line in the file is for the same user, paper and instant
     new_papers: int = 0  # papers registered from the lines' title/abstract
     unknown_papers: int = 0  # votes on papers without text here (kept, not learnable yet)
     problems: list[str] = field(default_factory=list)  # "FILE:N: what was wrong"
@@ -71,6 +74,8 @@ class ImportReport:
         """What the import did, in words, one category at a time, counted right ("1 vote")."""
         head = (f"imported {source}: {counted(self.applied, 'vote')} applied, {self.unchanged} already there, "
                 f"{self.older} older than a stored vote (kept the newer)")
+        if self.replaced:
+            head += f", {counted(self.replaced, 'line')} replaced by a later line for the same user, paper and time"
         out = [head + "".join(f", {_skipped_words(kind, n)}" for kind, n in sorted(self.skipped.items()))]
         if self.new_papers:
             out.append(f"  {counted(self.new_papers, 'paper')} registered from the file's titles and abstracts")
@@ -103,16 +108,16 @@ def _parse_time(value) -> datetime | None:
         return None
 
 
-def _check_time(value, latest: datetime) -> str:
+def _check_time(value, latest: datetime) -> tuple[str, datetime]:
     """The time as stored, to the precision it was written in (Slack's microseconds survive
-    an export and import), or a LineProblem."""
+    an export and import), and the instant it names (what every comparison uses), or a LineProblem."""
     at = _parse_time(value)
     if at is None:
         raise LineProblem(MALFORMED, "`time` is missing or not an ISO 8601 time such as 2025-03-01T09:00:00Z")
     if at > latest:
         raise LineProblem(IN_FUTURE, f"`time` {str(value)[:40]} is in the future (this machine's clock says "
                                      f"{(latest - CLOCK_SKEW).isoformat(timespec='seconds')}); fix the time or the clock")
-    return at.isoformat(timespec="microseconds" if _FRACTION.search(value) else "seconds")
+    return at.isoformat(timespec="microseconds" if _FRACTION.search(value) else "seconds"), at
 
 
 def _field(row: dict, key: str, pattern: re.Pattern, refusal: str, example: str) -> re.Match:
@@ -145,7 +150,8 @@ def _check(row, latest: datetime) -> dict:
     if type(vote) is not int or vote not in feedback.VALID_VOTES:
         raise LineProblem(BAD_VOTE, f"`vote` must be 1, -1 or 0, got {vote!r}"[:120])
     _check_source(row)
-    out = {"arxiv_id": aid["id"], "user": user.group(), "vote": vote, "time": _check_time(row.get("time"), latest)}
+    time, at = _check_time(row.get("time"), latest)
+    out = {"arxiv_id": aid["id"], "user": user.group(), "vote": vote, "time": time, "at": at}
     for key in ("title", "abstract"):
         if isinstance(row.get(key), str) and row[key].strip():
             out[key] = row[key].strip()[:MAX_TEXT]
@@ -181,24 +187,26 @@ def _ensure_paper(db, v: dict) -> str:
     return "unknown"
 
 
-def _already_imported(db, v: dict) -> bool:
-    """This very vote (paper, user, time, value) was imported before: a re-import skips it."""
-    return next(db.query(
-        "select 1 as x from feedback_events where arxiv_id = ? and user_id = ? and source = ? and at = ? and vote = ?",
-        [v["arxiv_id"], v["user"], SOURCE, v["time"], v["vote"]]), None) is not None
+def _last_per_instant(votes: list[dict]) -> tuple[list[dict], int]:
+    """The votes in time order, keeping of several lines for one user and paper at one
+    instant only the last in the file (file order is all that tells them apart), and how
+    many were dropped."""
+    last = {(v["arxiv_id"], v["user"], v["at"]): v for v in votes}
+    return sorted(last.values(), key=lambda v: v["at"]), len(votes) - len(last)
 
 
 def import_votes(db, fh: IO[bytes], source: str = "input", progress: Progress | None = None) -> ImportReport:
     """Apply the votes of a JSON lines file opened in binary, plain or gzip (`source` names
     it in problems)."""
     votes, problems, skipped = read_votes(fh, source)
-    rep = ImportReport(problems=problems, skipped=skipped)
+    votes, replaced = _last_per_instant(votes)
+    rep = ImportReport(problems=problems, skipped=skipped, replaced=replaced)
     seen_unknown: set[str] = set()
     if progress and votes:
         progress(0, step=f"importing {source}", total=len(votes))
     reported = 0
     horizon = datetime.now(timezone.utc) + CLOCK_SKEW
-    for n, v in enumerate(sorted(votes, key=lambda v: v["time"]), 1):  # stable: same time keeps file order
+    for n, v in enumerate(votes, 1):
         _count_paper(rep, _ensure_paper(db, v), v["arxiv_id"], seen_unknown)
         _apply(db, v, rep, horizon)
         if progress and (n % PROGRESS_EVERY == 0 or n == len(votes)):
@@ -222,22 +230,22 @@ def _stored(db, v: dict) -> tuple[int, datetime | None]:
                         [v["arxiv_id"], v["user"]]), None)
     if row:
         return row["vote"], _parse_time(row["updated_at"])
-    last = next(db.query("select max(at) as at from feedback_events where arxiv_id = ? and user_id = ?",
-                         [v["arxiv_id"], v["user"]]))["at"]
-    return 0, _parse_time(last)
+    times = [_parse_time(r["at"]) for r in db.query(
+        "select at from feedback_events where arxiv_id = ? and user_id = ?", [v["arxiv_id"], v["user"]])]
+    return 0, max((t for t in times if t), default=None)  # as instants: the texts differ in width
 
 
 def _apply(db, v: dict, rep: ImportReport, horizon: datetime) -> None:
     """Apply one vote unless a newer one is stored, or this very vote is (imported before,
-    or exported from here: same value, same time), compared as times, not as text. A stored
-    time past `horizon` (the future, from an import made before times were checked) does
-    not count as newer: it would block every real vote."""
+    or exported from here: the same value at the same instant). A stored time past
+    `horizon` (the future, from an import made before times were checked) does not count
+    as newer: it would block every real vote."""
     held, held_at = _stored(db, v)
-    at = _parse_time(v["time"])
+    at = v["at"]
     if held_at and horizon >= held_at > at:
         rep.older += 1
         return
-    if (held_at == at and held == v["vote"]) or _already_imported(db, v):
+    if held_at == at and held == v["vote"]:
         rep.unchanged += 1
         return
     change = feedback.set_vote(db, v["arxiv_id"], v["user"], v["vote"], source=SOURCE, at=v["time"])

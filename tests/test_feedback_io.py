@@ -180,10 +180,12 @@ def test_importing_votes_with_the_same_time_twice_changes_nothing_the_second_tim
     same_time = [{**VOTE, "vote": 1}, {**VOTE, "vote": -1}, {**VOTE, "user": "U6", "vote": 1},
                  {**VOTE, "user": "U6", "vote": 0}]
     first = import_votes(team, lines(*same_time))
-    assert first.applied == 4
+    # The last line at that instant stands: U5's -1 is set, U6's removal finds no vote to remove.
+    assert (first.applied, first.unchanged, first.replaced) == (1, 1, 2)
+    assert ("2503.00002", "U5", -1) in current(team) and not any(r[1] == "U6" for r in current(team))
     votes, history = current(team), events(team)
     again = import_votes(team, lines(*same_time))
-    assert again.applied == 0 and again.unchanged == 4 and not again.problems
+    assert (again.applied, again.unchanged, again.replaced) == (0, 2, 2) and not again.problems
     assert current(team) == votes and events(team) == history
 
 
@@ -332,3 +334,70 @@ def test_reimporting_an_export_into_the_same_database_reports_unchanged_not_olde
     assert (rep.applied, rep.unchanged, rep.older) == (0, 3, 0) and not rep.problems
     assert [tuple(r.values()) for r in team.query("select * from feedback order by arxiv_id, user_id")] == rows_before
     assert events(team) == history
+
+
+# --- votes that share an instant: the later line wins, however the time is spelled --------
+
+SAME_INSTANT = {"Z": "2025-03-01T09:00:00Z", "offset": "2025-03-01T04:00:00-05:00",
+                "micro": "2025-03-01T09:00:00.000000+00:00"}
+
+
+def same_instant_votes(path, votes, spellings):
+    return write_votes(path, *[{"arxiv_id": "2502.15654", "user": "U2", "vote": v, "time": SAME_INSTANT[s]}
+                               for v, s in zip(votes, spellings)])
+
+
+def stored_votes(db_path) -> list[int]:
+    return [r["vote"] for r in open_db(db_path).query("select vote from feedback")]
+
+
+@pytest.mark.parametrize("votes, spellings", [
+    ((1, -1, 1), ("Z", "Z", "Z")),
+    ((-1, 1, -1), ("Z", "Z", "Z")),
+    ((-1, -1, 1), ("micro", "Z", "offset")),  # sorted as text, the micro line came last
+    ((1, 1, -1), ("offset", "micro", "Z")),
+])
+def test_votes_at_one_instant_in_one_file_end_at_the_last_line(tmp_path, capsys, monkeypatch, votes, spellings):
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    db_path = tmp_path / "X.sqlite"
+    path = same_instant_votes(tmp_path / "v.jsonl", votes, spellings)
+    out, _ = run_import(path, db_path, capsys)
+    assert stored_votes(db_path) == [votes[-1]]
+    assert "1 vote applied, 0 already there" in out and "2 lines replaced by a later line" in out
+    history = events(open_db(db_path))
+    recorded = [r["vote"] for r in open_db(db_path).query("select vote from feedback_events")]
+    assert recorded == [votes[-1]]  # only the vote that stands is on record
+    again, _ = run_import(path, db_path, capsys)
+    assert "0 votes applied, 1 already there" in again
+    assert stored_votes(db_path) == [votes[-1]] and events(open_db(db_path)) == history
+
+
+@pytest.mark.parametrize("spelling", ["Z", "offset", "micro"])
+def test_already_there_only_when_the_stored_vote_is_the_lines_vote_at_that_instant(tmp_path, capsys, monkeypatch,
+                                                                                   spelling):
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    db_path = tmp_path / "X.sqlite"
+    run_import(same_instant_votes(tmp_path / "a.jsonl", (-1, 1, -1), ("Z", "offset", "micro")), db_path, capsys)
+    assert stored_votes(db_path) == [-1]
+    out, _ = run_import(same_instant_votes(tmp_path / "b.jsonl", (1,), (spelling,)), db_path, capsys)
+    assert "1 vote applied, 0 already there" in out and stored_votes(db_path) == [1]
+    out, _ = run_import(same_instant_votes(tmp_path / "c.jsonl", (1,), ("micro" if spelling != "micro" else "Z",)),
+                        db_path, capsys)
+    assert "0 votes applied, 1 already there" in out and stored_votes(db_path) == [1]
+
+
+def test_a_removal_is_already_there_at_its_instant_however_spelled(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    db_path = tmp_path / "X.sqlite"
+    run_import(same_instant_votes(tmp_path / "a.jsonl", (1,), ("Z",)), db_path, capsys)
+    first = write_votes(tmp_path / "b.jsonl", {"arxiv_id": "2502.15654", "user": "U2", "vote": 0,
+                                               "time": "2025-03-01T10:00:00.000000+00:00"})
+    run_import(first, db_path, capsys)
+    # After the removal the latest change is at 10:00 (an event), spelled as instants of
+    # different widths: a vote at 09:59:59.5 is older, one at 10:00 sharp is "already there".
+    out, _ = run_import(write_votes(tmp_path / "c.jsonl", {"arxiv_id": "2502.15654", "user": "U2", "vote": 0,
+                                                            "time": "2025-03-01T11:00:00+01:00"}), db_path, capsys)
+    assert "0 votes applied, 1 already there" in out and stored_votes(db_path) == []
+    out, _ = run_import(write_votes(tmp_path / "d.jsonl", {"arxiv_id": "2502.15654", "user": "U2", "vote": 1,
+                                                            "time": "2025-03-01T09:59:59.5Z"}), db_path, capsys)
+    assert "0 votes applied, 0 already there, 1 older" in out and stored_votes(db_path) == []
