@@ -402,3 +402,18 @@ def m008_vote_event_order(db: sqlite_utils.Database) -> None:
     # the one vote a user holds: recorded, the vote left as it was).
     db["feedback_events"].add_column("effect", str, not_null_default="changed")
     db["feedback_events"].create_index(["arxiv_id", "user_id", "source", "at"])
+
+
+@migration
+def m009_pick_sources(db: sqlite_utils.Database) -> None:
+    # A stored day reads back as it was scored: each pick keeps its own score's source (an
+    # LLM scorer's pick may be the local ranker's stand-in) and the run keeps the label its
+    # scorer gave the day ("local:minilm (the LLM calls failed)"), beside the scorer's name.
+    db["picks"].add_column("source", str)  # local | llm | local-fallback | author | ...
+    db["runs"].add_column("scorer_label", str)
+    db.execute("update runs set scorer_label = scorer")
+    # Older picks: the source of the stored score they came from (stand-ins were never stored).
+    db.execute("""update picks set source = (
+                      select s.source from scores s join runs r on r.date = picks.date
+                      where s.arxiv_id = picks.arxiv_id and s.scorer = picks.scorer
+                        and s.criteria_version = r.criteria_version)""")

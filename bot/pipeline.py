@@ -22,6 +22,7 @@ from .config import Settings
 from .db import check_file_unchanged, now
 from .digest import DayReport, Pick, write
 from .feed import Feed, FeedError, PoliteSession, fetch_feed, parse_feed, select
+from .llm import usage as llm_usage
 from .models import Paper, Score
 from .progress import Progress
 from .scoring.base import LLM_SOURCES, Scorer
@@ -274,16 +275,18 @@ def _pick(settings: Settings, db, day: _Day, scores: dict[str, Score], scorer: S
     with db.conn:
         db.conn.execute("delete from picks where date = ?", (day.date,))
         db.conn.executemany(
-            "insert into picks (date, rank, arxiv_id, relevance, novelty, comment, author_match, scorer) values (?,?,?,?,?,?,?,?)",
+            """insert into picks (date, rank, arxiv_id, relevance, novelty, comment, author_match, scorer, source)
+               values (?,?,?,?,?,?,?,?,?)""",
             [(day.date, i, pk.paper.arxiv_id, pk.score.relevance, pk.score.novelty,
-              "Author match" if pk.author_match else pk.score.comment, int(bool(pk.author_match)), scorer.name)
+              "Author match" if pk.author_match else pk.score.comment, int(bool(pk.author_match)), scorer.name,
+              pk.score.source)
              for i, pk in enumerate(picks, 1)])
     return picks
 
 
 def _render(settings: Settings, db, day: _Day, report: DayReport, write_digest: bool) -> RunOutcome:
     paths = write(report, settings.path("storage.digest_dir")) if write_digest else None
-    _set_run(db, day.date, status="done", n_picked=len(report.picks), finished_at=now(),
+    _set_run(db, day.date, status="done", n_picked=len(report.picks), finished_at=now(), scorer_label=report.scorer,
              digest_md=str(paths[0]) if paths else None, digest_json=str(paths[1]) if paths else None)
     return RunOutcome(day.date, "done", f"{len(report.picks)} of {len(day.papers)} papers picked for {day.date}",
                       report, paths, day.warnings)
@@ -295,18 +298,54 @@ def _stored_outcome(settings: Settings, db, day: _Day) -> RunOutcome:
     row = _run_row(db, day.date)
     if row["status"] == "empty":
         return RunOutcome(day.date, "empty", f"no announcements for {day.date}", warnings=day.warnings)
-    by_id = {p.arxiv_id: p for p in day.papers}
-    matcher = AuthorMatcher(watched_authors(settings, db))
-    picks = [Pick(by_id[r["arxiv_id"]],
-                  Score(r["arxiv_id"], r["relevance"], r["novelty"], r["comment"] or "", source=r["scorer"] or ""),
-                  (matcher.match(by_id[r["arxiv_id"]].authors) or ["a watched author"]) if r["author_match"] else [])
-             for r in db.query("select * from picks where date = ? order by rank", [day.date]) if r["arxiv_id"] in by_id]
-    report = DayReport(date=day.date, n_feed=day.n_feed, n_scanned=row["n_scanned"] or len(day.papers), picks=picks,
-                       scorer=row["scorer"] or "", criteria_text="", criteria_version=row["criteria_version"],
-                       usage=json.loads(row["usage"] or "{}"), notes=json.loads(row["notes"] or "[]"))
+    report = stored_report(settings, db, day.date)
     paths = (Path(row["digest_md"]), Path(row["digest_json"])) if row["digest_md"] and row["digest_json"] else None
-    return RunOutcome(day.date, "done", f"{len(picks)} of {len(day.papers)} papers picked for {day.date}",
+    return RunOutcome(day.date, "done", f"{len(report.picks)} of {len(day.papers)} papers picked for {day.date}",
                       report, paths, day.warnings)
+
+
+# ---- a finished day, read back: what `post --date`, a resumed thread and a waiting run show ----
+
+def stored_report(settings: Settings, db, date: str) -> DayReport | None:
+    """The day as it was picked, from the database (no re-scoring), None until it is done:
+    the label its scorer gave it and each pick with its own score's source, so it reads as
+    the digest did even if the criteria or the scorer changed since."""
+    run = _run_row(db, date)
+    if run is None or run["status"] not in ("done", "empty"):
+        return None
+    by_id = {p.arxiv_id: p for p in store.load_papers(db, date)}
+    matcher = AuthorMatcher(watched_authors(settings, db))
+    picks = [_stored_pick(r, by_id[r["arxiv_id"]], matcher)
+             for r in db.query("select * from picks where date = ? order by rank", [date]) if r["arxiv_id"] in by_id]
+    return DayReport(date=date, n_feed=run["n_feed"] or 0, n_scanned=run["n_scanned"] or 0, picks=picks,
+                     scorer=run["scorer_label"] or run["scorer"] or "", criteria_text="",
+                     criteria_version=run["criteria_version"], usage=_stored_usage(db, run),
+                     notes=json.loads(run["notes"] or "[]"))
+
+
+def stored_pick(settings: Settings, db, date: str, arxiv_id: str) -> tuple[Pick, int] | None:
+    """One stored pick and its rank, to re-render its message (after a vote, on resume)."""
+    row = next(db.query("select * from picks where date = ? and arxiv_id = ?", [date, arxiv_id]), None)
+    paper = store.get_paper(db, arxiv_id)
+    if row is None or paper is None:
+        return None
+    return _stored_pick(row, paper, AuthorMatcher(watched_authors(settings, db))), row["rank"]
+
+
+def _stored_pick(row: dict, paper: Paper, matcher: AuthorMatcher) -> Pick:
+    # Picks stored before they kept a source say only which scorer ran.
+    score = Score(row["arxiv_id"], row["relevance"], row["novelty"], row["comment"] or "",
+                  source=row["source"] or row["scorer"] or "")
+    matched = (matcher.match(paper.authors) or ["a watched author"]) if row["author_match"] else []
+    return Pick(paper, score, matched)
+
+
+def _stored_usage(db, run: dict) -> dict:
+    """The usage the scoring run reported; for a run stored without it, what the day billed."""
+    if run["usage"] and (usage := json.loads(run["usage"])):
+        return usage
+    totals = llm_usage.day_totals(db, run["date"])
+    return totals.as_digest_usage() if totals else {}
 
 
 def print_warnings(outcome: RunOutcome) -> None:

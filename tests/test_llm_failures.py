@@ -354,3 +354,36 @@ def test_the_digest_process_exits_although_the_endpoint_trickles_forever(tmp_pat
     assert proc.returncode == 0, out.text()
     assert f"the time limit of {limit} s for the LLM phase" in out.text(), "it says why papers were ranked locally"
     assert server.chat_calls(), "the call went out and was cut off by the deadline"
+
+
+# --- the stored day reads back as it was scored ----------------------------------------------
+
+import json  # noqa: E402
+
+from bot.digest import scored_by  # noqa: E402
+from bot.slack.client import make_web_client  # noqa: E402
+from bot.slack.post import load_report, run_and_post  # noqa: E402
+from tests.servers.slack_server import DEFAULT_CHANNEL_ID, SlackServer  # noqa: E402
+from tests.slack_helpers import BOT_TOKEN  # noqa: E402
+
+
+def test_a_stored_day_whose_llm_calls_all_failed_reads_back_as_local(tmp_path, monkeypatch, caplog, server):
+    """`post --date`, `/arxiv run DATE` and a resumed thread post the day from the database:
+    the thread's header names what scored it and each pick says its own source, as the run did."""
+    server.error(500, times=None, message="boom")
+    outcome = _run(tmp_path, monkeypatch, caplog, server.base_url)
+    settings = _settings(tmp_path).override(slack__seconds_between_posts=0, slack__channel="#arxiv-papers")
+    db = open_db(tmp_path / "arxiv.sqlite")
+
+    stored = load_report(settings, db, outcome.date)
+    assert stored.scorer == outcome.report.scorer == "local:minilm (the LLM calls failed)"
+    assert [(pk.paper.arxiv_id, pk.score.source) for pk in stored.picks] == \
+        [(pk.paper.arxiv_id, pk.score.source) for pk in outcome.report.picks]
+    assert [scored_by(pk, stored) for pk in stored.picks] == \
+        [scored_by(pk, outcome.report) for pk in outcome.report.picks]
+
+    with SlackServer() as slack:
+        posted = run_and_post(settings, db, make_web_client(BOT_TOKEN, slack.api_url), date=outcome.date)
+        assert posted.status == "posted", posted.message
+        header = json.dumps(slack.posted(DEFAULT_CHANNEL_ID)[0]["blocks"])
+    assert "Scorer `local:minilm (the LLM calls failed)`" in header and "openai:" not in header

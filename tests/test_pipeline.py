@@ -628,6 +628,11 @@ class HalfProvisionalScorer(FixedScorer):
             result.scores[p.arxiv_id] = Score(p.arxiv_id, 7, 4, "stand-in", source="local-fallback")
         return result
 
+    def label(self, picks, day):
+        # Like the LLM scorer's label: a day partly scored by stand-ins says so.
+        stand_ins = sum(s.source == "local-fallback" for s in picks)
+        return f"{self.name} ({stand_ins} of {len(picks)} picks by stand-ins)" if stand_ins else self.name
+
 
 def _release_lease_soon(settings, date: str, after: float):
     """The other run of the day ends `after` seconds from now (its lease goes, from its own connection)."""
@@ -665,8 +670,9 @@ def test_a_run_that_waited_for_a_finished_day_renders_it_without_scoring_or_stor
     assert run_row(db) == row  # not reset to fetched, not re-finished: nothing stored again
     assert digest_files(settings) == files
     assert second.status == "done" and second.message == first.message and second.paths == first.paths
-    assert [(pk.paper.arxiv_id, pk.score.relevance, pk.score.novelty) for pk in second.report.picks] == \
-        [(pk.paper.arxiv_id, pk.score.relevance, pk.score.novelty) for pk in first.report.picks]
+    assert [(pk.paper.arxiv_id, pk.score.relevance, pk.score.novelty, pk.score.source) for pk in second.report.picks] == \
+        [(pk.paper.arxiv_id, pk.score.relevance, pk.score.novelty, pk.score.source) for pk in first.report.picks]
+    assert second.report.scorer == first.report.scorer != scorer.name  # the run's label, not the scorer's name
     assert second.report.notes == first.report.notes and second.report.usage == first.report.usage
 
 

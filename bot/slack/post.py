@@ -16,8 +16,8 @@ Scored papers are never lost on a Slack error: picks stay in the database, and t
 is reported with what to do about it.
 
 The returned DayPost is the report: its message and warnings are said once, by whoever
-called (the `post` command prints them, the scheduler logs them, `/arxiv run` answers
-with them). So this module does not log what it puts there too.
+called (the `post` command prints them, the scheduler and `/arxiv run` log them with
+`log_day_post`, `/arxiv run` also answers with them). So posting does not log them too.
 """
 from __future__ import annotations
 
@@ -30,14 +30,15 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from .. import feedback, store
-from ..authors import AuthorMatcher
 from ..config import Settings
 from ..db import now
+# A stored day is read back by the pipeline that stored it: a resume posts exactly the picks
+# the thread started with (even if the criteria changed in between), as they were scored.
+from ..pipeline import run_day, stored_pick, stored_report
 # The posting lease is the run lease's mechanism keyed by (date, channel): same holders,
 # same refresh (a heartbeat while this process lives), same expiry, same wording.
 from ..run_lock import LEASE_SECONDS, POST_LEASES, process_holder, start_heartbeat
 from ..digest import DayReport, Pick
-from ..models import Score
 from ..progress import Progress
 from .blocks import (PAPER_BLOCK_PREFIX, paper_text, parent_blocks, parent_text,  # noqa: F401 (re-export)
                      render_paper_blocks)
@@ -62,6 +63,7 @@ ADVICE = {
 }
 # Errors of one message's content: post a plain version rather than stopping the thread.
 CONTENT_ERRORS = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
+load_report = stored_report  # the name this module's callers post a stored day with
 
 
 @dataclass
@@ -86,6 +88,15 @@ class DayPost:
     def ok(self) -> bool:
         """Everything picked is in the thread (or there was nothing to post)."""
         return self.status not in ("failed", "partial")
+
+
+def log_day_post(where: str, result: DayPost) -> None:
+    """Say a day's report in the server's log, once: its line (an error unless everything
+    picked is in the thread), then each warning. The scheduler and `/arxiv run` call it,
+    since a server's log is all its operator sees of a run."""
+    log.log(logging.INFO if result.ok else logging.ERROR, "%s: %s", where, result.message)
+    for warning in result.warnings:
+        log.warning("%s: %s", where, warning)
 
 
 class _Stop(Exception):
@@ -142,49 +153,6 @@ def find_paper_message(db, channel_id: str, ts: str) -> dict | None:
         "select * from deliveries where (channel_id = ? or channel = ?) and ts = ? and item != ?",
         [channel_id, channel_id, ts, PARENT]), None)
     return row
-
-
-# ---- rebuilding a stored day --------------------------------------------------------------
-
-def load_pick(db, settings: Settings, date: str, arxiv_id: str) -> tuple[Pick, int] | None:
-    """A stored pick and its rank, to re-render its message (after a vote, on resume)."""
-    row = next(db.query("select * from picks where date = ? and arxiv_id = ?", [date, arxiv_id]), None)
-    paper = store.get_paper(db, arxiv_id)
-    if row is None or paper is None:
-        return None
-    return _pick_from_row(row, paper, _matcher(settings, db)), row["rank"]
-
-
-def _matcher(settings: Settings, db) -> AuthorMatcher:
-    from ..pipeline import watched_authors
-
-    return AuthorMatcher(watched_authors(settings, db))
-
-
-def _pick_from_row(row: dict, paper, matcher: AuthorMatcher) -> Pick:
-    score = Score(row["arxiv_id"], row["relevance"], row["novelty"], row["comment"] or "", source=row["scorer"] or "")
-    matched = (matcher.match(paper.authors) or ["a watched author"]) if row["author_match"] else []
-    return Pick(paper, score, matched)
-
-
-def load_report(settings: Settings, db, date: str) -> DayReport | None:
-    """The day as it was picked, from the database (no re-scoring): a resume posts exactly
-    the picks the thread started with, even if the criteria changed in between."""
-    run = next(db.query("select * from runs where date = ?", [date]), None)
-    if run is None or run["status"] not in ("done", "empty"):
-        return None
-    matcher = _matcher(settings, db)
-    picks = []
-    for row in db.query("select * from picks where date = ? order by rank", [date]):
-        paper = store.get_paper(db, row["arxiv_id"])
-        if paper is not None:
-            picks.append(_pick_from_row(row, paper, matcher))
-    cost = next(db.query("select sum(cost_usd) as c, max(model) as m from llm_calls where date = ? and ok = 1",
-                         [date]))
-    usage = {"cost": cost["c"], "model": cost["m"]} if cost["c"] is not None else {}
-    return DayReport(date=date, n_feed=run["n_feed"] or 0, n_scanned=run["n_scanned"] or 0, picks=picks,
-                     scorer=run["scorer"] or "", criteria_text="", criteria_version=run["criteria_version"],
-                     usage=usage)
 
 
 # ---- posting ------------------------------------------------------------------------------
@@ -420,7 +388,7 @@ def update_paper_message(settings: Settings, db, client: WebClient, channel_id: 
     row = find_paper_message(db, channel_id, ts)
     if row is None:
         return False
-    found = load_pick(db, settings, row["date"], row["item"])
+    found = stored_pick(settings, db, row["date"], row["item"])
     if found is None:
         return False
     pick, rank = found
@@ -447,10 +415,9 @@ def run_and_post(settings: Settings, db, client: WebClient, *, date: str | None 
     hears of the long steps (embedding, posting), `notify` that another run holds the day.
     """
     from ..feed import FeedError
-    from ..pipeline import run_day
 
     channel = channel or settings["slack.channel"]
-    report = load_report(settings, db, date) if date and feed_file is None else None
+    report = stored_report(settings, db, date) if date and feed_file is None else None
     if report is None:
         try:
             outcome = run_day(settings, db, feed_file=feed_file, date=date, scorer=scorer, progress=progress,
