@@ -16,11 +16,12 @@ import logging
 import threading
 import zoneinfo
 from datetime import datetime
-from typing import Any, Callable
+from typing import Callable
 
 import schedule
 
 from .db import now as utc_now
+from .slack.post import DayPost, log_day_post
 
 log = logging.getLogger(__name__)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
@@ -30,9 +31,9 @@ RETRY_MINUTES = 30
 MAX_RETRIES = 3
 
 
-def _status(result: Any) -> str:
-    """scheduled_runs' status for a DayPost: posted | empty | partial | failed."""
-    status = getattr(result, "status", "failed")
+def _status(result: DayPost | None) -> str:
+    """scheduled_runs' status for a DayPost (None: the job crashed): posted | empty | partial | failed."""
+    status = result.status if result is not None else "failed"
     if status in ("posted", "already_posted"):
         return "posted"
     if status in ("empty", "nothing_picked"):
@@ -46,7 +47,7 @@ class DailyScheduler:
     `lock` is shared with `/arxiv run`, so one process never runs two days at once.
     """
 
-    def __init__(self, db, job: Callable[[], Any], *, time: str, timezone: str, channel: str,
+    def __init__(self, db, job: Callable[[], DayPost], *, time: str, timezone: str, channel: str,
                  lock: threading.Lock | None = None, scheduler: schedule.Scheduler | None = None):
         self.db = db
         self.job = job
@@ -59,7 +60,7 @@ class DailyScheduler:
         self._retries = 0
 
     @classmethod
-    def from_settings(cls, settings, db, job, *, channel: str | None = None, lock=None) -> "DailyScheduler":
+    def from_settings(cls, settings, db, job: Callable[[], DayPost], *, channel: str | None = None, lock=None) -> "DailyScheduler":
         return cls(db, job, time=settings["schedule.time"], timezone=settings["schedule.timezone"],
                    channel=channel or settings["slack.channel"], lock=lock)
 
@@ -93,7 +94,7 @@ class DailyScheduler:
         return self.today_status(local) not in DONE
 
     # ---- running ---------------------------------------------------------------------
-    def run_job(self, now: datetime | None = None) -> Any:
+    def run_job(self, now: datetime | None = None) -> DayPost | None:
         """Run the day once (waiting for a run already in progress) and record the outcome."""
         day = self.local_now(now).date().isoformat()
         with self.lock:
@@ -106,7 +107,7 @@ class DailyScheduler:
             except Exception as exc:  # the scheduler must survive any one bad day
                 crash, result, detail = exc, None, f"crashed: {exc}"
             else:
-                detail = getattr(result, "message", str(result))
+                detail = result.message
             status = _status(result)
             # Still under the lock: the job's connection is shared with `/arxiv run`.
             with self.db.conn:
@@ -114,7 +115,7 @@ class DailyScheduler:
                     """insert into scheduled_runs (day, channel, status, detail, at) values (?,?,?,?,?)
                        on conflict(day, channel) do update set status=excluded.status, detail=excluded.detail,
                            at=excluded.at""", (day, self.channel, status, detail, utc_now()))
-        self._log_outcome(day, status, detail, result, crash)
+        self._log_outcome(day, detail, result, crash)
         if status in RETRIED:
             self._schedule_retry()
         else:
@@ -122,13 +123,13 @@ class DailyScheduler:
         return result
 
     @staticmethod
-    def _log_outcome(day: str, status: str, detail: str, result: Any, crash: Exception | None) -> None:
+    def _log_outcome(day: str, detail: str, result: DayPost | None, crash: Exception | None) -> None:
         """The day's report, said once: a worker's log is its only output, and the poster
-        leaves saying it to its caller. A crash is the same one line, with its traceback."""
-        log.log(logging.INFO if status in DONE else logging.ERROR, "scheduled run for %s: %s", day, detail,
-                exc_info=crash)
-        for warning in getattr(result, "warnings", None) or []:
-            log.warning("scheduled run for %s: %s", day, warning)
+        leaves saying it to its caller. A crash is one line too, with its traceback."""
+        if result is None:
+            log.error("scheduled run for %s: %s", day, detail, exc_info=crash)
+        else:
+            log_day_post(f"scheduled run for {day}", result)
 
     def _schedule_retry(self) -> None:
         if self._retries >= MAX_RETRIES:
@@ -142,7 +143,7 @@ class DailyScheduler:
             return schedule.CancelJob
         self.scheduler.every(RETRY_MINUTES).minutes.do(retry).tag("retry")
 
-    def catch_up(self, now: datetime | None = None) -> Any:
+    def catch_up(self, now: datetime | None = None) -> DayPost | None:
         """At start-up: run today's job once if it is due and missing."""
         if not self.due_and_missing(now):
             return None

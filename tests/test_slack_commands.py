@@ -439,3 +439,40 @@ def test_criteria_restore_of_a_number_that_is_no_version_answers_one_sentence(h,
     assert ("not a version number" in resp.text or "no criteria version" in resp.text) and \
         "/arxiv criteria history" in resp.text, resp.text
     assert len(versions(h)) == 1 and not any(a == "criteria.restore" for _, a in audit_actions(h))
+
+
+def test_a_run_that_raises_is_answered_in_one_line_and_logged_with_its_traceback(h, caplog):
+    """The real run on a broken store (sqlite3.OperationalError, which the poster does not
+    turn into a DayPost): the caller hears one line, the log has the traceback, the lock goes."""
+    import logging
+
+    h.db.conn.execute("drop table picks")
+    with caplog.at_level(logging.INFO):
+        h.command(f"run {DATE}")
+        texts = eventually(lambda: h.hooks.texts(), what="the follow-up on response_url")
+        eventually(lambda: not h.app.ctx.run_lock.locked(), what="the run lock released")
+
+    assert len(texts) == 1 and "\n" not in texts[0] and "OperationalError" in texts[0], texts
+    assert "Traceback" not in texts[0] and "no such table" not in texts[0]
+    crashed = [r for r in caplog.records if r.exc_info and "no such table: picks" in str(r.exc_info[1])]
+    assert len(crashed) == 1 and crashed[0].levelno == logging.ERROR, caplog.text
+    assert f"/arxiv run {DATE}" in crashed[0].getMessage() and "U0ALICE" in crashed[0].getMessage()
+
+
+def test_a_runs_warnings_are_logged_once_each(harness_factory, caplog):
+    """`/arxiv run` logs the day's report as the scheduler does: its line and each warning, once."""
+    import logging
+
+    warnings = ["2502.00001: Slack refused its blocks (invalid_blocks); posted a plain version",
+                "LLM scoring with gpt-5.4-nano: 4 papers ranked locally because the first 2 calls failed"]
+    h = harness_factory(run_day=lambda date=None, channel=None, **kw: DayPost(
+        date, "#arxiv-papers", "posted", f"posted {date} to #arxiv-papers: 4 message(s)", warnings=list(warnings)))
+    with caplog.at_level(logging.INFO):
+        h.command(f"run {DATE}")
+        eventually(lambda: h.hooks.texts(), what="the follow-up on response_url")
+        eventually(lambda: not h.app.ctx.run_lock.locked(), what="the run lock released")
+
+    for said in [f"posted {DATE} to #arxiv-papers: 4 message(s)", *warnings]:
+        records = [r for r in caplog.records if said in r.getMessage()]
+        assert len(records) == 1, (said, caplog.text)
+    assert all(r.levelno == logging.WARNING for r in caplog.records if warnings[1] in r.getMessage())

@@ -12,6 +12,7 @@ from datetime import date as Date
 
 from ...mrkdwn import escape, safe
 from ...permissions import may_change, refusal
+from ...post import DayPost, log_day_post
 from .invocation import Answer, Invocation
 from .usage import unknown
 
@@ -20,14 +21,11 @@ ICONS = {"posted": ":white_check_mark:", "already_posted": ":information_source:
          "nothing_picked": ":zzz:", "partial": ":warning:", "failed": ":warning:"}
 
 
-def outcome_text(result) -> str:
-    """One line about a DayPost (or anything with status/message), escaped."""
-    status = getattr(result, "status", "")
-    message = getattr(result, "message", None) or str(result)
-    text = f"{ICONS.get(status, '')} {safe(message, 2500)}".strip()
-    warnings = getattr(result, "warnings", None) or []
-    if warnings:
-        text += f"\n_{len(warnings)} warning(s), e.g. {safe(warnings[0], 300)}_"
+def outcome_text(result: DayPost) -> str:
+    """One line about a day's run and post, escaped (and how many warnings it had)."""
+    text = f"{ICONS.get(result.status, '')} {safe(result.message, 2500)}".strip()
+    if result.warnings:
+        text += f"\n_{len(result.warnings)} warning(s), e.g. {safe(result.warnings[0], 300)}_"
     return text
 
 
@@ -47,14 +45,21 @@ def answer(ctx, inv: Invocation) -> Answer:
         return Answer(":hourglass: A run is already in progress; its thread will appear in the channel. "
                       "Nothing is posted twice.")
 
+    where = f"/arxiv run{f' {day}' if day else ''} by {inv.user_id}"
+
     def run_in_background():
         try:
             result = ctx.run_day(date=day)
-            # The poster leaves its report to its caller: the server's log gets it once too.
-            log.log(logging.INFO if result.ok else logging.ERROR, "/arxiv run by %s: %s", inv.user_id, result.message)
-            inv.respond(outcome_text(result))
+        except Exception as exc:  # e.g. a database error: the caller gets a sentence, the log the trace
+            log.exception("%s: the run crashed", where)
+            inv.respond(f":warning: The run failed on my side ({type(exc).__name__}); nothing more was posted. "
+                        "The details are in the app's log.")
+            return
         finally:
             ctx.run_lock.release()
+        # The poster leaves its report to its caller: the server's log gets it once too.
+        log_day_post(where, result)
+        inv.respond(outcome_text(result))
 
     what = f"the stored day {day}" if day else "the latest announcements"
     return Answer(f":hourglass_flowing_sand: Running {what} now; I'll tell you here when it is posted. "
