@@ -6,11 +6,13 @@ Retry-After. An empty feed (weekend, holiday) is a normal day, never an error.
 """
 from __future__ import annotations
 
+import codecs
 import email.utils
 import html.entities
 import re
 import threading
 import time
+import zlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -62,6 +64,41 @@ _CUT_SHORT = frozenset(expat_errors.codes[e] for e in (
 
 class FeedError(RuntimeError):
     """The feed could not be fetched or read; the message says what and why."""
+
+
+class _Unusable(FeedError):
+    """A document that cannot be read as a feed; parse_feed adds what to do about it, which
+    depends on where the document came from."""
+
+
+@dataclass(frozen=True)
+class FeedOrigin:
+    """Where a feed came from: it decides what a user can do about one that cannot be read."""
+    what: str  # the document, as the user knows it
+    remedy: str  # what to do when it cannot be read
+    html_page: str  # why an HTML page may have come instead
+
+
+SAVED_FILE = FeedOrigin(
+    "the file",
+    "save the feed again as UTF-8 RSS or Atom (open https://rss.arxiv.org/rss/cs.LG, or your "
+    "categories, and save the page as-is) and pass that file to --feed",
+    "a web page was saved instead of the feed itself")
+# Fetching again can help here: arXiv's outages are short.
+FROM_NETWORK = FeedOrigin("the response", "try again later or report the feed to arXiv",
+                          "arXiv may be down or the URL is wrong")
+
+_GZIP_MAGIC = b"\x1f\x8b"
+# A saved day's feed is a few MB; a bound keeps a hostile .gz from filling the memory.
+_MAX_UNPACKED_BYTES = 512 * 1024 * 1024
+# UTF-32 LE's mark starts with UTF-16 LE's, so the longer marks are tried first.
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le", "UTF-32"), (codecs.BOM_UTF32_BE, "utf-32-be", "UTF-32"),
+              (codecs.BOM_UTF16_LE, "utf-16-le", "UTF-16"), (codecs.BOM_UTF16_BE, "utf-16-be", "UTF-16"))
+# Without a mark, where the zero bytes of the first (ASCII) characters fall tells the
+# encoding (XML 1.0, appendix F); UTF-8 never starts with a zero byte.
+_WIDE_BY_ZEROS = {(True, True, True, False): ("utf-32-be", "UTF-32"), (False, True, True, True): ("utf-32-le", "UTF-32"),
+                  (True, False, True, False): ("utf-16-be", "UTF-16"), (False, True, False, True): ("utf-16-le", "UTF-16")}
+_DECLARATION_ENCODING_RE = re.compile(r"^(<\?xml[^>]*?)\s+encoding\s*=\s*([\"'])[\w.\-]*\2")
 
 
 @dataclass
@@ -121,23 +158,93 @@ def _looks_like_html(body: bytes) -> bool:
     return head.startswith(b"<!doctype html") or head.startswith(b"<html")
 
 
-def parse_feed(body: bytes | str, source: str = "feed") -> Feed:
-    """Parse an RSS 2.0 (or Atom) arXiv announcement feed.
+def parse_feed(body: bytes | str, source: str = "feed", origin: FeedOrigin = SAVED_FILE) -> Feed:
+    """Parse an RSS 2.0 (or Atom) arXiv announcement feed, also as a saved file may hold
+    it: gzipped, in UTF-16 or UTF-32 with a byte order mark, after blank lines.
 
     Items that lack an id, title or abstract, or whose XML is broken beyond repair, are
     skipped with a reason (reported, not fatal); a document that is not a feed at all, or
-    was cut short, raises FeedError naming the problem.
+    was cut short, raises FeedError naming the problem and what to do, for `origin`.
     """
     if isinstance(body, str):
         body = body.encode("utf-8")
-    if not body.strip():
-        raise FeedError(f"{source}: the response is empty, not an RSS feed")
-    if _looks_like_html(body):
-        raise FeedError(f"{source}: got an HTML page instead of an RSS feed (arXiv may be down or the URL is wrong)")
-    doc = _read_document(body, source)
-    feed = _parse_root(doc.root, source, doc.items)
-    feed.repaired = doc.repaired
+    try:
+        body, unwrapped = _unwrap(body, source)
+        if not body.strip():
+            raise _Unusable(f"{source}: {origin.what} is empty, not an RSS feed")
+        if _looks_like_html(body):
+            raise _Unusable(f"{source}: got an HTML page instead of an RSS feed ({origin.html_page})")
+        doc = _read_document(body, source)
+        feed = _parse_root(doc.root, source, doc.items)
+    except _Unusable as exc:
+        raise FeedError(f"{exc}; {origin.remedy}") from None
+    feed.repaired = unwrapped + doc.repaired
     return feed
+
+
+def _unwrap(body: bytes, source: str) -> tuple[bytes, list[str]]:
+    """The document as the XML parser reads it (UTF-8, starting at `<?xml` or the root),
+    and a line per item repaired on the way. A clean feed costs a few byte comparisons."""
+    if body[:2] == _GZIP_MAGIC:
+        body = _gunzip(body, source)
+    repaired: list[str] = []
+    wide = _wide_encoding(body)
+    if wide is not None:
+        body, repaired = _utf8_from_wide(body, *wide)
+    if body[:3] == codecs.BOM_UTF8:
+        body = body[3:]  # expat would read it, but not with blank lines after it
+    if body[:1].isspace():
+        body = body.lstrip()  # an XML declaration after a blank line is an error to expat
+    return body, repaired
+
+
+def _gunzip(body: bytes, source: str) -> bytes:
+    unpacker = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        unpacked = unpacker.decompress(body, _MAX_UNPACKED_BYTES)
+    except zlib.error as exc:
+        raise _Unusable(f"{source}: a gzip file that cannot be unpacked ({exc})") from None
+    if unpacker.unconsumed_tail:
+        raise _Unusable(f"{source}: a gzip file that unpacks to over {_MAX_UNPACKED_BYTES >> 20} MB, "
+                        "far more than a day's feed")
+    if not unpacker.eof:
+        raise _Unusable(f"{source}: a gzip file that was cut short (the download or copy stopped early)")
+    return unpacked
+
+
+def _wide_encoding(body: bytes) -> tuple[int, str, str] | None:
+    """(length of the byte order mark, codec, name) of a UTF-16 or UTF-32 document; None for UTF-8."""
+    head = body[:4]
+    if b"\x00" not in head and head[:2] not in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return None  # the usual case, decided without a loop
+    for bom, codec, name in _WIDE_BOMS:
+        if head.startswith(bom):
+            return len(bom), codec, name
+    found = _WIDE_BY_ZEROS.get(tuple(byte == 0 for byte in head))
+    return (0, *found) if found else None
+
+
+def _utf8_from_wide(body: bytes, bom_length: int, codec: str, name: str) -> tuple[bytes, list[str]]:
+    """A UTF-16 or UTF-32 document (what PowerShell 5's `>` writes) as UTF-8, its encoding
+    declaration dropped; a unit that is not valid becomes U+FFFD, and its item is named."""
+    wide = body[bom_length:]
+    try:
+        text, repaired = wide.decode(codec), []
+    except UnicodeDecodeError:
+        text = wide.decode(codec, errors="replace")
+        repaired = _items_with_replacements(text, name)
+    text = _DECLARATION_ENCODING_RE.sub(r"\1", text.lstrip(), count=1)
+    return text.encode("utf-8", errors="replace"), repaired
+
+
+def _items_with_replacements(text: str, encoding: str) -> list[str]:
+    repaired = []
+    for pos, segment in enumerate(_ITEM_START_RE.split(text.encode("utf-8", errors="replace"))):
+        bad = segment.count("\ufffd".encode("utf-8"))
+        if bad:
+            repaired.append(f"{_segment_name(pos, segment.decode('utf-8'))}: {bad} character{'s' if bad != 1 else ''} that "
+                            f"{'are' if bad != 1 else 'is'} not {encoding} replaced")
+    return repaired
 
 
 @dataclass(frozen=True)
@@ -208,9 +315,9 @@ def _last_item_end(last: bytes) -> int:
 
 def _unreadable_header(source: str, error: ET.ParseError, header_error: ET.ParseError) -> FeedError:
     if header_error.code in _CUT_SHORT:
-        return FeedError(f"{source}: the feed is not well-formed XML ({error}); it may be truncated")
-    return FeedError(f"{source}: the feed's channel header is not well-formed XML ({header_error}), "
-                     "so none of its items can be read; try again later or report the feed to arXiv")
+        return _Unusable(f"{source}: the feed is not well-formed XML ({error}); it may be truncated")
+    return _Unusable(f"{source}: the feed's channel header is not well-formed XML ({header_error}), "
+                     "so none of its items can be read")
 
 
 def _parse_piece(doc: bytes, piece: bytes, lines_before: int) -> ET.Element | _Unreadable:
@@ -242,10 +349,14 @@ def _repair(body: bytes, markup: bool = False) -> tuple[bytes, dict[int, str]]:
         text, what = _repair_segment(segment, markup)
         parts.append(text)
         if what:
-            found = _SEGMENT_ID_RE.search(text)
-            where = "the channel header" if pos == 0 else (found.group(1) if found else f"item {pos}")
-            repaired[pos] = f"{where}: {what}"
+            repaired[pos] = f"{_segment_name(pos, text)}: {what}"
     return "".join(parts).encode("utf-8"), repaired
+
+
+def _segment_name(pos: int, text: str) -> str:
+    """How a report names the segment at `pos` (0 is the channel header): its arXiv id, or its position."""
+    found = _SEGMENT_ID_RE.search(text)
+    return "the channel header" if pos == 0 else (found.group(1) if found else f"item {pos}")
 
 
 def _is_clean(body: bytes) -> bool:
@@ -353,7 +464,7 @@ def _parse_root(root, source: str, items: list | None = None) -> Feed:
         return _parse_atom(root, source, items)
     channel = root.find("channel")
     if root.tag != "rss" or channel is None:
-        raise FeedError(f"{source}: not an RSS feed (root element <{root.tag}>)")
+        raise _Unusable(f"{source}: not an RSS feed (root element <{root.tag}>)")
     title = _text(channel, "title")
     if title.lower().startswith("feed error"):
         raise FeedError(f"{source}: arXiv answered '{title}' (is a category misspelled?)")
@@ -514,4 +625,4 @@ def fetch_feed(categories: list[str], http: PoliteSession, base: str = "https://
                         "(HTTP 400: at least one category is unknown; check `arxiv.categories`)")
     if resp.status_code != 200:
         raise FeedError(f"{url}: HTTP {resp.status_code}")
-    return parse_feed(resp.content, source=url)
+    return parse_feed(resp.content, source=url, origin=FROM_NETWORK)

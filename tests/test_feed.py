@@ -1,12 +1,14 @@
 """Parsing arXiv feeds: the real captures, and every kind of broken input we have seen."""
 from __future__ import annotations
 
+import codecs
+import gzip
 from datetime import date
 from pathlib import Path
 
 import pytest
 
-from bot.feed import FeedError, feed_url, parse_feed, select, split_authors
+from bot.feed import FROM_NETWORK, FeedError, feed_url, parse_feed, select, split_authors
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -473,3 +475,98 @@ def test_the_digest_of_a_day_with_one_broken_item_keeps_every_other_paper_and_na
     assert "skipped unreadable feed item: item 3: 2502.10603: not well-formed XML" in out.err
     assert "repaired the feed at 2502.15315: 1 bare '&' escaped, HTML entity &nbsp; read as its character" in out.err
     assert "papers picked for 2025-02-24" in out.out and "arXiv papers 6" in out.out
+
+
+# --- a saved file as Windows, a browser or gzip wrote it -------------------------------------
+
+def _as_written(body: bytes, how: str) -> bytes:
+    """The capture as a tool writes it: PowerShell 5's `>` (UTF-16 LE with a BOM), other
+    UTF-16/UTF-32 editors, gzip, or an editor that left blank lines before `<?xml`."""
+    text = body.decode("utf-8")
+    return {
+        "utf-16-le-bom": codecs.BOM_UTF16_LE + text.encode("utf-16-le"),
+        "utf-16-be-bom": codecs.BOM_UTF16_BE + text.encode("utf-16-be"),
+        "utf-16-le-without-bom": ("\n" + text).encode("utf-16-le"),
+        "utf-32-bom": text.encode("utf-32"),  # the platform's order, with its BOM
+        "gzip": gzip.compress(body),
+        "blank-lines": b"\n\n  \r\n\t" + body,
+        "utf-8-bom-then-blank-line": codecs.BOM_UTF8 + b"\r\n" + body,
+        "gzip-of-utf-16": gzip.compress(codecs.BOM_UTF16_LE + text.encode("utf-16-le")),
+    }[how]
+
+
+_WRITTEN = ["utf-16-le-bom", "utf-16-be-bom", "utf-16-le-without-bom", "utf-32-bom", "gzip", "blank-lines", "utf-8-bom-then-blank-line",
+            "gzip-of-utf-16"]
+
+
+def _summary(feed) -> list[tuple]:
+    return [(p.arxiv_id, p.version, p.title, p.authors, p.abstract, p.announce_type) for p in feed.papers]
+
+
+@needs_captures
+@pytest.mark.parametrize("how", _WRITTEN)
+def test_a_saved_rss_capture_reads_alike_however_it_was_written(how):
+    clean = parse_feed(RSS_CAPTURE.read_bytes())
+    feed = parse_feed(_as_written(RSS_CAPTURE.read_bytes(), how), source="saved.xml")
+    assert (feed.date, feed.title, feed.skipped, feed.repaired) == (clean.date, clean.title, [], [])
+    assert _summary(feed) == _summary(clean) and len(feed.papers) == 4
+
+
+@needs_captures
+@pytest.mark.parametrize("how", ["utf-16-le-bom", "gzip", "blank-lines"])
+def test_a_saved_atom_capture_reads_alike_however_it_was_written(how):
+    capture = (CAPTURES / "api-2026-09-24-cat-cs.CL-3results.xml").read_bytes()
+    feed = parse_feed(_as_written(capture, how), source="saved.xml")
+    assert _summary(feed) == _summary(parse_feed(capture)) and len(feed.papers) == 3
+
+
+@needs_captures
+def test_a_bad_byte_in_one_item_of_a_utf16_file_is_repaired_and_named_the_rest_kept():
+    text = RSS_CAPTURE.read_bytes().decode("utf-8")
+    utf16 = codecs.BOM_UTF16_LE + text.encode("utf-16-le")
+    at = utf16.index("<title>Outlier Detection".encode("utf-16-le")) + len("<title>".encode("utf-16-le"))
+    body = utf16[:at] + b"\x00\xdc" + utf16[at:]  # a lone low surrogate: not UTF-16
+    feed = parse_feed(body, source="saved.xml")
+    assert len(feed.papers) == 4 and feed.skipped == []
+    assert feed.papers[2].title == "\ufffdOutlier Detection for Multi-Network Data"
+    assert feed.repaired == ["2205.06398: 1 character that is not UTF-16 replaced"]
+
+
+_FILE_ADVICE = "save the feed again as UTF-8 RSS or Atom"
+
+
+@pytest.mark.parametrize("body, problem", [
+    (_replaced(DAY.read_bytes(), b"</language>", b"</lang>"), "channel header is not well-formed XML"),
+    (gzip.compress(DAY.read_bytes())[:400], "cut short"),
+    (b"\x1f\x8b" + b"not gzip at all" * 10, "cannot be unpacked"),
+    (DAY.read_bytes()[:4000], "truncated"),
+    ((FIXTURES / "arxiv-error-page.html").read_bytes(), "HTML page"),
+    (b"", "empty"),
+])
+def test_a_saved_file_that_cannot_be_read_is_named_with_what_to_do_for_a_file(body, problem):
+    with pytest.raises(FeedError) as raised:
+        parse_feed(body, source="/tmp/saved.xml")
+    message = str(raised.value)
+    assert message.startswith("/tmp/saved.xml: ") and problem in message and _FILE_ADVICE in message
+    assert "try again later" not in message and "report the feed to arXiv" not in message
+
+
+def test_a_feed_from_the_network_keeps_the_network_advice():
+    body = _replaced(DAY.read_bytes(), b"</language>", b"</lang>")
+    with pytest.raises(FeedError, match="try again later or report the feed to arXiv") as raised:
+        parse_feed(body, source="https://rss.arxiv.org/rss/cs.LG", origin=FROM_NETWORK)
+    assert _FILE_ADVICE not in str(raised.value)
+
+
+def test_the_digest_of_a_utf16_feed_file_scores_the_day(tmp_path, capsys, monkeypatch):
+    assert _digest_exit_code(tmp_path, monkeypatch, _as_written(DAY.read_bytes(), "utf-16-le-bom")) == 0
+    out = capsys.readouterr()
+    assert "papers picked for 2025-02-24" in out.out and "arXiv papers 7" in out.out
+    assert "warning" not in out.err
+
+
+def test_the_digest_of_an_unreadable_feed_file_names_it_and_says_what_to_do(tmp_path, capsys, monkeypatch):
+    body = _replaced(DAY.read_bytes(), b"</language>", b"</lang>")
+    assert _digest_exit_code(tmp_path, monkeypatch, body) != 0
+    err = capsys.readouterr().err
+    assert str(tmp_path / "day.xml") in err and _FILE_ADVICE in err and "try again later" not in err
