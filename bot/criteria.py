@@ -10,9 +10,11 @@ Two layouts are understood, and anything else still works as one whole text:
   - Irrelevant: d, e
   - Application Work: f, g
 or a free-form numbered or bulleted list ("1. New methods for spatial intelligence ...").
-What to avoid is understood however it is said: Irrelevant / Not / Blacklist lines anywhere,
-sections headed "Not interested" or "Exclusions", sentences such as "Not interested in X.",
-"Y, but not Z." or "Y; Z is out of scope." (see polarity).
+What to avoid is understood however it is said: Irrelevant / Not / Out of scope / Nope labels
+anywhere (two on one line, or after a sentence), sections headed "Not interested" or
+"EXCLUDE" (with or without a colon), sentences such as "Not interested in X.", "Y, but not Z.",
+"Y (excluding Z)", "Y — not Z", "Y; Z is out of scope." (see polarity). A negation ends at a ";"
+and at a turn to what is wanted: "No RL; we focus on MoE" wants MoE.
 
 The criteria file seeds version 1 and is adopted again once edited (adopt_file); versions
 made in Slack or with `python -m bot criteria` are newer edits and win until then.
@@ -331,11 +333,11 @@ def history(db, default_path: str | Path, limit: int | None = None) -> tuple[lis
 # (bench/zero_shot_study.py), mixing the two in one query ranks much worse: the irrelevant
 # words pull the query towards the papers they describe.
 
-_ITEM = re.compile(r"^(\s*)(?:(\d+)[.)]|[-*\u2022])\s+(.*)$")  # "1. x", "2) x", "- x", "* x"
+_ITEM = re.compile(r"^(\s*)(?:(\d+)[.)]|[-*+\u2022])\s+(.*)$")  # "1. x", "2) x", "- x", "* x", "+ x"
 _KEYWORDS_HEADING = re.compile(r"^\**\s*keywords?\s*:?\s*\**\s*:?\s*$", re.I)
 _LABEL_HEADING = re.compile(r"^\**\s*([A-Za-z][\w '\u2019/-]{0,50}?)\s*\**\s*:\s*\**\s*$")  # "Not interested in:"
 # "**Irrelevant:** x": the closing emphasis after the colon is markup, not the body.
-_LABELLED = re.compile(r"^(?:[-*\u2022]\s*)?\**([A-Za-z][A-Za-z '\u2019/]*?)\**\s*:\s*(?:\*+\s*)?(.*\S)\s*$")
+_LABELLED = re.compile(r"^(?:[-*+\u2022]\s*)?\**([A-Za-z][A-Za-z '\u2019/-]*?)\**\s*:\s*(?:\*+\s*)?(.*\S)\s*$")
 _WANTED_LABEL = re.compile(r"^(relevant|interested(?: in)?|interests?|include|topics?|focus(?: on)?|wanted|want)$",
                            re.I)
 # A verb followed by the noun it names a technique with ("Skip connections", "drop path") is
@@ -343,9 +345,10 @@ _WANTED_LABEL = re.compile(r"^(relevant|interested(?: in)?|interests?|include|to
 _VERB_AS_NOUN = r"(?!\s+(?:connections?|grams?|lists?|layers?|path|tokens?|index)\b)"
 _LISTS_TO_AVOID = r"(?:black|block|deny)\s*list"
 _NEG_LABEL = re.compile(rf"^(irrelevant|not relevant|not interested|not\b(?!\s+only\b)|{_LISTS_TO_AVOID}|exclu|"
-                        r"application|out of scope|"
+                        r"application|out of scope|nope|no[- ]go\b|what\s+we\s+(?:do\s+not|don'?t)\s+want|"
+                        r"less\s+interested|de-?prioriti[sz]e|"
                         rf"(?:avoid|skip|ignore){_VERB_AS_NOUN}|"
-                        r"uninteresting|unwanted|negative|no\b|don'?t|do not|dislike|off[- ]topic)", re.I)
+                        r"uninteresting|unwanted|negative|no\b(?!-)|don'?t|do not|dislike|off[- ]topic)", re.I)
 _NEG_HEADING = re.compile(r"\b(irrelevant|not relevant|not interested|uninteresting|exclude[ds]?|"
                           rf"exclusions?|(?:avoid|skip|ignore){_VERB_AS_NOUN}|out of scope|off[- ]topic|"
                           rf"don'?t|do not|no interest|not wanted|unwanted|negatives?|dislikes?|{_LISTS_TO_AVOID})\b",
@@ -354,10 +357,11 @@ _NEG_HEADING = re.compile(r"\b(irrelevant|not relevant|not interested|uninterest
 # "3. Applications: protein design", "4. No-regret learning: bandits" are topics.
 _NEG_ITEM_LABEL = re.compile(rf"irrelevant|not(?:\s+(?:relevant|interested(?:\s+in)?|wanted))?|{_LISTS_TO_AVOID}|"
                              r"exclu(?:de[ds]?|sions?)|avoid|out of scope|off[- ]topic|unwanted|don'?t care|"
-                             r"dislikes?|negatives?", re.I)
+                             r"dislikes?|negatives?|nope|no[- ]go|what\s+we\s+(?:do\s+not|don'?t)\s+want|"
+                             r"less\s+interested(?:\s+in)?|de-?prioriti[sz]e[ds]?", re.I)
 # Words around a heading that say nothing themselves: "Topics to avoid", "Our exclusions".
 _HEADING_FILLER = {"topics", "topic", "papers", "paper", "areas", "things", "to", "list", "we", "the", "our", "of",
-                   "what", "and", "or", "work"}
+                   "what", "and", "or", "work", "in", "on", "about", "for", "want", "see", "like", "please"}
 _NEG_CUE = re.compile(r"\b(irrelevant|filter out|not interested|exclude|avoid)\b", re.I)  # a task sentence
 
 # Ways to say "not this". They may lead a sentence or follow a clause boundary (", but we
@@ -366,6 +370,7 @@ _NEG_CUE = re.compile(r"\b(irrelevant|filter out|not interested|exclude|avoid)\b
 # is a name, and names start with gerunds and verb-like nouns ("Avoiding catastrophic
 # forgetting", "Skip connections"). Even in prose a gerund is never a request.
 _NEG_PHRASES = (r"not\s+interested\s+in|not\s+into|uninterested\s+in|(?:have\s+)?no\s+interest\s+in|"
+                r"less\s+interested\s+in|de-?prioriti[sz]e|"
                 r"(?:do\s+not|don't|dont|never)\s+(?:care\s+(?:about|for)|want|need|include|like|show|send|"
                 r"recommend|pick|suggest)")
 _NEG_IMPERATIVES = (rf"(?:avoid|exclude|ignore|skip|drop){_VERB_AS_NOUN}|filter\s+out|leave\s+out|"
@@ -373,27 +378,37 @@ _NEG_IMPERATIVES = (rf"(?:avoid|exclude|ignore|skip|drop){_VERB_AS_NOUN}|filter\
 _WHO = r"(?:(?:we|i|our\s+team|the\s+team)(?:\s+are|\s+am|'re|'m)?\s+)"
 
 
-def _negation_patterns(neg_verbs: str) -> tuple[re.Pattern, re.Pattern]:
-    """The leading form ("Not interested in X") and the contrast form ("Y, but not Z")."""
+def _negation_patterns(neg_verbs: str, opening: str = "") -> tuple[re.Pattern, re.Pattern]:
+    """The leading form ("Not interested in X") and the contrast form ("Y, but not Z", "Y (w/o Z)",
+    "Y — not Z", "Y but nothing on Z"). `opening`: words that rule out only at the start."""
     leading = re.compile(rf"^(?:please\s+)?{_WHO}?(?:{neg_verbs}|no|not(?!\s+only\b)|never|nothing\s+(?:on|about)|"
-                         r"(?:anything|everything)\s+(?:but|except(?:\s+for)?|other\s+than))\s+(.+)$", re.I)
+                         rf"(?:anything|everything)\s+(?:but|except(?:\s+for)?|other\s+than){opening})\s+(.+)$", re.I)
     contrast = re.compile(
-        rf"(?:\s*[,;(]\s*(?:but\s+|and\s+)?(?:{_WHO})?(?:{neg_verbs}|not(?!\s+only\b)|no|never)"
+        rf"(?:\s*(?:[,;(]|\s[-\u2013\u2014]|[\u2013\u2014])\s*(?:but\s+|and\s+)?(?:{_WHO})?"
+        rf"(?:{neg_verbs}|not(?!\s+only\b)|no(?!\s+thanks?\b)|never)"
         rf"|\s+but\s+(?:{_WHO})?(?:{neg_verbs}|not(?!\s+only\b)|no|never)"
-        r"|\s*,?\s+(?:except(?:\s+for)?|excluding|other\s+than|rather\s+than|with\s+the\s+exception\s+of))\s+",
+        r"|(?:\s*,?\s+|\s*\(\s*)(?:except(?:\s+for)?|excluding|other\s+than|rather\s+than|with\s+the\s+exception\s+of)"
+        r"|\s*\(\s*(?:w/o|without)|\s*,?(?<!\bthe)\s+minus(?!\s+signs?\b)"
+        r"|\s*(?:,\s*|\s+)(?:(?:but|and)\s+)?nothing\s+(?:on|about|in|related\s+to))\s+",
         re.I)
     return leading, contrast
 
 
-_PROSE_NEGATION = _negation_patterns(f"{_NEG_PHRASES}|{_NEG_IMPERATIVES}")
+# "Without X." opens a sentence that rules X out; "Without X, we ..." and "training without X" want.
+_PROSE_NEGATION = _negation_patterns(f"{_NEG_PHRASES}|{_NEG_IMPERATIVES}", opening=r"|without(?=[^,]*$)")
 _NAME_NEGATION = _negation_patterns(_NEG_PHRASES)
 # "X is out of scope", "X: no", "X - no thanks": said after what it rules out, which is the
 # clause just before it (after the last clause boundary), not the whole sentence.
+_CLAUSE_ENDS = r"(?=\s*(?:[.!?;,)]|$))"  # "RL excluded." rules RL out; "excluded from" does not
 _NO_PREDICATE = re.compile(r"\s+(?:is|are)\s+(?:not\s+(?:relevant|interesting|of\s+interest|wanted|needed)|"
-                           r"irrelevant|out\s+of\s+scope|off[- ]topic|uninteresting)\b", re.I)
-_NO_WORDS = (r"(?:no(?:,?\s+thanks?(?:\s+you)?)?|nope|not\s+(?:interested|wanted|relevant)|irrelevant|"
-             r"out\s+of\s+scope|skip(?:\s+it)?|excluded?)\s*[.!]*\s*$")
-_NO_ANSWER = re.compile(rf"\s*(?::|\s[-\u2013\u2014])\s*{_NO_WORDS}", re.I)
+                           r"irrelevant|out\s+of\s+scope|off[- ]topic|uninteresting)\b"
+                           r"|\s+(?:is|are|(?:should|must|can|to)\s+be)\s+(?:excluded|ignored|skipped|avoided|"
+                           rf"left\s+out){_CLAUSE_ENDS}|\s+excluded{_CLAUSE_ENDS}", re.I)
+_NO_CORE = (r"(?:no(?:,?\s+thanks?(?:\s+you)?)?|nope|not\s+(?:interested|wanted|relevant)|irrelevant|"
+            r"out\s+of\s+scope|skip(?:\s+it)?|excluded?)")
+_NO_WORDS = rf"{_NO_CORE}\s*[.!]*\s*$"
+# "Robotics: no", "Robotics - no thanks", "Robotics (irrelevant)", "time series (exclude)".
+_NO_ANSWER = re.compile(rf"\s*(?::|\s[-\u2013\u2014])\s*{_NO_WORDS}|\s*\(\s*{_NO_CORE}\s*\)\s*[.!]*\s*$", re.I)
 _NO_BODY = re.compile(rf"^{_NO_WORDS}", re.I)  # the body of a "Robotics: no" line
 _CLAUSE_BOUNDARY = re.compile(r"\s*(?:[,;:(]|\s[-\u2013\u2014]\s|\b(?:but|while|whereas)\b)\s*", re.I)
 # Where what a negation rules out ends and what is wanted begins: a ";", or a turn to what is
@@ -411,6 +426,27 @@ _RESUME = re.compile(r"^[\s,;:.)\-\u2013\u2014]*(?:(?:but|and|while|whereas)\s+)
 _GENERIC = {"irrelevant", "unrelated", "ones", "one", "papers", "paper", "work", "works", "the", "rest", "other",
             "others", "anything", "else", "that", "those", "this", "everything", "stuff", "topics", "topic", "it",
             "them", "all", "any", "of", "and", "or", "a", "an", "things", "off", "not", "relevant"}
+
+
+# A sentence or clause that opens with a label saying what to avoid ("Out of scope: X", "Nope: X").
+_NEG_LABEL_OPENING = re.compile(rf"^\**({_NEG_ITEM_LABEL.pattern})\**\s*:\s*(.+)$", re.I)
+# Where a line holds a second label: "Relevant: X; Irrelevant: Y" is two lines.
+_NEXT_LABEL = re.compile(r";\s*(?=\**[A-Za-z][A-Za-z '\u2019/-]{0,40}\**\s*:)")
+
+
+def _labelled_parts(raw: str) -> list[str]:
+    """'Relevant: X; Irrelevant: Y' -> ['Relevant: X', 'Irrelevant: Y'] (indented as the line is);
+    a ';' before anything but a label of ours stays in the line."""
+    indent = raw[:len(raw) - len(raw.lstrip())]
+    parts = [raw]
+    for cut in reversed(list(_NEXT_LABEL.finditer(raw))):
+        tail = raw[cut.end():]
+        labelled = _LABELLED.match(tail)
+        label = labelled and labelled.group(1).strip().replace("\u2019", "'")
+        if label and (_NEG_LABEL.match(label) or _WANTED_LABEL.match(label)):
+            parts[0:1] = [raw[:cut.start()], indent + tail]
+            raw = parts[0]
+    return parts
 
 
 def _negative_title(line: str) -> str | None:
@@ -484,7 +520,9 @@ def polarity(sentence: str, name: bool = False) -> Polarity:
     s = sentence.strip().replace("\u2019", "'")
     leading, contrast = _NAME_NEGATION if name else _PROSE_NEGATION
     rest = ""
-    if m := leading.match(s):
+    if m := _NEG_LABEL_OPENING.match(s):
+        wanted, unwanted = "", m.group(2)
+    elif m := leading.match(s):
         wanted, unwanted = "", m.group(1)
     elif m := contrast.search(s):
         wanted, unwanted = s[:m.start()], s[m.end():]
@@ -509,10 +547,12 @@ def polarity(sentence: str, name: bool = False) -> Polarity:
 
 def _clauses(body: str) -> Polarity:
     """A Relevant line read clause by clause: 'A, but not B; C' wants A and C and rules out B
-    (read as one, the exclusion would run to the end of the line and swallow C)."""
+    (read as one, the exclusion would run to the end of the line and swallow C). Its first
+    sentence names topics; a sentence after it is prose ("Topics: X. Stay away from Y.")."""
     whole = polarity(body, name=True)
-    parts = [part for part in body.split(";") if part.strip()]
-    reads = [polarity(part, name=True) for part in parts] if len(parts) > 1 else []
+    parts = [(part, n == 0) for n, sentence in enumerate(re.split(r"(?<=[.!?])\s+", body))
+             for part in sentence.split(";") if part.strip()]
+    reads = [polarity(part, name=first) for part, first in parts] if len(parts) > 1 else []
     if not any(read.unwanted for read in reads):
         return whole
     return Polarity(wanted="; ".join(read.wanted.strip() for read in reads if read.wanted),
@@ -574,7 +614,8 @@ class _Reader:
 
     def read(self, text: str) -> Reading:
         for raw in text.splitlines():
-            self.line(raw)
+            for part in _labelled_parts(raw):
+                self.line(part)
         return self.out
 
     def line(self, raw: str) -> None:

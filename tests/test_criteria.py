@@ -473,6 +473,39 @@ FORMS = [
     ("Not interested in robotics, instead graph learning.", ["graph learning"], ["robotics"], ["graph learning."]),
     ("We don't want robotics, we want causal inference.", ["causal inference"], ["robotics"],
      ["we want causal inference."]),
+    # Labels anywhere: two on one line, one after a sentence, a sentence after a label's body.
+    ("Relevant: LLM reasoning; Irrelevant: robotics", ["LLM reasoning"], ["robotics"], ["LLM reasoning"]),
+    ("Irrelevant: robotics; Relevant: LLM reasoning", ["LLM reasoning"], ["robotics"], ["LLM reasoning"]),
+    ("Causal inference. Out of scope: quantum computing.", ["Causal inference"], ["quantum computing"],
+     ["Causal inference."]),
+    ("Topics: LLM reasoning. Stay away from robotics papers.", ["LLM reasoning"], ["robotics papers"],
+     ["LLM reasoning."]),
+    ("Causal inference.\nNope: robotics\nNo-go: quantum computing\nWhat we do not want: medical imaging",
+     ["Causal inference"], ["robotics", "quantum computing", "medical imaging"], ["Causal inference."]),
+    ("Causal inference. Less interested in robotics. Deprioritize quantum computing.", ["Causal inference"],
+     ["robotics", "quantum computing"], ["Causal inference."]),
+    # A list item marked as ruled out, an exclusion in brackets or after a dash.
+    ("* LLM reasoning\n* Robotics (irrelevant)", ["LLM reasoning"], ["Robotics"], ["LLM reasoning"]),
+    ("+ causal inference\n- time series (exclude)", ["causal inference"], ["time series"], ["causal inference"]),
+    ("LLM reasoning (excluding robotics)", ["LLM reasoning"], ["robotics"], ["LLM reasoning"]),
+    ("1. Diffusion models (w/o robotics)\n2. Graph learning", ["Diffusion models", "Graph learning"], ["robotics"],
+     ["Diffusion models", "Graph learning"]),
+    ("Graph learning minus robotics.", ["Graph learning"], ["robotics"], ["Graph learning"]),
+    ("Graph learning \u2014 not molecules.", ["Graph learning"], ["molecules"], ["Graph learning"]),
+    ("Graph learning\u2013not molecules.", ["Graph learning"], ["molecules"], ["Graph learning"]),
+    # Prose that rules out after what it wants, or on its own.
+    ("Causal inference but nothing on quantum computing.", ["Causal inference"], ["quantum computing"],
+     ["Causal inference"]),
+    ("Graph learning and nothing about robotics.", ["Graph learning"], ["robotics"], ["Graph learning"]),
+    ("Causal inference. Without quantum computing.", ["Causal inference"], ["quantum computing"],
+     ["Causal inference."]),
+    ("Causal inference. Robotics papers should be excluded.", ["Causal inference"], ["Robotics papers"],
+     ["Causal inference."]),
+    ("Mixture of experts, RL excluded.", ["Mixture of experts"], ["RL"], ["Mixture of experts"]),
+    # A heading that says what to avoid, with no colon (often in capitals), rules out the lines under it.
+    ("LLM reasoning.\n\nNOT INTERESTED IN\nrobotics\nRL", ["LLM reasoning"], ["robotics", "RL"], ["LLM reasoning."]),
+    ("LLM reasoning.\n\nNOT INTERESTED IN:\nrobotics\nRL", ["LLM reasoning"], ["robotics", "RL"], ["LLM reasoning."]),
+    ("LLM reasoning.\n\nEXCLUDE\nrobotics", ["LLM reasoning"], ["robotics"], ["LLM reasoning."]),
 ]
 # Not exclusions: the words appear, the meaning is wanted.
 WANTED_ONLY = [
@@ -487,6 +520,9 @@ WANTED_ONLY = [
     "Excluding confounders from causal effect estimates.",
     "Everything about graph neural networks.",
     "Exclusion restrictions in instrumental variable estimation.",
+    "Proofs without induction and the minus sign in Lie algebras.",
+    "Models that are excluded from nothing: universal approximation.",
+    "No-regret learning: bandits and online convex optimisation.",
 ]
 LABELS = ("irrelevant", "relevant:", "not relevant", "application work", "keywords")
 
