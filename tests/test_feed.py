@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.feed import FROM_NETWORK, FeedError, feed_url, parse_feed, select, split_authors
+from bot.feed import FeedError, PoliteSession, feed_url, fetch_feed, parse_feed, select, split_authors
+from tests.servers.arxiv_server import ArxivServer, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -551,11 +552,22 @@ def test_a_saved_file_that_cannot_be_read_is_named_with_what_to_do_for_a_file(bo
     assert "try again later" not in message and "report the feed to arXiv" not in message
 
 
-def test_a_feed_from_the_network_keeps_the_network_advice():
-    body = _replaced(DAY.read_bytes(), b"</language>", b"</lang>")
+def _fetched(body: bytes):
+    """fetch_feed over real HTTP from the local stand-in for rss.arxiv.org answering `body`."""
+    with ArxivServer() as server:
+        server.script("/rss/cs.LG", Reply(200, body))
+        return fetch_feed(["cs.LG"], PoliteSession(min_interval=0, timeout=5, max_tries=1),
+                          base=server.url + "/rss/")
+
+
+def test_a_feed_from_the_network_that_cannot_be_read_keeps_the_network_advice():
     with pytest.raises(FeedError, match="try again later or report the feed to arXiv") as raised:
-        parse_feed(body, source="https://rss.arxiv.org/rss/cs.LG", origin=FROM_NETWORK)
-    assert _FILE_ADVICE not in str(raised.value)
+        _fetched(_replaced(DAY.read_bytes(), b"</language>", b"</lang>"))
+    assert "/rss/cs.LG: the feed's channel header" in str(raised.value) and _FILE_ADVICE not in str(raised.value)
+
+
+def test_a_gzipped_body_from_the_network_without_content_encoding_is_read():
+    assert _summary(_fetched(gzip.compress(DAY.read_bytes()))) == _summary(parse_feed(DAY.read_bytes()))
 
 
 def test_the_digest_of_a_utf16_feed_file_scores_the_day(tmp_path, capsys, monkeypatch):
