@@ -717,3 +717,20 @@ def test_the_heartbeat_of_a_lease_taken_over_stops_claiming_it(db, monkeypatch):
         with pytest.raises(run_lock.RunLeaseLost):
             lease.ensure_held()
     assert db.execute("select expires from run_leases").fetchone()[0] == 1  # never refreshed for the old holder
+
+
+def test_a_day_stored_before_picks_kept_their_source_reads_back_with_its_scores_sources(settings, db):
+    """The migration that adds picks.source fills it in from the stored scores, so a day picked
+    by an older version does not read back with the scorer's name as every pick's source."""
+    from bot.pipeline import stored_report
+
+    first = run_day(settings, db, feed_file=DAY, scorer=FixedScorer())
+    with db.conn:  # the day as the code before the migration left it
+        db.conn.execute("alter table picks drop column source")
+        db.conn.execute("alter table runs drop column scorer_label")
+        db.conn.execute("delete from _migrations where name = 'm009_pick_sources'")
+    migrated = open_db(settings["storage.database"])
+    stored = stored_report(settings, migrated, "2025-02-24")
+    assert [(pk.paper.arxiv_id, pk.score.source) for pk in stored.picks] == \
+        [(pk.paper.arxiv_id, pk.score.source) for pk in first.report.picks]
+    assert {pk.score.source for pk in stored.picks} == {"llm"} and stored.scorer == first.report.scorer
