@@ -146,7 +146,9 @@ def test_comment_names_the_topic_and_the_criteria_terms_a_paper_mentions(cache):
     kv, med = result.scores[day[0].arxiv_id].comment, result.scores[day[1].arxiv_id].comment
     assert kv.startswith("Closest criteria topic: Model Compression.")
     assert "Mentions KV cache, Quantization" in kv and "rule out" not in kv
-    assert "Mentions Pruning" in med and "Also mentions Medical Imaging, which the criteria rule out." in med
+    # A ruled-out term is weighed in the score, not a verdict: a pick that mentions one is not told it is ruled out.
+    assert "Mentions Pruning" in med and "Also touches Medical Imaging (ruled out), weighed in its score." in med
+    assert not any("criteria rule out" in s.comment for s in result.scores.values())
 
 
 def test_criteria_that_only_say_what_to_avoid_never_make_a_confident_pick(cache):
@@ -228,6 +230,20 @@ def test_a_bare_irrelevant_line_rules_its_papers_out_and_is_never_a_topic(cache,
         assert "Irrelevant" not in s.comment and "criteria topic: -" not in s.comment
 
 
+def test_a_pick_that_touches_a_ruled_out_term_is_not_told_it_is_ruled_out(cache):
+    """A paper picked for its topic that also names something the criteria avoid: its comment
+    says the term was weighed in, never that the criteria rule the paper out."""
+    seed_criteria = criteria_mod.parse((ROOT / "prompts" / "criteria.txt").read_text(encoding="utf-8"))
+    day = papers("2606", [("Sparse mixture of experts with pruning and quantization",
+                           "Mixture of Experts layers are pruned and quantized; we also test reinforcement "
+                           "learning agents.")] + OTHER + GRASP + FEDERATED)
+    result = LocalScorer(cache).score(day, seed_criteria, "2026-01-05")
+    picked = result.scores[day[0].arxiv_id]
+    assert day[0].arxiv_id in _picks(result, day), picked
+    assert "Reinforcement Learning (ruled out), weighed in its score" in picked.comment
+    assert "rule out" not in picked.comment
+
+
 def test_comments_say_each_thing_once(cache):
     seed_criteria = criteria_mod.parse((ROOT / "prompts" / "criteria.txt").read_text(encoding="utf-8"))
     day = papers("2605", [
@@ -255,7 +271,7 @@ def test_a_long_topic_is_cut_at_a_word_and_criteria_without_topics_still_explain
     assert long_topic.startswith(kept + " ")  # cut at a word
     only_avoid = LocalScorer(cache).score(day, criteria_mod.parse("Not interested in federated learning."), "2026-01-05")
     assert "criteria topic" not in only_avoid.scores[day[0].arxiv_id].comment
-    assert "federated learning, which the criteria rule out" in only_avoid.scores[day[len(COMPRESSION)].arxiv_id].comment
+    assert "touches federated learning (ruled out)" in only_avoid.scores[day[len(COMPRESSION)].arxiv_id].comment
 
 
 @pytest.mark.parametrize("topic", [

@@ -136,7 +136,8 @@ def _sentence(text: str) -> str:
 
 def comment(topic: str | None, terms: tuple[list[str], list[str]], text: str) -> str:
     """Why a paper scored as it did, each thing said once: the closest topic, the criteria's
-    terms the paper mentions (not those the topic's name already says), those it rules out."""
+    terms the paper mentions (not those the topic's name already says), those it rules out:
+    weighed in the score, not a verdict, since a paper picked for its topic may touch one."""
     wanted, unwanted = terms
     parts = []
     if topic:
@@ -146,7 +147,7 @@ def comment(topic: str | None, terms: tuple[list[str], list[str]], text: str) ->
     if hits := mentioned(wanted, text):
         parts.append(f"Mentions {', '.join(hits)}.")
     if hits := mentioned(unwanted, text, most=2):
-        parts.append(f"Also mentions {', '.join(hits)}, which the criteria rule out.")
+        parts.append(f"Also touches {', '.join(hits)} (ruled out), weighed in its score.")
     return " ".join(parts) or "The criteria only say what to avoid; this paper mentions none of it."
 
 
