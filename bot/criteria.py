@@ -388,7 +388,7 @@ def _negation_patterns(neg_verbs: str, opening: str = "") -> tuple[re.Pattern, r
         rf"(?:{neg_verbs}|not(?!\s+only\b)|no(?!\s+thanks?\b)|never)"
         rf"|\s+but\s+(?:{_WHO})?(?:{neg_verbs}|not(?!\s+only\b)|no|never)"
         r"|(?:\s*,?\s+|\s*\(\s*)(?:except(?:\s+for)?|excluding|other\s+than|rather\s+than|with\s+the\s+exception\s+of)"
-        r"|\s*\(\s*(?:w/o|without)|\s*,?(?<!\bthe)\s+minus(?!\s+signs?\b)"
+        r"|\s*\(\s*(?:w/o|without)|\s*,?(?<!\bthe)\s+minus(?!\s+(?:signs?|the|a|one)\b)"
         r"|\s*(?:,\s*|\s+)(?:(?:but|and)\s+)?nothing\s+(?:on|about|in|related\s+to))\s+",
         re.I)
     return leading, contrast
