@@ -165,6 +165,39 @@ def test_fatal_error_mid_thread_then_clean_resume_in_same_thread(slack, settings
     assert len([m for m in slack.posted(DEFAULT_CHANNEL_ID) if "thread_ts" not in m]) == 1
 
 
+def test_a_deleted_parent_starts_a_new_thread_for_the_papers_not_yet_delivered(slack, settings, db, client):
+    ids = stored_day(db, DATE, 5)
+    slack.fail("chat.postMessage", "invalid_auth", after=3, times=None)  # parent + 2 papers, then dead
+    first = post(settings, db, client)
+    slack.clear_scripts()
+    slack.delete_message(DEFAULT_CHANNEL_ID, first.thread_ts)  # someone deleted the day's parent
+
+    second = post(settings, db, client)
+
+    assert second.status == "posted" and second.ok and second.thread_ts != first.thread_ts
+    assert second.sent == 4  # a new parent and the 3 papers not yet delivered
+    gone = [w for w in second.warnings if "new thread" in w]
+    assert len(gone) == 1 and "thread_not_found" in gone[0], second.warnings
+    assert [r["blocks"][-1]["block_id"] for r in slack.thread(DEFAULT_CHANNEL_ID, second.thread_ts)] == [
+        f"paper:{i}" for i in ids[2:]]
+    assert sorted(paper_ids_posted(slack)) == sorted(ids)  # each paper once, old thread or new
+    assert pending_deliveries(db) == []
+    again = post(settings, db, client)  # the new thread is on record: exactly once from now on
+    assert again.status == "already_posted" and again.sent == 0 and again.warnings == []
+
+
+def test_a_parent_gone_again_in_the_new_thread_stops_instead_of_looping(slack, settings, db, client):
+    stored_day(db, DATE, 3)
+    slack.fail("chat.postMessage", "thread_not_found", after=1, times=None)  # every reply refused
+
+    result = post(settings, db, client)
+
+    assert result.status == "failed" and result.error == "thread_not_found"
+    # The parent, its first reply, one new parent (refused too): then the day stops.
+    assert len(slack.calls_to("chat.postMessage")) == 3
+    assert pending_deliveries(db) == []
+
+
 def test_crash_between_slack_answer_and_record_does_not_duplicate(slack, settings, db, client):
     settings = settings.override(slack__channel=DEFAULT_CHANNEL_ID)  # by ID: searchable before any answer
     ids = stored_day(db, DATE, 3)

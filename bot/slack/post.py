@@ -63,6 +63,9 @@ ADVICE = {
 }
 # Errors of one message's content: post a plain version rather than stopping the thread.
 CONTENT_ERRORS = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
+# A reply's answer when the thread's parent is gone (deleted): a re-run cannot help, a new
+# thread for the day can.
+PARENT_GONE = {"thread_not_found", "message_not_found"}
 load_report = stored_report  # the name this module's callers post a stored day with
 
 
@@ -142,6 +145,11 @@ def _forget(db, date: str, channel: str, item: str) -> None:
     with db.conn:
         db.conn.execute("delete from deliveries where date = ? and channel = ? and item = ? and ts is null",
                         (date, channel, item))
+
+
+def _drop_parent(db, date: str, channel: str) -> None:
+    with db.conn:
+        db.conn.execute("delete from deliveries where date = ? and channel = ? and item = ?", (date, channel, PARENT))
 
 
 def find_paper_message(db, channel_id: str, ts: str) -> dict | None:
@@ -247,7 +255,14 @@ def _post_day_leased(settings: Settings, db, client: WebClient, report: DayRepor
     result.already = sum(1 for r in thread.done.values() if r["ts"])
     try:
         result.thread_ts, channel_id = thread.post_parent(report)
-        thread.post_papers(report.picks, result.thread_ts, channel_id, progress)
+        try:
+            thread.post_papers(report.picks, result.thread_ts, channel_id, progress)
+        except _Stop as stop:
+            if stop.code not in PARENT_GONE:
+                raise
+            # Once per run: a new parent gone as well stops the day like any other error.
+            result.thread_ts, channel_id = thread.restart(report, stop.code)
+            thread.post_papers(report.picks, result.thread_ts, channel_id, progress)
     except _Stop as stop:
         return _stopped(settings, db, result, stop)
     return _summarised(settings, result)
@@ -274,6 +289,18 @@ class _Thread:
         known_id = (self.done.get(PARENT) or {}).get("channel_id") or \
             (None if self.channel.startswith("#") else self.channel)
         return self.deliver(PARENT, parent_id, parent_text(report), blocks, None, known_id)
+
+    def restart(self, report: DayReport, code: str) -> tuple[str, str]:
+        """The day's parent is gone from Slack: a new parent, on record in place of the old
+        one, for the papers not delivered yet (those delivered stay in the old thread)."""
+        old = self.done.get(PARENT) or {}
+        _drop_parent(self.db, self.date, self.channel)
+        self.done = _deliveries(self.db, self.date, self.channel)
+        self.result.warnings.append(
+            f"the thread's first message for {self.date} is gone from {self.channel} (Slack answered {code}): "
+            f"started a new thread for the papers not yet delivered")
+        store.audit(self.db, "slack", "thread_restarted", f"{self.date} {self.channel}: {old.get('ts')} gone ({code})")
+        return self.post_parent(report)
 
     def post_papers(self, picks: list[Pick], thread_ts: str, channel_id: str, progress: Progress) -> None:
         """Every pick not in the thread yet, in rank order; a paper Slack refuses is recorded

@@ -190,6 +190,11 @@ class SlackServer:
     def thread(self, channel: str, thread_ts: str) -> list[dict]:
         return [m for m in self.posted(channel) if m.get("thread_ts") == thread_ts and m["ts"] != thread_ts]
 
+    def delete_message(self, channel: str, ts: str) -> None:
+        """What a user deleting a message does: it is gone, its thread's replies stay."""
+        with self.lock:
+            del self.messages[channel][ts]
+
     def clear_calls(self) -> None:
         with self.lock:
             self.calls.clear()
