@@ -86,6 +86,10 @@ def _verbatim(text: str) -> list[str]:
 # --- what the reader is told about each pick -----------------------------------------
 
 LOCAL_RANKER = "the local ranker"
+TASTE_RANKER = LOCAL_RANKER + " + the team's taste model"
+# The ids a scorer label is made of ("openai:gpt-5.4-nano and local:minilm (...)"): the
+# local ranker's (with the taste model or not), and an LLM's, which is named by its model.
+_SCORER_ID = re.compile(r"\b(?:local:[\w.-]+(\+taste)?|openai:(\S+))")
 _SCORED_BY = {  # Score.source -> words; {model} is the day's LLM, {ranker} the local one
     "llm": "Scored by {model}",
     "local": "Scored by {ranker}",
@@ -99,9 +103,16 @@ def scored_by(pick: Pick, report: DayReport) -> str:
     """"Scored by gpt-5.4-nano", "Picked: author match (Yoshua Bengio)", ..."""
     if pick.author_match:
         return f"Picked: author match ({', '.join(pick.author_match)})"
-    ranker = LOCAL_RANKER + (" and the team's votes" if report.scorer.endswith("+taste") else "")
+    ranker = TASTE_RANKER if report.scorer.endswith("+taste") else LOCAL_RANKER
     words = _SCORED_BY.get(pick.score.source, "Scored by {source}")
     return words.format(model=report.llm_model or "the LLM", ranker=ranker, source=pick.score.source)
+
+
+def scorer_words(label: str) -> str:
+    """A day's scorer label for readers: "the local ranker (the LLM calls failed)" for
+    "local:minilm (the LLM calls failed)", "gpt-5.4-nano" for "openai:gpt-5.4-nano"."""
+    return _SCORER_ID.sub(lambda m: m.group(2) or (TASTE_RANKER if m.group(1) else LOCAL_RANKER), label or "") \
+        or "unknown"
 
 
 def _money(x: float | None) -> str:
@@ -136,7 +147,7 @@ def render_markdown(r: DayReport) -> str:
         f"Total ArXiv papers: {r.n_feed}", "",
         f"Total scanned papers: {r.n_scanned}", "",
         f"Total relevant papers: {len(picks)}", "",
-        f"Scorer: {_md_text(r.scorer)}; criteria version {r.criteria_version}", "",
+        f"Scorer: {_md_text(scorer_words(r.scorer))}; criteria version {r.criteria_version}", "",
     ]
     for note in r.notes:
         out += [f"> {_md_text(note)}", ""]
@@ -184,6 +195,7 @@ def to_json(r: DayReport) -> dict:
         "date": r.date,
         "totals": {"arxiv_papers": r.n_feed, "scanned": r.n_scanned, "relevant": len(r.picks)},
         "scorer": r.scorer,
+        "scorer_words": scorer_words(r.scorer),
         "criteria_version": r.criteria_version,
         "usage": r.usage,
         "notes": [one_line(n) for n in r.notes],

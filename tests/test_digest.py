@@ -147,7 +147,7 @@ def test_local_day_shows_the_table_as_local_model_and_no_cost():
                        "cost_prompt": "$0.00", "cost_completion": "$0.00", "cost_total": "$0.00"}
     assert d.totals == {"arxiv": 470, "scanned": 365, "relevant": 2}
     assert d.tail_heading == "Criteria Used"
-    assert "Scorer: local:minilm; criteria version 3" in text
+    assert "Scorer: the local ranker; criteria version 3" in text
     assert text.rstrip().endswith("- Relevant: pruning\n```")  # the criteria, verbatim in a fence
 
 
@@ -371,7 +371,7 @@ def test_pdf_url_has_one_source_of_truth():
 
 SOURCES = [  # Score.source, author match?, the day's scorer -> what the digest says
     ("local", False, "local:minilm", "Scored by the local ranker"),
-    ("local", False, "local:minilm+taste", "Scored by the local ranker and the team's votes"),
+    ("local", False, "local:minilm+taste", "Scored by the local ranker + the team's taste model"),
     ("local", True, "local:minilm", "Picked: author match (Yoshua Bengio)"),
     ("author", True, "openai:gpt-5.4-nano", "Picked: author match (Yoshua Bengio)"),
     ("llm", False, "openai:gpt-5.4-nano", "Scored by gpt-5.4-nano"),
@@ -547,3 +547,20 @@ def test_cli_digest_prints_hostile_titles_readable_and_inert(tmp_path, monkeypat
     assert "Fréchet Nets for Sören" in out and "Invoice gpj.exe review" in out
     assert not INVISIBLE.search(out)
     assert max(len(ln) for ln in out.splitlines() if ". [" in ln) < 130  # the 10 KB title is cut
+
+
+@pytest.mark.parametrize("scorer, words", [
+    ("local:minilm", "the local ranker"),
+    ("local:minilm+taste", "the local ranker + the team's taste model"),
+    ("openai:gpt-5.4-nano", "gpt-5.4-nano"),
+    ("local:minilm (the LLM calls failed)", "the local ranker (the LLM calls failed)"),
+    ("openai:gpt-5.4-nano and local:minilm (2 of 9 picks ranked locally: the LLM calls failed)",
+     "gpt-5.4-nano and the local ranker (2 of 9 picks ranked locally: the LLM calls failed)"),
+])
+def test_the_digest_names_the_scorer_in_words_and_the_json_keeps_the_id(scorer, words):
+    r = report([pick(1)], scorer=scorer)
+    header = next(line for line in render_markdown(r).splitlines() if line.startswith("Scorer: "))
+    assert header == f"Scorer: {words}; criteria version 3"
+    assert "local:" not in header and "openai:" not in header
+    js = to_json(r)
+    assert (js["scorer"], js["scorer_words"]) == (scorer, words)

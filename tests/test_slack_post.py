@@ -73,13 +73,13 @@ def test_daily_thread_parent_then_one_reply_per_pick(slack, settings, db, client
     assert "thread_ts" not in parent
     assert "5 of 25 papers" in parent["text"]  # top-level fallback
     summary = json.dumps(parent["blocks"])
-    assert "*5* picked of *25* scanned" in summary and "criteria v1" in summary and "local:minilm" in summary
+    assert "*5* picked of *25* scanned" in summary and "criteria v1" in summary and "Scored by the local ranker" in summary
     assert "Paper 1 on learning" in summary  # top titles
     replies = slack.thread(DEFAULT_CHANNEL_ID, parent["ts"])
     assert [r["blocks"][-1]["block_id"] for r in replies] == [f"paper:{i}" for i in ids]
     first = replies[0]
     head = first["blocks"][0]["text"]["text"]
-    assert head.startswith(f"*1. <https://arxiv.org/abs/{ids[0]}|Paper 1 on learning>*")
+    assert head.startswith(f"*1.* <https://arxiv.org/abs/{ids[0]}|Paper 1 on learning>\n")
     assert "Relevance *9*/10 · Novelty *5*/10" in first["blocks"][1]["text"]["text"]
     assert first["blocks"][2]["text"]["text"].startswith("> Abstract of paper 1.")
     buttons = first["blocks"][-1]["elements"]

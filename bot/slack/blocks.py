@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date as Date
 
-from ..digest import DayReport, Pick
+from ..digest import DayReport, Pick, scorer_words
 from .mrkdwn import escape, plain, safe, short_authors
 
 # Action ids the listeners handle; the value of the vote buttons is the arXiv id.
@@ -41,7 +41,7 @@ def parent_blocks(report: DayReport, top_titles: int = 5) -> list[dict]:
     picked, scanned = len(report.picks), report.n_scanned
     version = f"v{report.criteria_version}" if report.criteria_version else "default"
     summary = (f"*{picked}* picked of *{scanned}* scanned ({report.n_feed} in the feed)\n"
-               f"Scorer `{escape(report.scorer)}` · cost {_money(report.usage)} · criteria {version}")
+               f"Scored by {escape(scorer_words(report.scorer))} · cost {_money(report.usage)} · criteria {version}")
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": plain(f"📚 arXiv picks · {_day(report.date)}", HEADER_LIMIT)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": summary}},
@@ -59,8 +59,10 @@ def parent_blocks(report: DayReport, top_titles: int = 5) -> list[dict]:
 
 
 def paper_text(pick: Pick) -> str:
+    """The paper's notification text: its title, cut so that its "(arXiv id)" always stays."""
     pick = pick.shown()
-    return safe(f"{pick.paper.title} ({pick.paper.arxiv_id})", TEXT_FALLBACK_CHARS)
+    tail = f" ({escape(pick.paper.arxiv_id)})"
+    return safe(pick.paper.title, TEXT_FALLBACK_CHARS - len(tail)) + tail
 
 
 def render_paper_blocks(pick: Pick, tally: dict | None = None, *, rank: int | None = None,
@@ -70,14 +72,17 @@ def render_paper_blocks(pick: Pick, tally: dict | None = None, *, rank: int | No
     p, s = pick.paper, pick.score
     tally = tally or {}
     up, down = int(tally.get("up", 0)), int(tally.get("down", 0))
-    number = f"{rank}. " if rank else ""
-    head = f"*{number}<{p.abs_url}|{safe(p.title, TITLE_CHARS)}>*\n{short_authors(p.authors, max_authors)}"
+    # Slack has no escape for * _ ~ `: outside text is never put inside a formatting span
+    # (where its own markers would nest or close ours). Only the rank is bold; the title is
+    # the link's label.
+    number = f"*{rank}.* " if rank else ""
+    head = f"{number}<{p.abs_url}|{safe(p.title, TITLE_CHARS)}>\n{short_authors(p.authors, max_authors)}"
     if pick.author_match:
         score_line = f"⭐ Author match: {safe(', '.join(pick.author_match), 300)}"
     else:
         score_line = f"Relevance *{s.relevance}*/10 · Novelty *{s.novelty}*/10"
     if s.comment and not pick.author_match:
-        score_line += f"\n_{safe(s.comment, COMMENT_CHARS)}_"
+        score_line += f"\n{safe(s.comment, COMMENT_CHARS)}"
     blocks: list[dict] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": head}},
         {"type": "section", "text": {"type": "mrkdwn", "text": score_line}},
