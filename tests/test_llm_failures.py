@@ -190,7 +190,7 @@ def test_a_day_whose_llm_calls_all_failed_is_labelled_ordered_and_commented_as_l
     local = _local_run(tmp_path, monkeypatch)
     r = outcome.report
     assert r.scorer == "local:minilm (the LLM calls failed)"
-    assert f"Scorer: {r.scorer}; criteria version" in outcome.paths[0].read_text(encoding="utf-8")
+    assert "Scorer: the local ranker (the LLM calls failed); criteria version" in outcome.paths[0].read_text(encoding="utf-8")
     # Every score is local: the local rule orders the picks, exactly as a local run does.
     assert [pk.paper.arxiv_id for pk in r.picks] == [pk.paper.arxiv_id for pk in local.report.picks]
     # Each fallback keeps its local comment; why it fell back is said once, in the notes.
