@@ -12,6 +12,9 @@ Works with any base_url (OpenAI, Azure-style proxies, vLLM, llama.cpp, Ollama):
   - a 200 reply that is not a chat completion (a proxy's HTML page, `{"error": ...}`,
     no choices, a cut-off body) is a failed try like a 5xx.
   - a 4xx other than those (bad key, unknown model) is fatal: retrying cannot help.
+  - a Retry-After longer than the time left before the deadline ends the call at once, and
+    says so (`wait_asked`): no try can be made in time, for this call or any other.
+  - a model's refusal (`content: null`, `refusal: ...`) is a reply: its text comes back.
   - a deadline (the scorer's time limit for the LLM phase) bounds every try and back-off,
     and `timeout` bounds a whole try, not each read: a server that trickles bytes cannot
     keep a call open (bot/llm/deadline.py).
@@ -47,6 +50,8 @@ class CallOutcome:
     attempts: list[CallRecord] = field(default_factory=list)  # every HTTP attempt, billed or not
     error: str = ""  # why it gave up (empty on success)
     fatal: bool = False  # retrying cannot help (auth, unknown model): stop calling
+    refusal: str = ""  # the model declined to answer (its words; untrusted)
+    wait_asked: float | None = None  # the server asked to wait past the deadline: stop calling
 
     @property
     def ok(self) -> bool:
@@ -159,6 +164,8 @@ class OpenAIChat:
                 probed = True  # once per call: json_object is not a cure for every 500
                 if self._probe_json_object(out, messages, max_tokens, n_papers, deadline, schema_500s):
                     return out
+            if self._asked_to_wait_past(out, failure, deadline):
+                return out
             if not self._wait_before_retry(out.error, attempt, failure, deadline):
                 break
         out.error = f"gave up after {attempt} tries: {out.error}"
@@ -173,6 +180,18 @@ class OpenAIChat:
         if failure is not None:
             out.error = rec.error
         return failure
+
+    def _asked_to_wait_past(self, out: CallOutcome, failure: "_Failure", deadline: float | None) -> bool:
+        """Whether the server's Retry-After ends after the deadline: then no retry, of this call
+        or any other, can be made in time, and waiting for it would only hold the run."""
+        asked = retry_after_seconds(failure.headers)
+        if asked is None or asked <= _seconds_left(deadline):
+            return False
+        out.wait_asked = asked
+        out.error = (f"the server asked to wait {asked:.0f} s (HTTP {failure.status} Retry-After), "
+                     "longer than the time left")
+        log.debug("LLM call failed: %s", out.error)
+        return True
 
     def _wait_before_retry(self, error: str, attempt: int, failure: "_Failure", deadline: float | None) -> bool:
         """The back-off before the next try; False when there is none (no try or no time left)."""
@@ -218,7 +237,7 @@ class OpenAIChat:
         try:
             with request_deadline(t0 + timeout):
                 resp = self.client.chat.completions.create(**kwargs, timeout=timeout)
-            content, finish_reason = completion_reply(resp)
+            content, finish_reason, refusal = completion_reply(resp)
         except openai.APIStatusError as exc:
             message = re.sub(r"^Error code: \d+ - ", "", exc.message)  # the client's prefix repeats the status
             return self._failed(rec, t0, f"HTTP {exc.status_code}: {_short(message)}",
@@ -236,7 +255,7 @@ class OpenAIChat:
         _fill_usage(rec, resp)
         if kwargs["response_format"]["type"] == "json_schema":
             self._schema_works = True
-        out.content, out.finish_reason, out.error = content, finish_reason, ""
+        out.content, out.finish_reason, out.refusal, out.error = content, finish_reason, refusal, ""
         rec.finish_reason = finish_reason
         return None
 
@@ -269,8 +288,8 @@ class NotACompletion(ValueError):
     """A 200 reply that is not a chat completion (the openai client returns a proxy's page as str)."""
 
 
-def completion_reply(resp) -> tuple[str, str]:
-    """The content and finish_reason of a chat completion; NotACompletion for anything else."""
+def completion_reply(resp) -> tuple[str, str, str]:
+    """The content, finish_reason and refusal of a chat completion; NotACompletion for anything else."""
     from openai.types.chat import ChatCompletion
     from openai.types.chat.chat_completion import Choice
 
@@ -285,7 +304,8 @@ def completion_reply(resp) -> tuple[str, str]:
     content = first.message.content
     if content is not None and not isinstance(content, str):
         raise NotACompletion("a message whose content is not text")
-    return content or "", first.finish_reason or ""
+    refusal = first.message.refusal if isinstance(first.message.refusal, str) else ""
+    return content or "", first.finish_reason or "", refusal
 
 
 def _describe_body(resp) -> str:

@@ -38,6 +38,7 @@ from ..llm.prompt import PROMPTS_DIR, build_prefix, messages
 from ..llm.provider import CallOutcome, ChatProvider
 from ..llm.replies import ParsedReply, parse_reply
 from ..models import Paper, Score
+from ..text import counted
 from .base import LLM_SOURCES, Scorer, ScoringResult
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ class OpenAIScorer(Scorer):
     def _notes(self, run: _Run, cut: _Cut, n_examples: int) -> list[str]:
         notes = [run.sent_note(cut.candidates, cut.size, n_examples)]
         if cut.authored:
-            notes.append(f"{len(cut.authored)} author matches skipped the LLM.")
+            notes.append(f"{counted(len(cut.authored), 'author match', 'author matches')} skipped the LLM.")
         return notes + run.notes()
 
     def _usage(self, run: _Run, date: str) -> dict:
@@ -208,6 +209,11 @@ def _log_reply_problems(parsed: ParsedReply, content: str | None, finish_reason:
         log.debug("refused the reply for %s: %s", pid, why)
     if parsed.not_json:
         log.debug("reply was not JSON (finish_reason=%s): %r", finish_reason, (content or "")[:120])
+    if parsed.misshapen:
+        log.debug("reply had %d items naming no paper that were not in the expected shape: %s",
+                  len(parsed.misshapen), "; ".join(dict.fromkeys(parsed.misshapen)))
+    if parsed.refusal:
+        log.debug("the model refused: %s", parsed.refusal)
 
 
 class _Run:
@@ -230,6 +236,7 @@ class _Run:
         self.stopped = ""  # why no more calls go out this run (empty while they do)
         self.warmed = False  # a call succeeded: the prompt cache is warm, calls may overlap
         self.failed_in_a_row = 0
+        self.failed_requests_in_a_row = 0  # the HTTP requests those calls made (a call retries)
         self.deadline = math.inf  # time.monotonic() at which the direct calls stop
         self.batch_notes: list[str] = []
 
@@ -262,9 +269,10 @@ class _Run:
         self.spent += cost or 0.0
 
     # -- one reply -------------------------------------------------------------------------
-    def _take(self, batch: list[Paper], content: str | None, finish_reason: str, error: str) -> list[Paper]:
+    def _take(self, batch: list[Paper], content: str | None, finish_reason: str, error: str,
+              refusal: str = "") -> list[Paper]:
         """Store the valid scores of a reply; returns the papers to send again."""
-        parsed = parse_reply(content, [p.arxiv_id for p in batch]) if content is not None else None
+        parsed = parse_reply(content, [p.arxiv_id for p in batch], refusal) if content is not None else None
         if parsed is not None:
             _log_reply_problems(parsed, content, finish_reason)
             self.unknown_ids += parsed.unknown_ids
@@ -298,8 +306,7 @@ class _Run:
             if p.arxiv_id in self.scores:
                 continue
             self.rounds[p.arxiv_id] = self.rounds.get(p.arxiv_id, 0) + 1
-            why = error or ("the reply was not JSON" if parsed is None or parsed.not_json else
-                            parsed.rejected.get(p.arxiv_id, "the reply left it out"))
+            why = error or (parsed.why_unscored(p.arxiv_id) if parsed is not None else "the reply was not JSON")
             if self.stopped or self.rounds[p.arxiv_id] >= self.cfg.max_rounds:
                 self._fall_back(p.arxiv_id, self.stopped or why)
             else:
@@ -337,18 +344,22 @@ class _Run:
         """A call's result for the circuit breaker: enough failed calls in a row and the
         endpoint is taken as down for this run (before any success: the first calls)."""
         if outcome.ok:
-            self.warmed, self.failed_in_a_row = True, 0
+            self.warmed, self.failed_in_a_row, self.failed_requests_in_a_row = True, 0, 0
             return
         self.failed_in_a_row += 1
+        self.failed_requests_in_a_row += len(outcome.attempts)
         n = self.failed_in_a_row
         if outcome.fatal:
             self._stop(f"the LLM refused the call ({outcome.error})")
+        elif outcome.wait_asked is not None:
+            self._stop(f"{outcome.error} in the LLM phase (llm.time_limit_seconds)")
         elif n >= self.cfg.give_up_after_failed_calls:
             if self.warmed:
                 calls = "the last call" if n == 1 else f"{n} calls in a row"
             else:
                 calls = "the first call" if n == 1 else f"the first {n} calls"
-            self._stop(f"{calls} failed ({_last_error(outcome.error)})")
+            requests = self.failed_requests_in_a_row
+            self._stop(f"{calls} failed ({_last_error(outcome.error)}; {requests} request{'s' * (requests != 1)})")
 
     # -- the loop --------------------------------------------------------------------------
     def score_all(self, papers: list[Paper], criteria_version: int | None) -> None:
@@ -410,7 +421,7 @@ class _Run:
                 self._record(rec)
             self._count(outcome)
             again = self._take(batch, outcome.content if outcome.ok else None,
-                               outcome.finish_reason, "" if outcome.ok else outcome.error)
+                               outcome.finish_reason, "" if outcome.ok else outcome.error, outcome.refusal)
             if again:
                 retry.append(again)
         return retry
@@ -434,7 +445,7 @@ class _Run:
             self.rounds.pop(p.arxiv_id, None)
         n = max(1, self.cfg.batch_size)
         if replies:
-            self.batch_notes.append(f"Batch API (half price): {len(pending) - len(left)} papers scored, "
+            self.batch_notes.append(f"Batch API (half price): {_papers(len(pending) - len(left))} scored, "
                                     f"{len(left)} sent by direct calls.")
         return [left[i:i + n] for i in range(0, len(left), n)]
 
@@ -480,7 +491,7 @@ class _Run:
     def notes(self) -> list[str]:
         out = list(self.batch_notes)
         if self.budget_cut:
-            out.append(f"Daily LLM budget (${self.cfg.daily_budget_usd:.2f}) reached: {len(self.budget_cut)} papers "
+            out.append(f"Daily LLM budget (${self.cfg.daily_budget_usd:.2f}) reached: {_papers(len(self.budget_cut))} "
                        "were ranked by the local scorer instead.")
         if not self.price_known and self.cfg.daily_budget_usd:
             out.append(f"No price known for {self.cfg.model} (data/prices.toml): cost shown as unknown and the "
@@ -489,10 +500,10 @@ class _Run:
             out.append(f"{_papers(len(self.fallback))} kept their local score because {self._fallback_reason()}; "
                        "a re-run of the day tries them again.")
         if self.flagged:
-            out.append(f"{len(self.flagged)} papers flagged for text addressed to the AI scorer (possible prompt "
+            out.append(f"{_papers(len(self.flagged))} flagged for text addressed to the AI scorer (possible prompt "
                        f"injection), scored alone and capped at the local score: {', '.join(sorted(self.flagged))}.")
         if self.unknown_ids:
-            out.append(f"Dropped {len(self.unknown_ids)} scores for papers the LLM was not asked about.")
+            out.append(f"Dropped {counted(len(self.unknown_ids), 'score')} for papers the LLM was not asked about.")
         return out
 
     def warnings(self) -> list[str]:
@@ -504,7 +515,7 @@ class _Run:
 
 
 def _papers(n: int) -> str:
-    return "1 paper" if n == 1 else f"{n} papers"
+    return counted(n, "paper")
 
 
 def _last_error(error: str) -> str:

@@ -14,6 +14,7 @@ Scripted replies, consumed in order by the next chat calls:
         srv.error(500)                             # then: a 500
         srv.content('{"scores": [')                # then: truncated JSON
         srv.transform(lambda items: items[1:])     # then: a reply that leaves a paper out
+        srv.refuse("I can't help")                 # then: content null, refusal "I can't help"
         srv.slow(2.0)                              # then: a reply that takes 2 s
         srv.html_page()                            # then: a proxy's HTML error page, with 200
         srv.not_a_completion({"choices": []})      # then: JSON with 200 that is no completion
@@ -126,6 +127,7 @@ class Scripted:
     raw: bytes | None = None  # a literal body sent with 200 (HTML page, JSON that is no completion)
     raw_type: str = "application/json"
     trickle: float = 0.0  # seconds between the bytes of a body that never ends (0: a normal reply)
+    refusal: str | None = None  # a refusal: the message has content null and this refusal text
 
 
 PROXY_PAGE = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -260,6 +262,10 @@ class OpenAIServer:
     def content(self, text: str, finish_reason: str = "stop", times: int | None = 1) -> None:
         self._queue(Scripted(content=text, finish_reason=finish_reason), times)
 
+    def refuse(self, text: str = "I can't help with that.", times: int | None = 1) -> None:
+        """A model that declines: `content: null` and `refusal: text` (OpenAI's safety refusal)."""
+        self._queue(Scripted(refusal=text), times)
+
     def transform(self, fn: Callable[[list[dict]], list[dict]], times: int | None = 1) -> None:
         self._queue(Scripted(transform=fn), times)
 
@@ -326,17 +332,20 @@ class OpenAIServer:
     def complete(self, body: dict, scripted: Scripted | None = None, remember: bool = True) -> tuple[dict, str]:
         papers = papers_in(body)
         s = scripted or Scripted()
-        if s.content is not None:
+        if s.refusal is not None:
+            content = None
+        elif s.content is not None:
             content = s.content
         else:
             items = self.default_items(papers)
             if s.transform:
                 items = s.transform(items)
             content = json.dumps({"scores": items})
-        usage = self._usage(body, content, remember)
+        usage = self._usage(body, content or s.refusal or "", remember)
+        message = {"role": "assistant", "content": content, "refusal": s.refusal}
         reply = {"id": f"chatcmpl-{len(self.calls)}", "object": "chat.completion", "created": int(time.time()),
                  "model": body.get("model", "test-model"),
-                 "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                 "choices": [{"index": 0, "message": message,
                               "finish_reason": s.finish_reason}],
                  "usage": usage}
         return reply, content
