@@ -264,6 +264,11 @@ def readable_names(names: list[str]) -> list[str]:
     return [n for n in (readable(a, NAME_CHARS) for a in names) if n]
 
 
+def counted(n: int, one: str, many: str | None = None) -> str:
+    """"1 paper", "3 papers", "1 author match", "2 author matches": a count with its noun."""
+    return f"{n} {one}" if n == 1 else f"{n} {many or one + 's'}"
+
+
 def author_line(names: list[str], keep: int = SHOWN_AUTHORS) -> str:
     """"A, B, C" — or the first `keep` and "et al. (N authors)" for a long list."""
     if len(names) <= keep:
