@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import weakref
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -169,7 +170,7 @@ def open_db(path: str | Path, *, apply_migrations: bool = True, create: bool = T
     except sqlite3.Error as exc:
         raise explain(exc, path) from exc
     if not in_memory:
-        _OPENED_FILES[db] = _file_identity(path)
+        _OPENED_FILES[db] = _OpenedFile.of(db, path)
     return db
 
 
@@ -177,8 +178,30 @@ def open_db(path: str | Path, *, apply_migrations: bool = True, create: bool = T
 
 BUSY_TIMEOUT_SECONDS = 30.0
 WHERE = "the setting `storage.database` (or --db)"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+@dataclass(frozen=True)
+class _OpenedFile:
+    """What the database's file was when opened: which file (device, inode), its size and its
+    schema, to notice it deleted, replaced, or emptied or rewritten in place mid-run."""
+    identity: tuple[int, int] | None
+    size: int
+    schema_version: int
+    n_tables: int
+
+    @classmethod
+    def of(cls, db: sqlite_utils.Database, path: Path) -> "_OpenedFile":
+        size = path.stat().st_size if path.exists() else 0
+        return cls(_file_identity(path), size, db.execute("pragma schema_version").fetchone()[0], _count_tables(db))
+
+
+def _count_tables(db: sqlite_utils.Database) -> int:
+    return db.execute("select count(*) from sqlite_master where type = 'table'").fetchone()[0]
+
+
 # The file each open database was opened as, to notice it deleted or replaced mid-run.
-_OPENED_FILES: "weakref.WeakKeyDictionary[sqlite_utils.Database, tuple[int, int]]" = weakref.WeakKeyDictionary()
+_OPENED_FILES: "weakref.WeakKeyDictionary[sqlite_utils.Database, _OpenedFile]" = weakref.WeakKeyDictionary()
 
 
 class DatabaseFileError(RuntimeError):
@@ -297,21 +320,61 @@ def database_file(db: sqlite_utils.Database) -> str:
 
 
 def check_file_unchanged(db: sqlite_utils.Database) -> None:
-    """Raise DatabaseFileError when the database's file was deleted or replaced since it was
-    opened: SQLite goes on writing to the deleted file, and everything written is lost."""
+    """Raise DatabaseFileError when the database's file was deleted, replaced, or emptied or
+    rewritten in place since it was opened: SQLite goes on writing to a deleted file, and in
+    WAL mode a truncated one still answers from its -wal file, so everything written is lost."""
     name = database_file(db)
-    if not name:
+    opened = _OPENED_FILES.get(db)
+    if not name or opened is None:
         return
     path = Path(name)
-    opened = _OPENED_FILES.get(db)
     now_id = _file_identity(path)
-    if now_id is None or (opened is not None and now_id != opened):
+    if now_id is None or now_id != opened.identity:
         what = "deleted" if now_id is None else "replaced by another file"
         way_out = (_after_deletion(path) if now_id is None else
                    "Put the database back if that was a mistake, or run the same command again")
-        raise DatabaseFileError(
-            f"the database {path} was {what} while this run was using it: what the run stored went into "
-            f"the old file and is lost (digest files already written are kept). {way_out} to redo the day")
+        raise DatabaseFileError(f"the database {path} was {what} while this run was using it: {_LOST} {way_out} "
+                                "to redo the day")
+    changed = _changed_in_place(db, path, opened)
+    if changed:
+        raise changed_in_place(path, changed)
+
+
+def changed_in_place(path: str | Path, how: str) -> DatabaseFileError:
+    """The error for a database file emptied or rewritten in place mid-run (`how`: what was
+    seen, e.g. "emptied or cut short in place (0 bytes now, ...)")."""
+    path = Path(path)
+    return DatabaseFileError(
+        f"the database {path} was {how} while this run was using it: {_LOST} Restore the file from a "
+        f"backup if that was a mistake; to start an empty database instead, delete {path} and its "
+        f"{path.name}-wal and -shm files and run the command again")
+
+
+_LOST = "what the run stored went into the old file and is lost (digest files already written are kept)."
+
+
+def _changed_in_place(db: sqlite_utils.Database, path: Path, opened: _OpenedFile) -> str:
+    """How the same file was emptied or rewritten by something else (`: > file`, a copy over
+    it), or "" when it still holds what this connection wrote. Size and header are read from
+    the file itself: SQLite's own view may still come from the -wal file."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+        size = path.stat().st_size
+    except OSError as exc:
+        return f"made unreadable ({exc.strerror})"
+    if size < opened.size:
+        return f"emptied or cut short in place ({size} bytes now, {opened.size} when the run opened it)"
+    if header != SQLITE_HEADER:
+        return "overwritten in place with something that is not a SQLite database"
+    try:
+        schema_version = db.execute("pragma schema_version").fetchone()[0]
+        n_tables = _count_tables(db)
+    except sqlite3.Error as exc:
+        return f"rewritten in place and is now unreadable (SQLite: {exc})"
+    if schema_version < opened.schema_version or n_tables < opened.n_tables:
+        return "rewritten in place: its tables are gone"
+    return ""
 
 
 @migration

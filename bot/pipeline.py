@@ -139,12 +139,16 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
     One process at a time per day: once the day is known this run takes its lease (waiting
     for another holder, telling `notify` who), so a second run reuses the first one's work.
     A database file deleted or replaced meanwhile is a DatabaseFileError, not a quiet loss."""
-    with ExitStack() as held:
-        def hold(day: str) -> run_lock.RunLease:
-            return held.enter_context(run_lock.RunLease(db, day, wait_seconds=wait_seconds, notify=notify))
+    try:
+        with ExitStack() as held:
+            def hold(day: str) -> run_lock.RunLease:
+                return held.enter_context(run_lock.RunLease(db, day, wait_seconds=wait_seconds, notify=notify))
 
-        outcome = _run_day(settings, db, hold, feed_file=feed_file, date=date, scorer=scorer, http=http,
-                           progress=progress, write_digest=write_digest)
+            outcome = _run_day(settings, db, hold, feed_file=feed_file, date=date, scorer=scorer, http=http,
+                               progress=progress, write_digest=write_digest)
+    except Exception:
+        check_file_unchanged(db)  # a run that failed because its file changed under it says so
+        raise
     check_file_unchanged(db)
     return outcome
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.request import pathname2url
 
-from .db import database_file, now
+from .db import DatabaseFileError, changed_in_place, check_file_unchanged, database_file, now
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 90.0
@@ -159,7 +159,9 @@ class _Heartbeat(threading.Thread):
         super().__init__(name=f"{table.name}-{'-'.join(key)}", daemon=True)
         self.table, self.key, self.holder = table, key, holder
         self.stopped = threading.Event()
-        self.lost = threading.Event()  # the lease row is another holder's now
+        self.lost = threading.Event()  # the lease row is another holder's now, or gone with its file
+        self.path = path
+        self.file_changed = ""  # why the lease can no longer be refreshed when its file changed under it
         # Opened here, while the file surely exists, and never creating one (mode=rw): a
         # database deleted mid-run must stay deleted, so the run can notice and say so.
         self.conn = sqlite3.connect(f"file:{pathname2url(path)}?mode=rw", uri=True, timeout=30,
@@ -172,7 +174,12 @@ class _Heartbeat(threading.Thread):
                 try:
                     with conn:
                         refreshed = self.table.refresh(conn, self.key, self.holder)
-                except sqlite3.Error as exc:  # the next beat tries again; the run itself goes on
+                except sqlite3.Error as exc:
+                    if _file_changed_under(exc):  # the run reports it, once, naming the file
+                        self.file_changed = f"rewritten in place: its table {self.table.name} is gone (SQLite: {exc})"
+                        self.lost.set()
+                        return
+                    # A busy or slow disk: the next beat tries again; the run itself goes on.
                     log.warning("could not refresh the lease in %s for %s: %s", self.table.name,
                                 " ".join(self.key), exc)
                     continue
@@ -185,6 +192,13 @@ class _Heartbeat(threading.Thread):
     def stop(self) -> None:
         self.stopped.set()
         self.join()
+
+
+def _file_changed_under(exc: sqlite3.Error) -> bool:
+    """The lease's table vanished or the file stopped being a database: the file was emptied
+    or rewritten in place mid-run, which no later beat can mend."""
+    code = getattr(exc, "sqlite_errorname", "") or ""
+    return "no such table" in str(exc) or code == "SQLITE_NOTADB" or code.startswith("SQLITE_CORRUPT")
 
 
 def start_heartbeat(db, table: LeaseTable, key: tuple, holder: str) -> _Heartbeat | None:
@@ -237,7 +251,9 @@ class RunLease:
 
     def ensure_held(self) -> None:
         """Raise RunLeaseLost when another process holds the day's lease now; called before
-        the run writes its results."""
+        the run writes its results. A database file deleted or changed under the run is a
+        DatabaseFileError naming it."""
+        self.ensure_file_unchanged()
         current = _lease_row(self.db, self.date)
         if current is not None and current.holder == self.holder and not (self.heartbeat and self.heartbeat.lost.is_set()):
             return
@@ -246,13 +262,30 @@ class RunLease:
                            "past its lease; this run stops without writing picks or the digest (the other "
                            "run writes them; the scores stored so far are kept for it)")
 
+    def ensure_file_unchanged(self) -> None:
+        """Raise DatabaseFileError when the database's file was deleted, replaced or changed in
+        place, as the file itself shows or as the heartbeat found its lease table gone."""
+        check_file_unchanged(self.db)
+        beat = self.heartbeat
+        if beat is not None and beat.file_changed:
+            raise changed_in_place(beat.path, beat.file_changed)
+
     def __exit__(self, exc_type, exc, tb) -> None:
         if self.heartbeat is not None:
             self.heartbeat.stop()
+        changed = None
+        if exc_type is None:
+            try:
+                self.ensure_file_unchanged()
+            except DatabaseFileError as error:
+                changed = error
         try:
             release(self.db, self.date, self.holder)
         except sqlite3.Error as error:
             # The lease then expires by itself. When the run failed, its own error is the one
             # message to read: a damaged or vanished database fails the release the same way.
-            (log.debug if exc_type else log.warning)("could not release the run lease for %s: %s", self.date, error)
+            (log.debug if exc_type or changed else log.warning)("could not release the run lease for %s: %s",
+                                                                self.date, error)
+        if changed is not None:
+            raise changed
 

@@ -315,3 +315,31 @@ def test_posting_a_stored_day_from_a_missing_database_says_so_and_creates_nothin
     assert done.returncode == 1
     assert f"the database {path} does not exist" in done.stderr and RESUME not in done.stderr
     assert not path.parent.exists()
+
+
+def _empty_in_place(path: Path) -> None:
+    with open(path, "r+b") as file:  # `: > file`: the same file (inode), emptied
+        file.truncate(0)
+
+
+def _overwrite_header_in_place(path: Path) -> None:
+    with open(path, "r+b") as file:  # a copy over it, as `dd conv=notrunc` does: same size, same inode
+        file.write(b"not a database, just text" * 200)
+
+
+@pytest.mark.parametrize("change, said", [(_empty_in_place, "emptied or cut short in place (0 bytes now"),
+                                          (_overwrite_header_in_place, "overwritten in place")])
+def test_a_database_changed_in_place_while_open_is_named_and_said(tmp_path, change, said):
+    """Same file, new content: the deleted/replaced check looks at the file's identity only,
+    and SQLite's own view comes from the -wal file, so the content itself is checked."""
+    from bot.db import DatabaseFileError, check_file_unchanged
+
+    path = real_database(tmp_path / "team.sqlite")
+    db = open_db(path)
+    db.execute("pragma wal_checkpoint(truncate)")  # the tables are in the file itself, not only the -wal
+    check_file_unchanged(db)  # untouched: nothing to say
+    change(path)
+    with pytest.raises(DatabaseFileError) as err:
+        check_file_unchanged(db)
+    assert str(err.value).startswith(f"the database {path} was {said}")
+    assert "while this run was using it" in str(err.value) and "is lost" in str(err.value)

@@ -734,3 +734,75 @@ def test_a_day_stored_before_picks_kept_their_source_reads_back_with_its_scores_
     assert [(pk.paper.arxiv_id, pk.score.source) for pk in stored.picks] == \
         [(pk.paper.arxiv_id, pk.score.source) for pk in first.report.picks]
     assert {pk.score.source for pk in stored.picks} == {"llm"} and stored.scorer == first.report.scorer
+
+
+def _stderr_collector(proc: subprocess.Popen) -> list[str]:
+    """What the process writes to stderr so far, read in chunks (tqdm redraws with \\r)."""
+    import threading
+
+    chunks: list[str] = []
+
+    def read() -> None:
+        for chunk in iter(lambda: os.read(proc.stderr.fileno(), 4096), b""):
+            chunks.append(chunk.decode("utf-8", "replace"))
+
+    threading.Thread(target=read, daemon=True).start()
+    return chunks
+
+
+def test_a_database_emptied_in_place_mid_run_is_one_error_naming_it(tmp_path):
+    """`: > db.sqlite` while `digest --sample` embeds: in WAL mode SQLite goes on answering from
+    the -wal file, so nothing fails by itself. The run must say, in one error line naming the
+    file, that what it stored is lost (exit 1), and the heartbeat must not log raw SQLite errors."""
+    import time
+
+    db_path = tmp_path / "db.sqlite"
+    settings_file = tmp_path / "s.toml"
+    settings_file.write_text(f'[storage]\ndatabase = "{db_path}"\ndigest_dir = "{tmp_path / "dig"}"\n',
+                             encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "ARXIV_SETTINGS"}
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "digest", "--sample", "--settings", str(settings_file)],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    said = _stderr_collector(proc)
+    deadline = time.monotonic() + 600
+    while not draws_progress("".join(said)) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert draws_progress("".join(said)), "".join(said)  # the run is embedding: the file is in use
+    with open(db_path, "r+b") as file:  # what `: > db.sqlite` does: same file, emptied
+        file.truncate(0)
+    out = proc.stdout.read().decode()
+    proc.wait(timeout=600)
+    time.sleep(0.2)  # the reader thread drains the last of stderr
+    err = "".join(said)
+    assert proc.returncode == 1, (out, err)
+    naming = [line for line in err.replace("\r", "\n").splitlines() if str(db_path) in line]
+    assert len(naming) == 1 and naming[0].startswith("error:"), err
+    assert "while this run was using it" in naming[0] and "is lost" in naming[0]
+    assert "could not refresh" not in err and "Traceback" not in err and "papers picked" not in out
+
+
+def test_a_heartbeat_that_finds_its_table_gone_marks_the_lease_lost_with_the_file_named(tmp_path, monkeypatch,
+                                                                                      caplog):
+    """The file emptied in place after a checkpoint: the heartbeat's own connection finds no
+    run_leases table. It stops and says why through the run (one DatabaseFileError naming the
+    file), instead of logging SQLite's words every beat."""
+    import logging
+
+    from bot import run_lock
+    from bot.db import DatabaseFileError
+
+    monkeypatch.setattr(run_lock, "HEARTBEAT_SECONDS", 0.02)
+    db_path = tmp_path / "db.sqlite"
+    db = open_db(db_path)
+    with caplog.at_level(logging.WARNING, logger="bot.run_lock"):
+        with pytest.raises(DatabaseFileError) as err:
+            with run_lock.RunLease(db, "2025-02-24") as lease:
+                db.execute("pragma wal_checkpoint(truncate)")
+                with open(db_path, "r+b") as file:
+                    file.truncate(0)
+                assert lease.heartbeat.lost.wait(timeout=10)
+                assert "its table run_leases is gone" in lease.heartbeat.file_changed
+                lease.ensure_held()
+    assert str(err.value).startswith(f"the database {db_path} ")
+    assert "while this run was using it" in str(err.value) and "is lost" in str(err.value)
+    assert not [r for r in caplog.records if "could not refresh" in r.getMessage()]
