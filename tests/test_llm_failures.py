@@ -386,4 +386,4 @@ def test_a_stored_day_whose_llm_calls_all_failed_reads_back_as_local(tmp_path, m
         posted = run_and_post(settings, db, make_web_client(BOT_TOKEN, slack.api_url), date=outcome.date)
         assert posted.status == "posted", posted.message
         header = json.dumps(slack.posted(DEFAULT_CHANNEL_ID)[0]["blocks"])
-    assert "Scorer `local:minilm (the LLM calls failed)`" in header and "openai:" not in header
+    assert "Scored by the local ranker (the LLM calls failed)" in header and "openai:" not in header
