@@ -91,6 +91,15 @@ def test_prefilter_sends_only_the_top_share_and_labels_the_rest(db, server, embe
     assert "1 author match skipped the LLM." in result.notes  # one match, said in the singular
 
 
+def test_a_day_of_one_paper_and_one_author_match_is_noted_in_the_singular(db, server, embed_cache, criteria):
+    papers = sample_papers(2)  # Bengio's (an author match) and one other
+    stored_day(db, papers)
+    result = make_scorer(db, server, embed_cache, prefilter_floor=1).score(papers, criteria, DATE)
+    sent = next(n for n in result.notes if n.startswith("Sent "))
+    assert sent.startswith("Sent 1 of 1 paper to ") and "; 0 few-shot examples from" in sent, sent
+    assert "1 author match skipped the LLM." in result.notes
+
+
 def test_cut_floor_and_ceiling():
     assert cut_size(300, 0.35, 40, 150) == 105
     assert cut_size(50, 0.35, 40, 150) == 40

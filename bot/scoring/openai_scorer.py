@@ -478,8 +478,8 @@ class _Run:
     # -- what the digest and the run's output say ----------------------------------------------
     def sent_note(self, considered: int, chosen: int, n_examples: int) -> str:
         by_model = sum(1 for s in self.scores.values() if s.source in LLM_SOURCES)
-        return (f"Sent {len(self.sent)} of {considered} papers to {self.cfg.model} (the local ranker's top {chosen}; "
-                f"{n_examples} few-shot examples from the team's votes): {by_model} scored by the model. "
+        return (f"Sent {len(self.sent)} of {_papers(considered)} to {self.cfg.model} (the local ranker's top {chosen}; "
+                f"{counted(n_examples, 'few-shot example')} from the team's votes): {by_model} scored by the model. "
                 "Papers below the cut keep their local score.")
 
     def _fallback_reason(self) -> str:
