@@ -333,7 +333,8 @@ def check_file_unchanged(db: sqlite_utils.Database) -> None:
         what = "deleted" if now_id is None else "replaced by another file"
         way_out = (_after_deletion(path) if now_id is None else
                    "Put the database back if that was a mistake, or run the same command again")
-        raise DatabaseFileError(f"the database {path} was {what} while this run was using it: {_LOST} {way_out} "
+        raise DatabaseFileError(f"the database {path} was {what} while this run was using it: it went on writing "
+                                f"into the old file, so {_LOST} {way_out} "
                                 "to redo the day")
     changed = _changed_in_place(db, path, opened)
     if changed:
@@ -350,7 +351,7 @@ def changed_in_place(path: str | Path, how: str) -> DatabaseFileError:
         f"{path.name}-wal and -shm files and run the command again")
 
 
-_LOST = "what the run stored went into the old file and is lost (digest files already written are kept)."
+_LOST = "what the run stored is lost (digest files already written are kept)."
 
 
 def _changed_in_place(db: sqlite_utils.Database, path: Path, opened: _OpenedFile) -> str:
