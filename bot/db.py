@@ -322,7 +322,7 @@ def database_file(db: sqlite_utils.Database) -> str:
 def check_file_unchanged(db: sqlite_utils.Database) -> None:
     """Raise DatabaseFileError when the database's file was deleted, replaced, or emptied or
     rewritten in place since it was opened: SQLite goes on writing to a deleted file, and in
-    WAL mode a truncated one still answers from its -wal file, so everything written is lost."""
+    WAL mode a truncated one still answers from its -wal file, so nothing fails by itself."""
     name = database_file(db)
     opened = _OPENED_FILES.get(db)
     if not name or opened is None:
@@ -333,9 +333,9 @@ def check_file_unchanged(db: sqlite_utils.Database) -> None:
         what = "deleted" if now_id is None else "replaced by another file"
         way_out = (_after_deletion(path) if now_id is None else
                    "Put the database back if that was a mistake, or run the same command again")
-        raise DatabaseFileError(f"the database {path} was {what} while this run was using it: it went on writing "
-                                f"into the old file, so {_LOST} {way_out} "
-                                "to redo the day")
+        raise DatabaseFileError(f"the database {path} was {what} while this run was using it: it went on "
+                                "writing into the old file, so what the run stored is lost (digest files "
+                                f"already written are kept). {way_out} to redo the day")
     changed = _changed_in_place(db, path, opened)
     if changed:
         raise changed_in_place(path, changed)
@@ -345,13 +345,13 @@ def changed_in_place(path: str | Path, how: str) -> DatabaseFileError:
     """The error for a database file emptied or rewritten in place mid-run (`how`: what was
     seen, e.g. "emptied or cut short in place (0 bytes now, ...)")."""
     path = Path(path)
+    # When the run's connection closes, SQLite writes back what its -wal file still holds, so
+    # the file may come back whole, in part, or damaged: only a check can tell which.
     return DatabaseFileError(
-        f"the database {path} was {how} while this run was using it: {_LOST} Restore the file from a "
-        f"backup if that was a mistake; to start an empty database instead, delete {path} and its "
-        f"{path.name}-wal and -shm files and run the command again")
-
-
-_LOST = "what the run stored is lost (digest files already written are kept)."
+        f"the database {path} was {how} while this run was using it: what the run stored may be lost "
+        f"(digest files already written are kept). Check the file with `sqlite3 {path} 'pragma "
+        "integrity_check'`: if it does not say ok, restore it from a backup, or delete it and its "
+        f"{path.name}-wal and -shm files and run the command again to start an empty database")
 
 
 def _changed_in_place(db: sqlite_utils.Database, path: Path, opened: _OpenedFile) -> str:
