@@ -46,7 +46,7 @@ def test_shape_problems_hallucinated_ids_and_left_out_papers_are_told_apart(db, 
     text = " ".join(result.notes)
     assert "not in the expected shape (relevance is not a whole number)" in text, result.notes
     assert "the reply left it out" in text
-    assert "Dropped 1 scores for papers the LLM was not asked about" in text
+    assert "Dropped 1 score for a paper the LLM was not asked about" in text
 
 
 def test_a_refusal_is_reported_as_the_model_refusing(db, server, embed_cache, criteria):

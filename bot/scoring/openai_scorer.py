@@ -503,7 +503,8 @@ class _Run:
             out.append(f"{_papers(len(self.flagged))} flagged for text addressed to the AI scorer (possible prompt "
                        f"injection), scored alone and capped at the local score: {', '.join(sorted(self.flagged))}.")
         if self.unknown_ids:
-            out.append(f"Dropped {counted(len(self.unknown_ids), 'score')} for papers the LLM was not asked about.")
+            out.append(f"Dropped {counted(len(self.unknown_ids), 'score for a paper', 'scores for papers')} "
+                       "the LLM was not asked about.")
         return out
 
     def warnings(self) -> list[str]:
