@@ -31,7 +31,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
-from .deadline import deadline_http_client, request_deadline
 from .replies import REPLY_SCHEMA
 from .usage import CallRecord
 
@@ -97,7 +96,11 @@ class OpenAIChat:
                  timeout: float = 60.0, max_tries: int = 4, response_format: str = "auto",
                  backoff_base: float = 1.0, backoff_cap: float = 30.0, retry_after_cap: float = 120.0,
                  reasoning_effort: str = "", prompt_cache_key: str = "", sleep: Callable[[float], None] = time.sleep):
+        # openai and the HTTP stack under the deadline load only when an LLM is configured,
+        # so a local-only run does not pay for importing them.
         from openai import OpenAI
+
+        from .deadline import deadline_http_client
 
         if response_format not in RESPONSE_FORMATS:
             raise ValueError(f"response_format must be one of {RESPONSE_FORMATS}, got {response_format!r}")
@@ -232,6 +235,8 @@ class OpenAIChat:
     def _try_once(self, out: CallOutcome, rec: CallRecord, kwargs: dict, timeout: float) -> "_Failure | None":
         """One HTTP attempt; fills `out` on success, else says what kind of failure it was."""
         import openai
+
+        from .deadline import request_deadline
 
         t0 = time.monotonic()
         try:
