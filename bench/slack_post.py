@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 from bot.config import load_settings  # noqa: E402
 from bot.db import open_db  # noqa: E402
 from bot.slack.client import make_web_client  # noqa: E402
-from bot.slack.post import load_report, post_day  # noqa: E402
+from bot.pipeline import stored_report  # noqa: E402
+from bot.slack.post import post_day  # noqa: E402
 from tests.servers.slack_server import DEFAULT_CHANNEL_ID, SlackServer  # noqa: E402
 from tests.slack_helpers import BOT_TOKEN, stored_day  # noqa: E402
 
@@ -65,7 +66,7 @@ def main() -> None:
         db = open_db(Path(tmp) / "bench.sqlite")
         stored_day(db, DATE, args.papers)
         client = make_web_client(BOT_TOKEN, slack.api_url)
-        day = load_report(settings, db, DATE)
+        day = stored_report(settings, db, DATE)
         for k in range(10, args.papers + 1, 10):
             slack.rate_limit("chat.postMessage", retry_after=1, after=k - 1)  # counts from now
         t0 = time.perf_counter()

@@ -218,6 +218,7 @@ def to_json(r: DayReport) -> dict:
 def write(r: DayReport, folder: Path) -> tuple[Path, Path]:
     folder.mkdir(parents=True, exist_ok=True)
     md, js = folder / f"{r.date}.md", folder / f"{r.date}.json"
+    r = replace(r, picks=[pk.shown() for pk in r.picks])  # read once for both files
     # Write-then-rename: a crash never leaves half a digest behind.
     for path, text in ((md, render_markdown(r)), (js, json.dumps(to_json(r), indent=2, ensure_ascii=False) + "\n")):
         tmp = path.with_suffix(path.suffix + ".tmp")

@@ -150,10 +150,7 @@ class EmbeddingCache:
     def get_many(self, texts: Sequence[str], progress: Progress | None = None,
                  step: str = "embedding papers") -> np.ndarray:
         """One vector per text: cached ones read, the others embedded (and cached)."""
-        keys = [text_key(t) for t in texts]
-        found = self._lookup(keys)
-        self._embed_missing(texts, keys, found, progress, step)
-        return self._stack(keys, found)
+        return self.get_within(texts, len(texts), progress, step)[0]
 
     def get_within(self, texts: Sequence[str], budget: int, progress: Progress | None = None,
                    step: str = "embedding papers") -> tuple[np.ndarray, list[int]]:

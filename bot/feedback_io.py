@@ -32,6 +32,7 @@ from . import feedback
 from .db import now
 from .jsonl import at_line, open_binary, read_lines
 from .progress import Progress
+from .text import counted
 
 MAX_TEXT = 20000
 CLOCK_SKEW = timedelta(minutes=10)  # how far ahead of this machine's clock a vote time may be
@@ -85,11 +86,6 @@ class ImportReport:
                        f"title/abstract): {'its' if one else 'their'} votes are kept but cannot train the model "
                        f"until {'it is' if one else 'they are'} fetched")
         return out
-
-
-def counted(n: int, noun: str) -> str:
-    """"1 vote", "2 votes", "0 votes"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _skipped_words(kind: str, n: int) -> str:

@@ -109,7 +109,8 @@ def _feedback_args(p: argparse.ArgumentParser) -> None:
 @command("feedback", "import or export the team's votes (JSON lines: arxiv_id, user, vote, time)")
 @arguments(_feedback_args)
 def cmd_feedback(args, settings: Settings) -> int:
-    from .feedback_io import counted, export_votes, import_votes, open_input
+    from .feedback_io import export_votes, import_votes, open_input
+    from .text import counted
 
     db = open_store(settings, args.db)
     if args.action == "import":

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.request import pathname2url
 
-from .db import DatabaseFileError, changed_in_place, check_file_unchanged, database_file, now
+from .db import BUSY_TIMEOUT_SECONDS, DatabaseFileError, changed_in_place, check_file_unchanged, database_file, now
 
 log = logging.getLogger(__name__)
 LEASE_SECONDS = 90.0
@@ -164,7 +164,7 @@ class _Heartbeat(threading.Thread):
         self.file_changed = ""  # why the lease can no longer be refreshed when its file changed under it
         # Opened here, while the file surely exists, and never creating one (mode=rw): a
         # database deleted mid-run must stay deleted, so the run can notice and say so.
-        self.conn = sqlite3.connect(f"file:{pathname2url(path)}?mode=rw", uri=True, timeout=30,
+        self.conn = sqlite3.connect(f"file:{pathname2url(path)}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_SECONDS,
                                     check_same_thread=False)
 
     def run(self) -> None:

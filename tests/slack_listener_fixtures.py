@@ -20,7 +20,8 @@ from bot.db import open_db
 from bot.models import Paper
 from bot.slack.app import create_app
 from bot.slack.client import make_web_client
-from bot.slack.post import load_report, post_day
+from bot.pipeline import stored_report
+from bot.slack.post import post_day
 from tests.servers.slack_server import DEFAULT_CHANNEL_ID, TEAM_ID, SlackServer
 from tests.slack_helpers import (APP_ID, BOT_TOKEN, SIGNING_SECRET, CountingExecutor, SlackSender,
                                  count_lazy_listeners, serve_app)
@@ -129,7 +130,7 @@ def posted_day(settings, db, client) -> dict:
             db["picks"].insert({"date": DATE, "rank": rank, "arxiv_id": p.arxiv_id, "relevance": 8,
                                 "novelty": 7, "comment": f"comment on {p.arxiv_id}", "author_match": 0,
                                 "scorer": "local"})
-    result = post_day(settings, db, client, load_report(settings, db, DATE), sleep=lambda s: None)
+    result = post_day(settings, db, client, stored_report(settings, db, DATE), sleep=lambda s: None)
     assert result.status == "posted", result.message
     return {r["item"]: r["ts"] for r in db.query("select item, ts from deliveries where date = ?", [DATE])}
 

@@ -362,7 +362,8 @@ import json  # noqa: E402
 
 from bot.digest import scored_by  # noqa: E402
 from bot.slack.client import make_web_client  # noqa: E402
-from bot.slack.post import load_report, run_and_post  # noqa: E402
+from bot.pipeline import stored_report  # noqa: E402
+from bot.slack.post import run_and_post  # noqa: E402
 from tests.servers.slack_server import DEFAULT_CHANNEL_ID, SlackServer  # noqa: E402
 from tests.slack_helpers import BOT_TOKEN  # noqa: E402
 
@@ -375,7 +376,7 @@ def test_a_stored_day_whose_llm_calls_all_failed_reads_back_as_local(tmp_path, m
     settings = _settings(tmp_path).override(slack__seconds_between_posts=0, slack__channel="#arxiv-papers")
     db = open_db(tmp_path / "arxiv.sqlite")
 
-    stored = load_report(settings, db, outcome.date)
+    stored = stored_report(settings, db, outcome.date)
     assert stored.scorer == outcome.report.scorer == "local:minilm (the LLM calls failed)"
     assert [(pk.paper.arxiv_id, pk.score.source) for pk in stored.picks] == \
         [(pk.paper.arxiv_id, pk.score.source) for pk in outcome.report.picks]

@@ -18,7 +18,8 @@ from bot import feedback  # noqa: E402
 from bot.config import load_settings  # noqa: E402
 from bot.db import open_db  # noqa: E402
 from bot.slack.client import make_web_client  # noqa: E402
-from bot.slack.post import (find_paper_message, load_report, post_day, run_and_post,  # noqa: E402
+from bot.pipeline import stored_report  # noqa: E402
+from bot.slack.post import (find_paper_message, post_day, run_and_post,  # noqa: E402
                             update_paper_message)
 from tests.servers.slack_server import DEFAULT_CHANNEL_ID, SlackServer  # noqa: E402
 from tests.slack_helpers import BOT_TOKEN, sample_feed, stored_day  # noqa: E402
@@ -50,7 +51,7 @@ def client(slack):
 
 
 def post(settings, db, client, **kw):
-    return post_day(settings, db, client, load_report(settings, db, DATE), **kw)
+    return post_day(settings, db, client, stored_report(settings, db, DATE), **kw)
 
 
 def paper_ids_posted(slack) -> list[str]:
@@ -315,7 +316,7 @@ def test_the_day_stops_cleanly_when_slack_refuses_the_parent_twice(slack, settin
 def test_posts_are_paced_per_channel(slack, settings, db, client):
     stored_day(db, DATE, 3)
     waits = []
-    post_day(settings.override(slack__seconds_between_posts=1.0), db, client, load_report(settings, db, DATE),
+    post_day(settings.override(slack__seconds_between_posts=1.0), db, client, stored_report(settings, db, DATE),
              sleep=waits.append)
     assert len(waits) == 3 and all(0 < w <= 1.0 for w in waits)  # between 4 posts, none before the first
 

@@ -8,7 +8,7 @@ so text is cut at a word boundary, measured after escaping.
 from __future__ import annotations
 
 # The cutter is shared with the Markdown digest (one definition, in bot.text).
-from ..text import clip, one_line
+from ..text import author_line, clip, one_line
 from ..text import cut as _cut
 
 
@@ -42,7 +42,4 @@ def short_authors(authors: list[str], keep: int, limit: int = 300) -> str:
     names = [squash(a) for a in authors if squash(a)]
     if not names:
         return "unknown authors"
-    shown = ", ".join(names[:keep])
-    if len(names) > keep:
-        shown += f" et al. ({len(names)} authors)"
-    return safe(shown, limit)
+    return safe(author_line(names, keep), limit)

@@ -66,7 +66,6 @@ CONTENT_ERRORS = {"invalid_blocks", "invalid_blocks_format", "msg_too_long"}
 # A reply's answer when the thread's parent is gone (deleted): a re-run cannot help, a new
 # thread for the day can.
 PARENT_GONE = {"thread_not_found", "message_not_found"}
-load_report = stored_report  # the name this module's callers post a stored day with
 
 
 @dataclass
