@@ -51,17 +51,31 @@ class CallOutcome:
     fatal: bool = False  # retrying cannot help (auth, unknown model): stop calling
     refusal: str = ""  # the model declined to answer (its words; untrusted)
     wait_asked: float | None = None  # the server asked to wait past the deadline: stop calling
+    too_long: bool = False  # the server said the request does not fit its context: split the batch
+    context_tokens: int | None = None  # the context size the server named in that answer, if any
 
     @property
     def ok(self) -> bool:
         return self.content is not None
 
 
+# Kinds of endpoint, each with what it honours (output limit field, schema in json_object,
+# where it tells its context size) and how long a call may take on it.
+SERVER_KINDS = ("auto", "openai", "llama.cpp", "vllm", "ollama", "other")
+
+
 class ChatProvider(Protocol):
     model: str
+    kind: str  # one of SERVER_KINDS but "auto": what the endpoint turned out to be
+    timeout: float  # seconds one try may take
 
     def complete(self, messages: list[dict], max_tokens: int, n_papers: int = 0,
-                 deadline: float | None = None) -> CallOutcome:
+                 deadline: float | None = None, ids: list[str] | None = None) -> CallOutcome:
+        """One call for the papers `ids` (the reply schema may name them), retried until `deadline`."""
+        ...
+
+    def context_tokens(self) -> int | None:
+        """The endpoint's context window in tokens (a setting, or what the server says), None if unknown."""
         ...
 
 
