@@ -39,6 +39,26 @@ def test_truncated_reply_keeps_complete_items():
     assert p.salvaged and set(p.items) == set(IDS[:2]) and p.missing(IDS) == IDS[2:]
 
 
+def test_a_raw_newline_inside_a_string_keeps_the_reply():
+    # A real reply of a small local model: a raw newline (and tab) inside the comment string.
+    text = ('{"scores":[{"id":"%s","relevance":7,"novelty":6,"comment":"a\n[","flag":""},'
+            '{"id":"%s","relevance":3,"novelty":4,"comment":"tab\there","flag":""}]}' % (IDS[0], IDS[1]))
+    assert "\n" in text and "\\n" not in text
+    p = parse_reply(text, IDS)
+    assert not p.not_json and not p.salvaged
+    assert set(p.items) == set(IDS[:2]) and p.items[IDS[0]].comment == "a ["
+    assert p.items[IDS[1]].comment == "tab here"
+
+
+def test_a_cut_off_reply_with_raw_newlines_salvages_every_complete_item():
+    items = [item(i, comment="line one\nline two") for i in IDS]
+    text = '{"scores": [\n' + ",\n".join(json.dumps(it).replace("\\n", "\n") for it in items)[:-30]
+    assert text.count("line one\nline two") >= 2, "the newlines are raw, as the model wrote them"
+    p = parse_reply(text, IDS)
+    assert p.salvaged and set(p.items) == set(IDS[:2]) and p.missing(IDS) == IDS[2:]
+    assert p.items[IDS[0]].comment == "line one line two"
+
+
 def test_not_json():
     assert parse_reply("I cannot help with that.", IDS).not_json
     assert parse_reply("", IDS).not_json

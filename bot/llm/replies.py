@@ -1,6 +1,10 @@
 """Reading a model's reply: JSON (or what is left of it when the reply was cut off),
 checked item by item against the papers that were sent.
 
+Models write raw newlines and tabs inside JSON strings (`"comment":"a\n["`, seen from a
+small local model): strict JSON refuses those, so the whole reply would be lost for one
+character; they are read as the whitespace they are (comments are flattened anyway).
+
 Nothing in a reply is trusted: ids not in the call are dropped (and reported), items that
 do not match the reply's schema (a required field missing or of the wrong type) are refused
 as "not in the expected shape", scores must be whole numbers from 1 to 10, comments are
@@ -123,7 +127,7 @@ def _strip_fences(text: str) -> str:
 
 def _complete_objects(text: str, start: int) -> list:
     """Decode the complete JSON objects of an array from `start` on, stopping at the cut."""
-    dec = json.JSONDecoder()
+    dec = json.JSONDecoder(strict=False)
     out, i = [], start
     while True:
         while i < len(text) and text[i] in " \t\r\n,":
@@ -141,7 +145,7 @@ def _raw_items(text: str) -> tuple[list | None, bool]:
     """(items, salvaged): the list of item objects in a reply, or None if there is none."""
     text = _strip_fences(text or "")
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, strict=False)
     except json.JSONDecodeError:
         doc = None
     if isinstance(doc, dict):
@@ -158,7 +162,7 @@ def _raw_items(text: str) -> tuple[list | None, bool]:
     objs = []
     for ln in lines:
         try:
-            objs.append(json.loads(ln))
+            objs.append(json.loads(ln, strict=False))
         except json.JSONDecodeError:
             break
     if objs and all("id" in o or "ARXIVID" in o for o in objs if isinstance(o, dict)) and len(objs) > 1:
