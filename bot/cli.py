@@ -12,6 +12,7 @@ from typing import Callable
 from .config import ConfigError, Settings, load_env, load_settings
 from .db import WHERE as DATABASE_WHERE
 from .db import DatabaseFileError, explain
+from .errors import ExplainedError
 
 COMMANDS: dict[str, tuple] = {}  # name -> (add_arguments, handler, help)
 
@@ -232,11 +233,10 @@ def _main(argv: list[str] | None) -> int:
         from .embed import ModelError
         from .feed import FeedError
         from .run_lock import RunInProgress, RunLeaseLost
-        from .slack.client import SlackUnreachable
 
         # Errors whose message already says what is wrong and what to do.
         if isinstance(exc, (FeedError, ModelError, ValueError, DatabaseFileError, RunInProgress, RunLeaseLost,
-                            SlackUnreachable)):
+                            ExplainedError)):
             print(f"error: {exc}", file=sys.stderr)
             return 1
         # Anything else is a bug or an outage mid-run: one clear line, the traceback only

@@ -10,7 +10,8 @@ import pytest
 
 from bot import criteria
 from bot.pipeline import team_categories, watched_authors
-from bot.slack.listeners.views.criteria_modal import joined_text, line_ends, split_boxes, split_parts
+from bot.slack.listeners.views.criteria_modal import joined_text, line_ends
+from bot.slack.text_parts import split_boxes, split_parts
 from bot.slack.post import DayPost
 from bot.slack.stats import team_stats
 from bot.slack.team_settings import TeamSettingError, parse_categories, parse_names

@@ -10,10 +10,12 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackClientError
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from ..errors import ExplainedError
+
 DEFAULT_API_URL = "https://slack.com/api/"
 
 
-class SlackUnreachable(SlackClientError):
+class SlackUnreachable(SlackClientError, ExplainedError):
     """No answer from the Web API (refused, no such host, timed out) after the client's
     retries. Its message, the one `run`, `post` and the scheduler show, names the URL and
     what to check; it never carries a token."""

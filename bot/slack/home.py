@@ -11,6 +11,7 @@ from .mrkdwn import escape, safe
 from .permissions import mention
 from .stats import stats_lines, team_stats
 from .team_settings import authors, categories
+from .text_parts import split_parts
 
 log = logging.getLogger(__name__)
 OPEN_EDITOR = "open_criteria_editor"  # action_id of the home tab's button
@@ -62,8 +63,6 @@ def home_view(ctx, now: datetime | None = None) -> dict:
          "accessory": {"type": "button", "action_id": OPEN_EDITOR, "style": "primary",
                        "text": {"type": "plain_text", "text": "Edit criteria"}}},
     ]
-    from .listeners.views.criteria_modal import split_parts
-
     # plain_text: the criteria are shown exactly as written, with no mrkdwn parsed in them.
     for part in split_parts(crit.text):
         if part.strip():

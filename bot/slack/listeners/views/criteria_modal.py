@@ -17,48 +17,21 @@ import re
 
 from .... import criteria as criteria_mod
 from ....store import audit
+from ...home import publish_home
 from ...mrkdwn import escape
 from ...permissions import may_change, mention
+from ...text_parts import split_boxes
 
 log = logging.getLogger(__name__)
 
 CALLBACK_ID = "criteria_edit"
 ACTION_ID = "text"
 BOX_CHARS = 3000  # Block Kit's max_length for plain_text_input
-SPLIT_CHARS = 2900  # where a long text is split, leaving room to edit each part
 BOX_ID = re.compile(r"criteria_(\d+)")
 
 
 def block_id(i: int) -> str:
     return f"criteria_{i}"
-
-
-def split_boxes(text: str, limit: int = SPLIT_CHARS) -> tuple[list[str], list[str]]:
-    """Consecutive parts of at most `limit` characters, and the joins between them, so that
-    part 1 + join 1 + part 2 + ... is `text` again. A part ends at the last line end that
-    fits (the line ends, blank lines included, are the join); a line longer than `limit`
-    is cut, joined by ""."""
-    parts: list[str] = []
-    joins: list[str] = []
-    rest = text
-    while len(rest) > limit:
-        window = rest[:limit + 1]
-        end = len(window[:window.rfind("\n")].rstrip("\n")) if "\n" in window else 0
-        if end == 0:  # no line end after some text within reach: cut the line
-            part, join, rest = rest[:limit], "", rest[limit:]
-        else:  # the part ends at a line end; the line ends that follow are the join
-            part, rest = rest[:end], rest[end:]
-            join = rest[:len(rest) - len(rest.lstrip("\n"))]
-            rest = rest[len(join):]
-        parts.append(part)
-        joins.append(join)
-    parts.append(rest)
-    return parts, joins
-
-
-def split_parts(text: str, limit: int = SPLIT_CHARS) -> list[str]:
-    """The parts of `split_boxes` (for showing a long text in several blocks)."""
-    return split_boxes(text, limit)[0]
 
 
 def _box_values(values: dict) -> dict[int, str | None]:
@@ -198,8 +171,6 @@ def register(app, ctx) -> None:
         except ValueError:
             return
         if meta.get("home"):
-            from ...home import publish_home
-
             publish_home(ctx, client, body["user"]["id"])
 
     app.view(CALLBACK_ID)(ack=ack_criteria_submission, lazy=[refresh_home_after_save])
