@@ -17,6 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = ROOT / "settings.toml"
 ANNOUNCE_TYPES = ("new", "cross")
 CATEGORY_RE = re.compile(r"^[a-z\-]+(\.[A-Za-z\-]+)?$")
+DEFAULT_FEED = "default"
+FEED_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+FEED_NAME_RULE = "1-32 lowercase letters, digits, '-' or '_', starting with a letter or digit"
+# One database and one arXiv request serve every feed: these cannot differ between feeds.
+INSTALLATION_KEYS = ("storage.database", "arxiv.feed_url", "arxiv.timeout_seconds", "arxiv.min_interval_seconds",
+                     "arxiv.max_tries")
 
 
 class ConfigError(ValueError):
@@ -121,7 +127,8 @@ SPEC: dict[str, Callable[[Any], str | None]] = {
     "schedule.time": _hhmm,
     "schedule.timezone": _tz,
     # Slack surface (bot/slack): where the daily thread goes, who may change settings.
-    "slack.channel": _str,
+    # "" = no channel: the feed only writes digests.
+    "slack.channel": lambda v: None if v == "" else _str(v),
     "slack.admins": _str_list,
     "slack.post_abstract_chars": _int_range(0, 2500),
     "slack.max_authors": _int_range(1, 100),
@@ -144,8 +151,12 @@ SPEC: dict[str, Callable[[Any], str | None]] = {
 
 @dataclass
 class Settings:
+    """The settings of one feed (`feed`), or of the installation with every feed's overrides
+    in `feeds` (feed name -> its "section.key" values); `for_feed` gives one feed's."""
     values: dict[str, Any] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    feeds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    feed: str = DEFAULT_FEED
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -163,23 +174,59 @@ class Settings:
         for k, v in changes.items():
             values[k.replace("__", ".")] = v
         validate(values)
-        return Settings(values, self.sources + ["override"])
+        return Settings(values, self.sources + ["override"], self.feeds, self.feed)
+
+    def feed_names(self) -> list[str]:
+        """The feeds of the settings file(s): its [feeds.NAME] tables, or the one feed "default"."""
+        return list(self.feeds) or [DEFAULT_FEED]
+
+    def for_feed(self, name: str, extra: dict[str, Any] | None = None) -> "Settings":
+        """One feed's settings: the top-level values, then the feed's [feeds.NAME] keys, then
+        `extra` (a feed started from Slack: its channel). A feed other than "default" writes its
+        digests to a folder of its own under storage.digest_dir unless it names one, and posts
+        to no Slack channel unless it names one (the top-level channel is the feed "default"'s)."""
+        overrides = dict(self.feeds.get(name, {}))
+        overrides.update(extra or {})
+        values = dict(self.values)
+        if name != DEFAULT_FEED:
+            values["storage.digest_dir"] = str(Path(self.values["storage.digest_dir"]) / name)
+            values["slack.channel"] = ""
+        values.update(overrides)
+        return Settings(values, self.sources, {}, name)
 
 
-def _flatten(doc: dict, source: str) -> dict[str, Any]:
+def _flatten(doc: dict, source: str, prefix: str = "") -> dict[str, Any]:
     flat = {}
     for section, body in doc.items():
         if not isinstance(body, dict):
-            raise ConfigError(f"{source}: `{section}` must be a [section] table, not a bare value")
+            raise ConfigError(f"{source}: `{prefix}{section}` must be a [{prefix}{section}] table, not a bare value")
         for key, value in body.items():
             flat[f"{section}.{key}"] = value
     return flat
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _feed_tables(doc: dict, source: str) -> dict[str, dict[str, Any]]:
+    """The [feeds.NAME] tables of a settings file, each flattened to "section.key" values."""
+    tables = doc.pop("feeds", {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{source}: `feeds` must be tables [feeds.NAME.SECTION], e.g. [feeds.vision.slack]")
+    feeds = {}
+    for name, body in tables.items():
+        if not FEED_NAME_RE.match(name):
+            raise ConfigError(f"{source}: feed name {name!r} in [feeds.{name}] is invalid: use {FEED_NAME_RULE}")
+        if not isinstance(body, dict):
+            raise ConfigError(f"{source}: `feeds.{name}` must hold section tables, e.g. [feeds.{name}.ranking]")
+        feeds[name] = _flatten(body, source, f"feeds.{name}.")
+    return feeds
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A settings file's top-level values and its feeds' values."""
     try:
         with open(path, "rb") as fh:
-            return _flatten(tomllib.load(fh), str(path))
+            doc = tomllib.load(fh)
+        feeds = _feed_tables(doc, str(path))
+        return _flatten(doc, str(path)), feeds
     except FileNotFoundError:
         raise ConfigError(f"settings file {path} does not exist") from None
     except UnicodeDecodeError as exc:
@@ -194,30 +241,49 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"settings file {path} is not valid TOML: {exc}") from None
 
 
-def validate(values: dict[str, Any]) -> None:
+def validate(values: dict[str, Any], prefix: str = "") -> None:
     for key, value in values.items():
         check = SPEC.get(key)
         if check is None:
             known = ", ".join(sorted(SPEC))
-            raise ConfigError(f"unknown setting `{key}`; known settings: {known}")
+            raise ConfigError(f"unknown setting `{prefix}{key}`; known settings: {known}")
         accepted = check(value)
         if accepted:
-            raise ConfigError(f"setting `{key}` = {value!r} is invalid: expected {accepted}")
+            raise ConfigError(f"setting `{prefix}{key}` = {value!r} is invalid: expected {accepted}")
+
+
+def validate_feed(name: str, values: dict[str, Any]) -> None:
+    """A feed's keys: the same names, checks and messages as the top level's, plus the keys
+    one installation shares."""
+    validate(values, f"feeds.{name}.")
+    shared = [k for k in values if k in INSTALLATION_KEYS]
+    if shared:
+        raise ConfigError(f"setting `feeds.{name}.{shared[0]}` cannot differ between feeds (one database and one "
+                          "arXiv request serve them all): set it at the top level instead")
+
+
+def _merge_feeds(into: dict[str, dict[str, Any]], more: dict[str, dict[str, Any]]) -> None:
+    for name, values in more.items():
+        into.setdefault(name, {}).update(values)
 
 
 def load_settings(path: str | os.PathLike | None = None) -> Settings:
     """Defaults from settings.toml, then the team file (argument or $ARXIV_SETTINGS)."""
-    values = _read(DEFAULTS_FILE)
+    values, feeds = _read(DEFAULTS_FILE)
     sources = [str(DEFAULTS_FILE)]
     extra = path or os.environ.get("ARXIV_SETTINGS")
     if extra:
-        values.update(_read(Path(extra)))
+        more, more_feeds = _read(Path(extra))
+        values.update(more)
+        _merge_feeds(feeds, more_feeds)
         sources.append(str(extra))
     validate(values)
     missing = set(SPEC) - set(values)
     if missing:
         raise ConfigError(f"settings missing from {DEFAULTS_FILE}: {', '.join(sorted(missing))}")
-    return Settings(values, sources)
+    for name, feed_values in feeds.items():
+        validate_feed(name, feed_values)
+    return Settings(values, sources, feeds)
 
 
 def load_env() -> None:

@@ -481,3 +481,45 @@ def m009_pick_sources(db: sqlite_utils.Database) -> None:
                       select s.source from scores s join runs r on r.date = picks.date
                       where s.arxiv_id = picks.arxiv_id and s.scorer = picks.scorer
                         and s.criteria_version = r.criteria_version)""")
+
+
+# Tables whose rows belong to one feed, and the primary key each gets with the feed in it
+# (None: the key stays; the table only gains the column).
+FEED_KEYED = {
+    "runs": ("feed", "date"),
+    "picks": ("feed", "date", "arxiv_id"),
+    "deliveries": ("feed", "date", "channel", "item"),
+    "feedback": ("feed", "arxiv_id", "user_id"),
+    "team_settings": ("feed", "key"),
+    "scheduled_runs": ("feed", "day", "channel"),
+    "post_leases": ("feed", "date", "channel"),
+    "run_leases": ("feed", "date"),
+    "feedback_events": None,
+    "criteria_versions": None,
+    "audit_log": None,
+    "llm_calls": None,
+    "llm_batches": None,
+}
+DEFAULT_FEED = "default"
+
+
+@migration
+def m011_feeds(db: sqlite_utils.Database) -> None:
+    # One installation serves several feeds (an interest: its channel, criteria, votes and
+    # taste). Everything stored before feeds existed belongs to the feed "default", which is
+    # the only feed when the settings name none. Papers, announcements, scores (keyed by a
+    # criteria version, which belongs to one feed) and embeddings are shared by all feeds.
+    for name, pk in FEED_KEYED.items():
+        table = db[name]
+        table.add_column("feed", str, not_null_default=DEFAULT_FEED)
+        if pk is not None:
+            table.transform(pk=pk)
+    db["feedback_events"].create_index(["feed", "arxiv_id"])
+    db["criteria_versions"].create_index(["feed", "id"])
+    db["llm_calls"].create_index(["feed", "date"])
+    # Feeds started from Slack (`/arxiv feed new NAME` in a channel); those of the settings
+    # file live there. A Slack-made feed has a channel and starts from the default criteria.
+    db["feeds"].create({
+        "name": str, "channel": str, "created_by": str, "created_at": str,
+    }, pk="name")
+    db["feeds"].create_index(["channel"], unique=True)
