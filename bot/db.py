@@ -2,6 +2,9 @@
 
 Each migration is a function applied once and recorded in `_migrations` (the shape of
 simonw/llm's migrations). Never edit a migration that has shipped: add a new one.
+sqlite-utils' own `Migrations` class is not used: it decides what is pending before its
+transaction starts, so two processes opening a new file at once could both apply a
+migration, and it records in a second table; `migrate` re-checks under BEGIN IMMEDIATE.
 """
 from __future__ import annotations
 
