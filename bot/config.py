@@ -199,7 +199,7 @@ def _flatten(doc: dict, source: str, prefix: str = "") -> dict[str, Any]:
     flat = {}
     for section, body in doc.items():
         if not isinstance(body, dict):
-            raise ConfigError(f"{source}: `{prefix}{section}` must be a [{prefix}{section}] table, not a bare value")
+            raise ConfigError(f"{source}: `{prefix}{section}` must be a [{prefix}section] table, not a bare value")
         for key, value in body.items():
             flat[f"{section}.{key}"] = value
     return flat

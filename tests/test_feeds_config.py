@@ -61,7 +61,7 @@ def test_a_named_feed_posts_nowhere_unless_it_names_a_channel(tmp_path):
     ("[feeds.vision.ranking]\nmin_relevance = 11\n", "setting `feeds.vision.ranking.min_relevance` = 11 is invalid"),
     ("[feeds.vision.ranking]\nno_such = 1\n", "unknown setting `feeds.vision.ranking.no_such`"),
     ("[feeds.Vision.ranking]\nmax_papers = 1\n", "feed name 'Vision' in [feeds.Vision] is invalid"),
-    ("[feeds.vision]\nmax_papers = 1\n", "`feeds.vision.max_papers` must be a [feeds.vision.max_papers] table"),
+    ("[feeds.vision]\nmax_papers = 1\n", "`feeds.vision.max_papers` must be a [feeds.vision.section] table"),
     ("[feeds.vision.storage]\ndatabase = \"other.sqlite\"\n", "`feeds.vision.storage.database` cannot differ between feeds"),
     ("feeds = 3\n", "`feeds` must be tables [feeds.NAME.SECTION]"),
 ])
