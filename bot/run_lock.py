@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Callable
 from urllib.request import pathname2url
 
+from .config import DEFAULT_FEED
 from .db import BUSY_TIMEOUT_SECONDS, DatabaseFileError, changed_in_place, check_file_unchanged, database_file, now
 
 log = logging.getLogger(__name__)
@@ -134,21 +135,22 @@ class LeaseTable:
             db.conn.execute(f"delete from {self.name} where {self._match()} and holder = ?", [*key, holder])
 
 
-RUN_LEASES = LeaseTable("run_leases", ("date",))
-POST_LEASES = LeaseTable("post_leases", ("date", "channel"))
+# A feed's day is run by one process at a time; a feed's day goes to a channel by one poster.
+RUN_LEASES = LeaseTable("run_leases", ("feed", "date"))
+POST_LEASES = LeaseTable("post_leases", ("feed", "date", "channel"))
 
 
-def _lease_row(db, date: str) -> Lease | None:
-    return RUN_LEASES.row(db, (date,))
+def _lease_row(db, date: str, *, feed: str) -> Lease | None:
+    return RUN_LEASES.row(db, (feed, date))
 
 
-def take(db, date: str, holder: str, now_s: float | None = None) -> Lease | None:
-    """Take the day's run lease; None when this holder has it, else the live holder's lease."""
-    return RUN_LEASES.take(db, (date,), holder, now_s)
+def take(db, date: str, holder: str, now_s: float | None = None, *, feed: str) -> Lease | None:
+    """Take the feed's day's run lease; None when this holder has it, else the live holder's lease."""
+    return RUN_LEASES.take(db, (feed, date), holder, now_s)
 
 
-def release(db, date: str, holder: str) -> None:
-    RUN_LEASES.release(db, (date,), holder)
+def release(db, date: str, holder: str, *, feed: str) -> None:
+    RUN_LEASES.release(db, (feed, date), holder)
 
 
 class _Heartbeat(threading.Thread):
@@ -217,12 +219,15 @@ def _span(seconds: float) -> str:
 
 
 class RunLease:
-    """`with RunLease(db, date):` runs the body holding the day's lease, waiting for another
-    holder up to `wait_seconds` (telling `notify` who it is once), else RunInProgress."""
+    """`with RunLease(db, date, feed=...):` runs the body holding the feed's day's lease, waiting
+    for another holder up to `wait_seconds` (telling `notify` who it is once), else RunInProgress."""
 
-    def __init__(self, db, date: str, *, wait_seconds: float = WAIT_SECONDS,
+    def __init__(self, db, date: str, *, feed: str, wait_seconds: float = WAIT_SECONDS,
                  notify: Callable[[str], None] | None = None, poll_seconds: float = POLL_SECONDS):
         self.db, self.date, self.wait_seconds, self.poll_seconds = db, date, wait_seconds, poll_seconds
+        self.feed = feed
+        # How messages name the day: with its feed where an installation may have several.
+        self.what = date if feed == DEFAULT_FEED else f"{date} of feed {feed}"
         self.notify = notify or log.warning
         self.holder = process_holder()
         self.heartbeat: _Heartbeat | None = None
@@ -230,23 +235,23 @@ class RunLease:
 
     def __enter__(self) -> "RunLease":
         deadline = time.monotonic() + self.wait_seconds
-        other = take(self.db, self.date, self.holder)
+        other = take(self.db, self.date, self.holder, feed=self.feed)
         if other:
-            self.notify(f"a run for {self.date} is in progress ({other.describe()}); waiting for it to finish "
+            self.notify(f"a run for {self.what} is in progress ({other.describe()}); waiting for it to finish "
                         f"(up to {_span(self.wait_seconds)}), then this run uses what it stored")
         waited_for = other
         while other:
             if time.monotonic() >= deadline:
                 raise RunInProgress(
-                    f"a run for {self.date} is still in progress ({other.describe()}) after "
+                    f"a run for {self.what} is still in progress ({other.describe()}) after "
                     f"{_span(self.wait_seconds)} of waiting: its digest appears when it finishes; "
                     "run the same command again later to see it")
             time.sleep(self.poll_seconds)
-            other = take(self.db, self.date, self.holder)
+            other = take(self.db, self.date, self.holder, feed=self.feed)
         if waited_for:
             self.waited = True
-            self.notify(f"the other run for {self.date} has ended; going on with what it stored")
-        self.heartbeat = start_heartbeat(self.db, RUN_LEASES, (self.date,), self.holder)
+            self.notify(f"the other run for {self.what} has ended; going on with what it stored")
+        self.heartbeat = start_heartbeat(self.db, RUN_LEASES, (self.feed, self.date), self.holder)
         return self
 
     def ensure_held(self) -> None:
@@ -254,11 +259,11 @@ class RunLease:
         the run writes its results. A database file deleted or changed under the run is a
         DatabaseFileError naming it."""
         self.ensure_file_unchanged()
-        current = _lease_row(self.db, self.date)
+        current = _lease_row(self.db, self.date, feed=self.feed)
         if current is not None and current.holder == self.holder and not (self.heartbeat and self.heartbeat.lost.is_set()):
             return
         who = f" ({current.describe()})" if current else ""
-        raise RunLeaseLost(f"another process{who} took over the run of {self.date} while this one was stalled "
+        raise RunLeaseLost(f"another process{who} took over the run of {self.what} while this one was stalled "
                            "past its lease; this run stops without writing picks or the digest (the other "
                            "run writes them; the scores stored so far are kept for it)")
 
@@ -280,7 +285,7 @@ class RunLease:
             except DatabaseFileError as error:
                 changed = error
         try:
-            release(self.db, self.date, self.holder)
+            release(self.db, self.date, self.holder, feed=self.feed)
         except sqlite3.Error as error:
             # The lease then expires by itself. When the run failed, its own error is the one
             # message to read: a damaged or vanished database fails the release the same way.
