@@ -29,9 +29,8 @@ from typing import Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from .. import feedback, store
+from .. import delivery, feedback, store
 from ..config import Settings
-from ..db import now
 # A stored day is read back by the pipeline that stored it: a resume posts exactly the picks
 # the thread started with (even if the criteria changed in between), as they were scored.
 from ..pipeline import run_day, stored_pick, stored_report
@@ -44,7 +43,7 @@ from .blocks import (PAPER_BLOCK_PREFIX, paper_text, parent_blocks, parent_text,
                      render_paper_blocks)
 
 log = logging.getLogger(__name__)
-PARENT = "parent"
+PARENT = delivery.PARENT
 DAY_BLOCK_PREFIX = "day:"
 
 # Errors that no retry fixes: stop the day, say what to do, keep everything for a re-run.
@@ -115,53 +114,6 @@ class _Refused(_Stop):
         super().__init__(code, f"Slack refused the message and its plain version too ({code})")
 
 
-# ---- the delivery record ----------------------------------------------------------------
-
-def _deliveries(db, date: str, channel: str) -> dict[str, dict]:
-    return {r["item"]: r for r in db.query(
-        "select * from deliveries where date = ? and channel = ?", [date, channel])}
-
-
-def _intend(db, date: str, channel: str, item: str, thread_ts: str | None, channel_id: str | None) -> None:
-    with db.conn:
-        db.conn.execute(
-            """insert into deliveries (date, channel, item, ts, thread_ts, posted_at, channel_id)
-               values (?, ?, ?, null, ?, null, ?)
-               on conflict(date, channel, item) do update set thread_ts = excluded.thread_ts,
-                   channel_id = coalesce(excluded.channel_id, deliveries.channel_id)""",
-            (date, channel, item, thread_ts, channel_id))
-
-
-def _record(db, date: str, channel: str, item: str, ts: str, thread_ts: str | None, channel_id: str) -> None:
-    with db.conn:
-        db.conn.execute(
-            """update deliveries set ts = ?, thread_ts = ?, channel_id = ?, posted_at = ?
-               where date = ? and channel = ? and item = ?""",
-            (ts, thread_ts, channel_id, now(), date, channel, item))
-
-
-def _forget(db, date: str, channel: str, item: str) -> None:
-    with db.conn:
-        db.conn.execute("delete from deliveries where date = ? and channel = ? and item = ? and ts is null",
-                        (date, channel, item))
-
-
-def _drop_parent(db, date: str, channel: str) -> None:
-    with db.conn:
-        db.conn.execute("delete from deliveries where date = ? and channel = ? and item = ?", (date, channel, PARENT))
-
-
-def find_paper_message(db, channel_id: str, ts: str) -> dict | None:
-    """The delivery row of a bot paper message (None for the parent or any other message).
-
-    Listeners use it to ignore reactions and clicks on messages that are not our papers.
-    """
-    row = next(db.query(
-        "select * from deliveries where (channel_id = ? or channel = ?) and ts = ? and item != ?",
-        [channel_id, channel_id, ts, PARENT]), None)
-    return row
-
-
 # ---- posting ------------------------------------------------------------------------------
 
 def _call(fn: Callable, where: str, **kwargs) -> dict:
@@ -227,21 +179,22 @@ def post_day(settings: Settings, db, client: WebClient, report: DayReport, chann
         result.status, result.message = "nothing_picked", f"no picks for {date}: nothing to post"
         return result
     holder = process_holder()
-    other = POST_LEASES.take(db, (date, channel), holder)
+    key = (settings.feed, date, channel)
+    other = POST_LEASES.take(db, key, holder)
     if other:
         result.status, result.error = "failed", "busy"
         result.message = (f"{date} is being posted to {channel} by another process ({other.describe()}): this "
                           f"one posts nothing. Run one poster only (`worker` or `web`); the lease frees itself "
                           f"when that process ends, or {int(LEASE_SECONDS)} s after it stops responding.")
         return result
-    heartbeat = start_heartbeat(db, POST_LEASES, (date, channel), holder)
+    heartbeat = start_heartbeat(db, POST_LEASES, key, holder)
     try:
         return _post_day_leased(settings, db, client, report, channel, result, holder, sleep,
                                 progress or _no_progress)
     finally:
         if heartbeat is not None:
             heartbeat.stop()
-        POST_LEASES.release(db, (date, channel), holder)
+        POST_LEASES.release(db, key, holder)
 
 
 def _no_progress(n: int, step: str | None = None, total: int | None = None) -> None:
@@ -275,7 +228,8 @@ class _Thread:
                  holder: str, sleep: Callable[[float], None]):
         self.settings, self.db, self.client, self.date, self.channel = settings, db, client, date, channel
         self.result, self.holder, self.sleep = result, holder, sleep
-        self.done = _deliveries(db, date, channel)
+        self.feed = settings.feed
+        self.done = delivery.delivered(db, date, channel, feed=self.feed)
         self.pace = float(settings["slack.seconds_between_posts"])
         self.last_post = 0.0
 
@@ -293,8 +247,8 @@ class _Thread:
         """The day's parent is gone from Slack: a new parent, on record in place of the old
         one, for the papers not delivered yet (those delivered stay in the old thread)."""
         old = self.done.get(PARENT) or {}
-        _drop_parent(self.db, self.date, self.channel)
-        self.done = _deliveries(self.db, self.date, self.channel)
+        delivery.forget(self.db, self.date, self.channel, PARENT, feed=self.feed)
+        self.done = delivery.delivered(self.db, self.date, self.channel, feed=self.feed)
         self.result.warnings.append(
             f"the thread's first message for {self.date} is gone from {self.channel} (Slack answered {code}): "
             f"started a new thread for the papers not yet delivered")
@@ -330,7 +284,7 @@ class _Thread:
             return row["ts"], row["channel_id"] or channel_id
         if row and (found := _found_in_channel(self.client, channel_id, block_id, thread_ts)):
             # An intent without ts: a run died around this post, and Slack has the message.
-            _record(self.db, self.date, self.channel, item, found, thread_ts or found, channel_id)
+            delivery.record(self.db, self.date, self.channel, item, found, thread_ts or found, channel_id, feed=self.feed)
             self.result.warnings.append(f"{item}: found an unrecorded message in Slack; not posted again")
             return found, channel_id
         self._paced()
@@ -339,19 +293,19 @@ class _Thread:
 
     def _post_recorded(self, item: str, text: str, blocks: list[dict], thread_ts: str | None,
                        channel_id: str | None) -> tuple[str, str]:
-        db, date, channel = self.db, self.date, self.channel
-        _intend(db, date, channel, item, thread_ts, channel_id)
+        db, date, channel, feed = self.db, self.date, self.channel, self.feed
+        delivery.intend(db, date, channel, item, thread_ts, channel_id, feed=feed)
         try:
             answer, refused = _post(self.client, channel, text, blocks, thread_ts)
         except _Stop as stop:
             if stop.code != "connection":  # Slack said no: nothing was posted, drop the intent
-                _forget(db, date, channel, item)
+                delivery.forget_intent(db, date, channel, item, feed=feed)
             raise
         if refused:
             what = "the thread's first message" if item == PARENT else item
             self.result.warnings.append(f"{what}: Slack refused its blocks ({refused}); posted a plain version")
         ts, cid = answer["ts"], answer.get("channel") or channel_id or channel
-        _record(db, date, channel, item, ts, thread_ts or ts, cid)
+        delivery.record(db, date, channel, item, ts, thread_ts or ts, cid, feed=feed)
         self.result.sent += 1
         return ts, cid
 
@@ -365,7 +319,7 @@ class _Thread:
     def _ensure_lease(self) -> None:
         # Still ours? A process frozen past the lease (suspended, its heartbeat stalled too)
         # may have been taken over; posting on would duplicate what the new holder posts.
-        if other := POST_LEASES.take(self.db, (self.date, self.channel), self.holder):
+        if other := POST_LEASES.take(self.db, (self.feed, self.date, self.channel), self.holder):
             raise _Stop("lease_lost", f"another process ({other.describe()}) took over posting {self.date} to "
                                       f"{self.channel} while this one was stalled; it continues the thread")
 
@@ -378,7 +332,7 @@ def _rerun(settings: Settings, date: str | None, channel: str) -> str:
 def _stopped(settings: Settings, db, result: DayPost, stop: _Stop) -> DayPost:
     """The day stopped at `stop`: what is in the thread, what to run, on record."""
     date, channel = result.date, result.channel
-    delivered = sum(1 for r in _deliveries(db, date, channel).values() if r["ts"] and r["item"] != PARENT)
+    delivered = delivery.papers_delivered(db, date, channel, feed=settings.feed)
     result.status, result.error = "failed", stop.code
     result.message = (f"Slack posting for {date} stopped: {stop}. {delivered} of {result.total} papers are in "
                       f"the thread; the rest are kept and {_rerun(settings, date, channel)} continues it.")
@@ -411,7 +365,7 @@ def _tallies(db, ids: list[str]) -> dict[str, dict]:
 def update_paper_message(settings: Settings, db, client: WebClient, channel_id: str, ts: str) -> bool:
     """Re-render a posted paper message with the current tally (after a vote). False when
     the message is not one of ours or Slack refuses the update (logged, never raised)."""
-    row = find_paper_message(db, channel_id, ts)
+    row = delivery.find_paper_message(db, channel_id, ts)
     if row is None:
         return False
     found = stored_pick(settings, db, row["date"], row["item"])

@@ -1,6 +1,6 @@
 """Votes from Slack (buttons and reactions) on the bot's paper messages.
 
-A paper message is found through `deliveries` (`post.find_paper_message`): a reaction or
+A paper message is found through the delivery record (`delivery.find_paper_message`): a reaction or
 a click on any other message is not a vote. After a vote the message is rendered again
 with the team's tally and updated in place (`post.update_paper_message`).
 """
@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 
-from .post import find_paper_message, update_paper_message
+from ..delivery import find_paper_message
+from .post import update_paper_message
 
 # Reaction names as Slack sends them (it resolves aliases), skin tone stripped.
 REACTION_VOTES = {"+1": 1, "thumbsup": 1, "-1": -1, "thumbsdown": -1}
