@@ -126,6 +126,9 @@ SPEC: dict[str, Callable[[Any], str | None]] = {
     "llm.batch_poll_seconds": _num_range(0.01, 3600),
     "schedule.time": _hhmm,
     "schedule.timezone": _tz,
+    "schedule.days": lambda v: None if v in ("weekdays", "monday", "tuesday", "wednesday", "thursday", "friday",
+                                             "saturday", "sunday") else
+    "\"weekdays\" or one day of the week (\"monday\" ... \"sunday\") for a weekly round-up",
     # Slack surface (bot/slack): where the daily thread goes, who may change settings.
     # "" = no channel: the feed only writes digests.
     "slack.channel": lambda v: None if v == "" else _str(v),
