@@ -26,6 +26,7 @@ from .llm import usage as llm_usage
 from .models import Paper, Score
 from .progress import Progress
 from .scoring.base import LLM_SOURCES, Scorer
+from .team_settings import team_categories, watched_authors
 
 log = logging.getLogger(__name__)
 SAMPLE_FEED = Path(__file__).resolve().parent.parent / "data" / "samples" / "2025-02-24.xml"
@@ -52,24 +53,6 @@ def _set_run(db, date: str, **fields) -> None:
             db["runs"].insert({"date": date, "started_at": now(), "attempts": 1, **fields})
         else:
             db["runs"].update(date, fields)
-
-
-def watched_authors(settings: Settings, db) -> list[str]:
-    """Configured authors plus those added from Slack (team_settings 'authors')."""
-    import json
-
-    names = list(settings["ranking.authors"])
-    row = next(db.query("select value from team_settings where key = 'authors'"), None)
-    if row:
-        names = json.loads(row["value"])
-    return names
-
-
-def team_categories(settings: Settings, db) -> list[str]:
-    import json
-
-    row = next(db.query("select value from team_settings where key = 'categories'"), None)
-    return json.loads(row["value"]) if row else list(settings["arxiv.categories"])
 
 
 def load_feed(settings: Settings, db, feed_file: str | Path | None, http: PoliteSession | None = None) -> Feed:

@@ -10,7 +10,7 @@ from .. import criteria as criteria_mod
 from .mrkdwn import escape, safe
 from .permissions import mention
 from .stats import stats_lines, team_stats
-from .team_settings import authors, categories
+from ..team_settings import authors, categories
 from .text_parts import split_parts
 
 log = logging.getLogger(__name__)
