@@ -53,9 +53,10 @@ COMPLETION_TOKENS_PER_PAPER = 60  # estimate for the budget; one item with a 20-
 OUTPUT_TOKENS_PER_PAPER = 150
 OUTPUT_TOKENS_BASE = 300
 REASONING_TOKENS = 4000
-# Share of a known context left free: the chat template's tokens, and tokenizers that cut
-# text finer than CHARS_PER_TOKEN (small models' vocabularies split digits and ids).
-CONTEXT_MARGIN = 0.15
+# Share of a known context left free for the chat template's tokens and tokenizers that cut
+# finer than CHARS_PER_TOKEN. Measured on the sample day: SmolLM2's tokenizer gives 4.25
+# characters a token on the prompt's prefix and 5.05 on the papers, so the estimate is high.
+CONTEXT_MARGIN = 0.10
 # Where the server's flags that size its context are named (notes, settings, docs).
 CONTEXT_FLAGS = ("llama.cpp -c/--ctx-size, llama-cpp-python --n_ctx, vLLM --max-model-len, "
                  "Ollama num_ctx or OLLAMA_CONTEXT_LENGTH")
