@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import feedback, store
 from .embed import EmbeddingCache, paper_text
 from .models import Paper, Score
 from .progress import Progress
@@ -228,33 +229,13 @@ def team_labels(db, before: str | None = None, max_unlabeled: int = 2000) -> Tea
     papers, plus up to max_unlabeled recent papers nobody voted on (announced before
     `before`, when given). Votes on papers this database has never seen are skipped: there
     is no text to learn from."""
-    from . import feedback
-    from .store import _paper
-
     net = feedback.labels(db)
-    liked, disliked = [], []
-    ids = list(net)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        for r in db.query(f"select * from papers where arxiv_id in ({','.join('?' * len(chunk))})", chunk):
-            (liked if net[r["arxiv_id"]] > 0 else disliked).append(_paper(r))
-    liked.sort(key=lambda p: p.arxiv_id)
-    disliked.sort(key=lambda p: p.arxiv_id)
-    where, params = "", []
-    if before:
-        where, params = "and a.date < ?", [before]
-    rows = db.query(
-        f"""select p.* from papers p
-            where p.arxiv_id not in (select arxiv_id from feedback)
-              and exists (select 1 from announcements a where a.arxiv_id = p.arxiv_id {where})
-            order by p.first_seen desc, p.arxiv_id desc limit ?""", [*params, max_unlabeled])
-    voted_at = {r["arxiv_id"]: r["at"] for r in
-                db.query("select arxiv_id, max(updated_at) as at from feedback group by arxiv_id")}
-    return TeamLabels(liked, disliked, [_paper(r) for r in rows], voted_at)
-
-
-def has_feedback(db) -> bool:
-    return next(db.query("select 1 as x from feedback limit 1"), None) is not None
+    known = store.get_papers(db, list(net))  # in id order
+    liked = [p for i, p in known.items() if net[i] > 0]
+    disliked = [p for i, p in known.items() if net[i] < 0]
+    voted_at = feedback.latest_vote_times(db)
+    unlabeled = store.latest_announced(db, max_unlabeled, before=before, leave_out=set(voted_at))
+    return TeamLabels(liked, disliked, unlabeled, voted_at)
 
 
 class TasteScorer(Scorer):

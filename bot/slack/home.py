@@ -48,7 +48,7 @@ def _channel(ref: str) -> str:
 def home_view(ctx, now: datetime | None = None) -> dict:
     settings, db = ctx.settings, ctx.db
     crit = criteria_mod.current(db, settings.path("ranking.criteria_file"))
-    row = next(db.query("select created_by, created_at from criteria_versions where id = ?", [crit.version]), None)
+    row = criteria_mod.version_row(db, crit.version)
     at = ctx.next_run() or next_weekday_run(settings["schedule.time"], settings["schedule.timezone"], now)
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": "arXiv papers for the team"}},
