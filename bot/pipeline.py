@@ -105,7 +105,8 @@ def make_scorer(settings: Settings, db, *, batch_api: bool | None = None) -> Sco
     if llm_configured(settings):
         return build_openai_scorer(settings, db, local, AuthorMatcher(watched_authors(settings, db)),
                                    batch_api=batch_api)
-    from .learn import LearnConfig, TasteScorer
+    from .learn import LearnConfig
+    from .scoring.taste import TasteScorer
 
     if settings["learning.enabled"] and feedback.has_votes(db):
         # The team has voted: blend its learned taste into the local relevance, so the ranking
