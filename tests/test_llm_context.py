@@ -10,8 +10,11 @@ import time
 
 import pytest
 
+from bot.config import load_settings
 from bot.llm.provider import CallOutcome
 from bot.llm.usage import CallRecord
+from bot.scoring.local import LocalScorer
+from bot.scoring.openai_scorer import build_openai_scorer
 from tests.llm_helpers import (BENGIO, DATE, criteria, db, embed_cache, make_scorer,  # noqa: F401
                                sample_papers, server, stored_day)
 from tests.servers.openai_server import OpenAIServer, tokens
@@ -131,3 +134,16 @@ def test_the_phase_time_limit_0_is_chosen_by_the_kind_of_server(db, embed_cache,
     srv.kind = kind
     _score(db, embed_cache, criteria, srv, sample_papers(3), time_limit_seconds=0)
     assert limit - 60 < srv.calls[0]["seconds_left"] <= limit
+
+
+def test_the_settings_reach_the_provider(db, embed_cache, server):
+    settings = load_settings().override(llm__base_url=server.base_url, llm__server="llama.cpp",
+                                        llm__context_tokens=4096, llm__model="smollm2",
+                                        llm__price={"input": 0, "cached_input": 0, "output": 0})
+    scorer = build_openai_scorer(settings, db, LocalScorer(embed_cache))
+    provider = scorer.provider
+    assert (provider.kind, provider.context_tokens()) == ("llama.cpp", 4096)
+    assert provider.timeout == 600, "timeout 0: a self-hosted server's"
+    assert scorer.prices.price("smollm2").output == 0
+    provider = build_openai_scorer(settings.override(llm__timeout_seconds=30), db, LocalScorer(embed_cache)).provider
+    assert provider.timeout == 30
