@@ -15,7 +15,7 @@ from bot.llm.provider import CallOutcome
 from bot.llm.usage import CallRecord
 from bot.scoring.local import LocalScorer
 from bot.scoring.openai_scorer import build_openai_scorer
-from tests.llm_helpers import (BENGIO, DATE, criteria, db, embed_cache, make_scorer,  # noqa: F401
+from tests.llm_helpers import (BENGIO, DATE, criteria, db, embed_cache, make_provider, make_scorer,  # noqa: F401
                                sample_papers, server, stored_day)
 from tests.servers.openai_server import OpenAIServer, tokens
 
@@ -147,3 +147,31 @@ def test_the_settings_reach_the_provider(db, embed_cache, server):
     assert scorer.prices.price("smollm2").output == 0
     provider = build_openai_scorer(settings.override(llm__timeout_seconds=30), db, LocalScorer(embed_cache)).provider
     assert provider.timeout == 30
+
+
+# --- the same over real HTTP: the real provider against the stand-in server's kinds ----------
+
+def _score_over_http(db, embed_cache, criteria, srv, papers, response_format="auto", **cfg):
+    stored_day(db, papers)
+    provider = make_provider(srv, timeout=10, response_format=response_format)
+    cfg = {"batch_size": 8, "concurrency": 1, "max_rounds": 1, **cfg}
+    return make_scorer(db, srv, embed_cache, provider=provider, **cfg).score(papers, criteria, DATE)
+
+
+def test_a_server_that_names_its_context_only_when_refusing_gets_split_then_sized_batches(
+        db, embed_cache, criteria):
+    with OpenAIServer(kind="llama-cpp-python", context_size=4000) as srv:
+        # json_object: this kind answers 500 to json_schema (the switch is the provider's tests' part).
+        result = _score_over_http(db, embed_cache, criteria, srv, sample_papers(17), "json_object", batch_size=16)
+        statuses = [c.status for c in srv.chat_calls()]
+    assert set(_sources(result).values()) == {"llm"}
+    assert statuses.count(400) == 1, "only the call sent before the size was known was refused"
+
+
+def test_a_server_that_tells_its_context_gets_batches_that_fit_from_the_first_call(db, embed_cache, criteria):
+    with OpenAIServer(kind="llama.cpp", context_size=4000) as srv:
+        result = _score_over_http(db, embed_cache, criteria, srv, sample_papers(13), batch_size=12)
+        statuses = [c.status for c in srv.chat_calls()]
+    assert set(_sources(result).values()) == {"llm"}
+    assert statuses and set(statuses) == {200}
+    assert any(n.startswith("Calls carried at most") and "context of 4000 tokens" in n for n in result.notes)
