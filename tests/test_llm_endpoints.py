@@ -108,6 +108,7 @@ def test_json_object_mode_sends_the_schema_narrowed_to_the_call():
             scores = fmt["schema"]["properties"]["scores"]
             assert scores["items"]["properties"]["id"] == {"type": "string", "enum": ids}
             assert scores["minItems"] == scores["maxItems"] == len(ids)
+            assert scores["items"]["properties"]["novelty"] == {"type": "integer", "enum": list(range(1, 11))}
         assert formats[0]["json_schema"]["schema"]["properties"]["scores"]["maxItems"] == 3, \
             "json_schema to a self-hosted server is narrowed too"
 

@@ -241,12 +241,16 @@ class _Probe:
 
 def call_schema(ids: list[str] | None) -> dict:
     """The reply schema for one call: its ids as an enum and exactly one item per paper, so
-    a grammar-constrained server cannot invent, repeat or drop a paper; static without ids."""
+    a grammar-constrained server cannot invent, repeat or drop a paper, and the scores as the
+    enum 1..10 (llama-cpp-python's grammar ignores minimum/maximum; SmolLM2 wrote novelty 27);
+    static without ids."""
     if not ids:
         return REPLY_SCHEMA
     schema = copy.deepcopy(REPLY_SCHEMA)
     scores = schema["properties"]["scores"]
-    scores["items"]["properties"]["id"] = {"type": "string", "enum": list(dict.fromkeys(ids))}
+    fields = scores["items"]["properties"]
+    fields["id"] = {"type": "string", "enum": list(dict.fromkeys(ids))}
+    fields["relevance"] = fields["novelty"] = {"type": "integer", "enum": list(range(1, 11))}
     scores["minItems"] = scores["maxItems"] = len(ids)
     return schema
 
