@@ -161,11 +161,20 @@ def _score_over_http(db, embed_cache, criteria, srv, papers, response_format="au
 def test_a_server_that_names_its_context_only_when_refusing_gets_split_then_sized_batches(
         db, embed_cache, criteria):
     with OpenAIServer(kind="llama-cpp-python", context_size=4000) as srv:
-        # json_object: this kind answers 500 to json_schema (the switch is the provider's tests' part).
         result = _score_over_http(db, embed_cache, criteria, srv, sample_papers(17), "json_object", batch_size=16)
         statuses = [c.status for c in srv.chat_calls()]
     assert set(_sources(result).values()) == {"llm"}
     assert statuses.count(400) == 1, "only the call sent before the size was known was refused"
+
+
+def test_a_server_that_refuses_the_schema_and_finds_the_batch_too_long_gets_it_split(db, embed_cache, criteria):
+    """In "auto" mode llama-cpp-python answers 500 to json_schema and, to the json_object probe,
+    that the batch is too long: the probe's answer is taken (split), not thrown away."""
+    with OpenAIServer(kind="llama-cpp-python", context_size=4000) as srv:
+        result = _score_over_http(db, embed_cache, criteria, srv, sample_papers(17), "auto", batch_size=16)
+        formats = [c.body["response_format"]["type"] for c in srv.chat_calls()]
+    assert set(_sources(result).values()) == {"llm"}
+    assert formats.count("json_schema") == 2, "two 500s to the schema, then json_object for good"
 
 
 def test_a_server_that_tells_its_context_gets_batches_that_fit_from_the_first_call(db, embed_cache, criteria):

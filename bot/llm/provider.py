@@ -321,7 +321,14 @@ class OpenAIChat:
         left = _seconds_left(deadline)
         if left <= 0:
             return False
-        if self._attempt(out, call, "json_object", min(self.timeout, left)) is not None:
+        failure = self._attempt(out, call, "json_object", min(self.timeout, left))
+        if failure is not None and failure.kind == "too_long" and self.auto:
+            # The server read the json_object request far enough to find it too long for its
+            # context (llama-cpp-python): the 500s were the schema's, and the batch must be split.
+            self._switch_to_json_object(f"HTTP 500 on {call.schema_500s} tries; json_object is read")
+            self._ended(out, failure)
+            return True
+        if failure is not None:
             log.debug("json_object failed too (%s): the 500s are not about the schema", out.error)
             return False
         n = call.schema_500s
