@@ -28,8 +28,9 @@ from bot import feedback  # noqa: E402
 from bot.db import open_db  # noqa: E402
 from bot.embed import EmbeddingCache, paper_text, text_key  # noqa: E402
 from bot.eval import read_labels  # noqa: E402
-from bot.learn import LearnConfig, TasteModel, TasteScorer, team_labels, text_features  # noqa: E402
+from bot.learn import LearnConfig, TasteModel, team_labels, text_features  # noqa: E402
 from bot.scoring.local import LocalScorer  # noqa: E402
+from bot.scoring.taste import TasteScorer  # noqa: E402
 from bot.store import save_papers  # noqa: E402
 
 DEFAULT_LABELS = ROOT.parent / "shared" / "data" / "labels" / "vision-embodied.2025.jsonl.gz"

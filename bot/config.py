@@ -53,6 +53,39 @@ def _num_range(lo, hi):
     return check
 
 
+def _zero_or(check):
+    """0 (= chosen for you, see the setting's comment) or a value `check` accepts."""
+    def either(v):
+        accepted = check(v)
+        if accepted and not (v == 0 and not isinstance(v, bool)):
+            return f"0 or {accepted}"
+    return either
+
+
+def _server_kind(v):
+    from .llm.provider import SERVER_KINDS  # where each kind's behaviour lives
+
+    if v not in SERVER_KINDS:
+        return "one of " + ", ".join(f'"{k}"' for k in SERVER_KINDS)
+
+
+PRICE_FIELDS = ("input", "cached_input", "output")
+
+
+def _price(v):
+    accepted = ("{} (the price from data/prices.toml) or an inline table of USD per 1M tokens for llm.model, "
+                "like {input = 0.2, cached_input = 0.02, output = 1.25} ({input = 0, cached_input = 0, "
+                "output = 0} for a local model)")
+    if not isinstance(v, dict):
+        return accepted
+    problems = [f"missing {k}" for k in PRICE_FIELDS if k not in v]
+    problems += [f"unknown field {k}" for k in v if k not in PRICE_FIELDS]
+    problems += [f"{k} is not a number from 0 to 1000" for k, x in v.items() if k in PRICE_FIELDS and (
+        isinstance(x, bool) or not isinstance(x, (int, float)) or not 0 <= x <= 1000)]
+    if v and problems:
+        return f"{accepted}; here: {', '.join(problems)}"
+
+
 def _str(v):
     if not isinstance(v, str) or not v.strip():
         return "a non-empty string"
@@ -112,14 +145,18 @@ SPEC: dict[str, Callable[[Any], str | None]] = {
     "llm.fewshot_examples": _int_range(0, 40),
     "llm.abstract_chars": _int_range(0, 10000),
     "llm.daily_budget_usd": _num_range(0, 10000),
-    "llm.timeout_seconds": _num_range(1, 900),
+    # 0 = chosen by the kind of server (llm.server): a CPU server takes minutes for one call.
+    "llm.timeout_seconds": _zero_or(_num_range(1, 900)),
     "llm.max_tries": _int_range(1, 10),
     "llm.max_rounds": _int_range(1, 10),
     # The whole LLM phase of a run, and how many failed calls in a row end it (the rest is ranked locally).
-    "llm.time_limit_seconds": _num_range(1, 86400),
+    "llm.time_limit_seconds": _zero_or(_num_range(1, 86400)),
     "llm.give_up_after_failed_calls": _int_range(1, 100),
     "llm.response_format": lambda v: None if v in ("auto", "json_schema", "json_object") else
     "one of \"auto\", \"json_schema\", \"json_object\"",
+    "llm.server": _server_kind,
+    "llm.context_tokens": _zero_or(_int_range(512, 10_000_000)),
+    "llm.price": _price,
     "llm.reasoning_effort": lambda v: None if isinstance(v, str) else "a string (\"\" = not sent)",
     "llm.batch_api": _bool,
     "llm.batch_deadline_minutes": _num_range(1, 1440),

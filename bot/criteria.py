@@ -132,6 +132,13 @@ def _latest(db) -> dict | None:
     return next(db.query("select * from criteria_versions order by id desc limit 1"), None)
 
 
+def version_row(db, version: int | None) -> dict | None:
+    """The stored row of a criteria version (id, text, created_by, created_at, note, ...)."""
+    if version is None:
+        return None
+    return next(db.query("select * from criteria_versions where id = ?", [version]), None)
+
+
 def _last_adopted_from_file(db) -> dict | None:
     return next(db.query("select * from criteria_versions where file_sha256 is not null "
                          "order by id desc limit 1"), None)

@@ -36,10 +36,6 @@ def _who() -> str:
         return "cli"
 
 
-def _row(db, version: int) -> dict | None:
-    return next(db.query("select * from criteria_versions where id = ?", [version]), None)
-
-
 def _when(created_at: str) -> str:
     """A version's time to the second, as a reader wants it (it is stored to the microsecond)."""
     return (created_at or "")[:19].replace("T", " ")
@@ -56,7 +52,7 @@ def _file_note(db, path, version: int) -> str | None:
 def show(db, settings: Settings) -> str:
     path = settings.path("ranking.criteria_file")
     crit = criteria_mod.current(db, path)
-    row = _row(db, crit.version)
+    row = criteria_mod.version_row(db, crit.version)
     lines = [f"criteria version {crit.version}, saved {_when(row['created_at'])} UTC by {row['created_by']}"
              + (f" ({row['note']})" if row["note"] else "")]
     if note := _file_note(db, path, crit.version):

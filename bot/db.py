@@ -486,6 +486,19 @@ def m009_pick_sources(db: sqlite_utils.Database) -> None:
                         and s.criteria_version = r.criteria_version)""")
 
 
+@migration
+def m010_llm_endpoints(db: sqlite_utils.Database) -> None:
+    # What each LLM endpoint (base_url + model) turned out to be and honour (bot/llm/endpoints.py),
+    # so a run neither re-probes a response format the server refused nor re-identifies it.
+    db["llm_endpoints"].create({
+        "base_url": str, "model": str, "kind": str,  # openai | llama.cpp | vllm | ollama | other
+        "response_format": str,  # json_object once json_schema was refused; json_schema once it worked
+        "limit_field": str,  # max_tokens | max_completion_tokens, once learnt ("" = the kind's)
+        "json_object_schema": int,  # 0 once the server refused a schema inside response_format json_object
+        "context_tokens": int, "identified_at": str, "updated_at": str,
+    }, pk=("base_url", "model"))
+
+
 # Tables whose rows belong to one feed, and the primary key each gets with the feed in it
 # (None: the key stays; the table only gains the column).
 FEED_KEYED = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -199,14 +199,3 @@ class EmbeddingCache:
 
 def paper_text(title: str, abstract: str) -> str:
     return f"{title.strip()}. {abstract.strip()}"
-
-
-def iter_chunks(items: Iterable, size: int):
-    buf = []
-    for it in items:
-        buf.append(it)
-        if len(buf) == size:
-            yield buf
-            buf = []
-    if buf:
-        yield buf

@@ -7,7 +7,7 @@ relevance, ...) is replayed day by day, the way the team would live it:
     positive (relevance >= 8), 👎 to a negative (relevance <= 5), nothing otherwise.
 Two arms run side by side: `zero_shot` (the local scorer, criteria only: what the product
 does before any thumb) and `with_feedback` (the same scores blended with bot.learn's model,
-exactly as bot.learn.TasteScorer does in the daily run).
+exactly as bot.scoring.taste.TasteScorer does in the daily run).
 
 Metrics are per day, averaged over the days on or after `score_from` (feedback accumulates
 from the first day): `auc` (positives vs negatives, days with both), `p_at_top` (share of

@@ -1,7 +1,8 @@
 """Team feedback: each user's current vote on each paper (+1 / -1), with a history.
 
 The latest vote of a user on a paper wins; vote 0 removes it. Every change is also
-appended to `feedback_events`. Imports call `set_vote`; scorers read `labels`.
+appended to `feedback_events`. Imports call `set_vote`; scorers read `labels`. This
+module is the home of both tables: every query of them is here.
 
 Slack delivers events at least once and not in order: a retry of a reaction_added can
 arrive after the reaction_removed that followed it. So Slack's surfaces call `apply_event`
@@ -174,3 +175,69 @@ def labels(db) -> dict[str, int]:
         elif r["net"] < 0:
             out[r["arxiv_id"]] = -1
     return out
+
+
+def has_votes(db) -> bool:
+    return next(db.query("select 1 as x from feedback limit 1"), None) is not None
+
+
+def count_votes(db) -> int:
+    return next(db.query("select count(*) as n from feedback"))["n"]
+
+
+def stored_vote(db, arxiv_id: str, user_id: str) -> tuple[int, str] | None:
+    """The vote a user holds on a paper and when it was last set, None without one."""
+    row = next(db.query("select vote, updated_at from feedback where arxiv_id = ? and user_id = ?",
+                        [arxiv_id, user_id]), None)
+    return (row["vote"], row["updated_at"]) if row else None
+
+
+def event_times(db, arxiv_id: str, user_id: str) -> list[str]:
+    """The times of every recorded event for a user and paper, as stored."""
+    return [r["at"] for r in db.query("select at from feedback_events where arxiv_id = ? and user_id = ?",
+                                      [arxiv_id, user_id])]
+
+
+def votes_oldest_first(db) -> list[dict]:
+    """Every current vote (arxiv_id, user_id, vote, updated_at), the oldest first."""
+    return list(db.query("select arxiv_id, user_id, vote, updated_at from feedback "
+                         "order by updated_at, arxiv_id, user_id"))
+
+
+def latest_vote_times(db) -> dict[str, str]:
+    """arxiv_id -> the time of the latest vote on it, for every paper someone votes on."""
+    return {r["arxiv_id"]: r["at"] for r in
+            db.query("select arxiv_id, max(updated_at) as at from feedback group by arxiv_id")}
+
+
+def net_verdicts(db) -> list[dict]:
+    """The papers with a net team verdict (arxiv_id, net, last_vote), the most recently voted first."""
+    return list(db.query(
+        """select arxiv_id, sum(vote) as net, max(updated_at) as last_vote from feedback
+           group by arxiv_id having net != 0 order by last_vote desc, arxiv_id"""))
+
+
+def _chunks(ids: list[str], size: int = 500):
+    ids = sorted(set(ids))
+    for start in range(0, len(ids), size):
+        chunk = ids[start:start + size]
+        yield chunk, ",".join("?" * len(chunk))
+
+
+def tallies(db, ids: list[str]) -> dict[str, dict[str, int]]:
+    """arxiv_id -> {"up", "down"} for the papers among `ids` with a vote (in id order)."""
+    out = {}
+    for chunk, marks in _chunks(ids):
+        for r in db.query(f"""select arxiv_id, sum(vote = 1) as up, sum(vote = -1) as down from feedback
+                              where arxiv_id in ({marks}) group by arxiv_id order by arxiv_id""", chunk):
+            out[r["arxiv_id"]] = {"up": r["up"], "down": r["down"]}
+    return out
+
+
+def voter_count(db, ids: list[str]) -> int:
+    """How many people hold a vote on any of these papers."""
+    users: set[str] = set()
+    for chunk, marks in _chunks(ids):
+        users.update(r["user_id"] for r in db.query(
+            f"select distinct user_id from feedback where arxiv_id in ({marks})", chunk))
+    return len(users)

@@ -28,8 +28,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO
 
-from . import feedback
-from .db import now
+from . import feedback, store
 from .jsonl import at_line, open_binary, read_lines
 from .progress import Progress
 from .text import counted
@@ -172,13 +171,10 @@ def read_votes(fh: IO[bytes], source: str = "input") -> tuple[list[dict], list[s
 
 def _ensure_paper(db, v: dict) -> str:
     """'known', 'new' (registered from the line) or 'unknown'."""
-    if next(db.query("select 1 as x from papers where arxiv_id = ?", [v["arxiv_id"]]), None):
+    if store.has_paper(db, v["arxiv_id"]):
         return "known"
     if "title" in v and "abstract" in v:
-        with db.conn:
-            db.conn.execute(
-                """insert into papers (arxiv_id, version, title, authors, abstract, categories, first_seen, updated_at)
-                   values (?, 1, ?, '[]', ?, '[]', ?, ?)""", (v["arxiv_id"], v["title"], v["abstract"], v["time"], now()))
+        store.add_paper_text(db, v["arxiv_id"], v["title"], v["abstract"], first_seen=v["time"])
         return "new"
     return "unknown"
 
@@ -222,12 +218,10 @@ def _count_paper(rep: ImportReport, state: str, arxiv_id: str, seen_unknown: set
 def _stored(db, v: dict) -> tuple[int, datetime | None]:
     """The vote held for the line's user and paper (0: none) and the time of the latest
     change to it (the vote's own, or the removal's)."""
-    row = next(db.query("select vote, updated_at from feedback where arxiv_id = ? and user_id = ?",
-                        [v["arxiv_id"], v["user"]]), None)
-    if row:
-        return row["vote"], _parse_time(row["updated_at"])
-    times = [_parse_time(r["at"]) for r in db.query(
-        "select at from feedback_events where arxiv_id = ? and user_id = ?", [v["arxiv_id"], v["user"]])]
+    held = feedback.stored_vote(db, v["arxiv_id"], v["user"])
+    if held:
+        return held[0], _parse_time(held[1])
+    times = [_parse_time(at) for at in feedback.event_times(db, v["arxiv_id"], v["user"])]
     return 0, max((t for t in times if t), default=None)  # as instants: the texts differ in width
 
 
@@ -253,17 +247,15 @@ def _apply(db, v: dict, rep: ImportReport, horizon: datetime) -> None:
 
 def export_votes(db, fh: IO[str]) -> int:
     """Write every current vote (oldest first); returns how many."""
-    n = 0
-    rows = db.query(
-        """select f.arxiv_id, f.user_id, f.vote, f.updated_at, p.title, p.abstract
-           from feedback f left join papers p using (arxiv_id) order by f.updated_at, f.arxiv_id, f.user_id""")
-    for r in rows:
+    votes = feedback.votes_oldest_first(db)
+    papers = store.get_papers(db, [r["arxiv_id"] for r in votes])
+    for r in votes:
         out = {"arxiv_id": r["arxiv_id"], "user": r["user_id"], "vote": r["vote"], "time": r["updated_at"]}
-        if r["title"]:
-            out["title"], out["abstract"] = r["title"], r["abstract"] or ""
+        paper = papers.get(r["arxiv_id"])
+        if paper and paper.title:
+            out["title"], out["abstract"] = paper.title, paper.abstract or ""
         fh.write(json.dumps(out, ensure_ascii=False) + "\n")
-        n += 1
-    return n
+    return len(votes)
 
 
 def open_input(path: str | Path) -> IO[bytes]:

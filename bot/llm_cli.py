@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date as Date, timedelta
 
 from .cli import COMMANDS, arguments, command, open_store, whole_number
 from .config import Settings
@@ -12,7 +11,8 @@ from .config import Settings
 def _costs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
     p.add_argument("--days", type=whole_number("a number of days", 0, 36500, "0 = all days"), default=30,
-                   metavar="N", help="announcement days to cover (default 30; 0 = all)")
+                   metavar="N", help="the N most recent announcement days with LLM calls recorded, however old "
+                   "(default 30; 0 = all)")
 
 
 def _money(x) -> str:
@@ -45,8 +45,7 @@ def cmd_costs(args, settings: Settings) -> int:
     from .llm.usage import summary
 
     db = open_store(settings, args.db)
-    since = (Date.today() - timedelta(days=args.days)).isoformat() if args.days else None
-    print(format_costs(summary(db, since)))
+    print(format_costs(summary(db, args.days)))
     return 0
 
 

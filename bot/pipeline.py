@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from . import criteria as criteria_mod
-from . import run_lock, store
+from . import feedback, run_lock, store
+from . import picks as picks_mod
 from .authors import AuthorMatcher
 from .config import Settings
 from .db import check_file_unchanged, now
@@ -26,6 +27,7 @@ from .llm import usage as llm_usage
 from .models import Paper, Score
 from .progress import Progress
 from .scoring.base import LLM_SOURCES, Scorer
+from .team_settings import team_categories, watched_authors
 
 log = logging.getLogger(__name__)
 SAMPLE_FEED = Path(__file__).resolve().parent.parent / "data" / "samples" / "2025-02-24.xml"
@@ -52,24 +54,6 @@ def _set_run(db, date: str, **fields) -> None:
             db["runs"].insert({"date": date, "started_at": now(), "attempts": 1, **fields})
         else:
             db["runs"].update(date, fields)
-
-
-def watched_authors(settings: Settings, db) -> list[str]:
-    """Configured authors plus those added from Slack (team_settings 'authors')."""
-    import json
-
-    names = list(settings["ranking.authors"])
-    row = next(db.query("select value from team_settings where key = 'authors'"), None)
-    if row:
-        names = json.loads(row["value"])
-    return names
-
-
-def team_categories(settings: Settings, db) -> list[str]:
-    import json
-
-    row = next(db.query("select value from team_settings where key = 'categories'"), None)
-    return json.loads(row["value"]) if row else list(settings["arxiv.categories"])
 
 
 def load_feed(settings: Settings, db, feed_file: str | Path | None, http: PoliteSession | None = None) -> Feed:
@@ -121,9 +105,10 @@ def make_scorer(settings: Settings, db, *, batch_api: bool | None = None) -> Sco
     if llm_configured(settings):
         return build_openai_scorer(settings, db, local, AuthorMatcher(watched_authors(settings, db)),
                                    batch_api=batch_api)
-    from .learn import LearnConfig, TasteScorer, has_feedback
+    from .learn import LearnConfig
+    from .scoring.taste import TasteScorer
 
-    if settings["learning.enabled"] and has_feedback(db):
+    if settings["learning.enabled"] and feedback.has_votes(db):
         # The team has voted: blend its learned taste into the local relevance, so the ranking
         # follows what the team liked and not only how the criteria are worded.
         return TasteScorer(local, db, local.cache, LearnConfig.from_settings(settings))
@@ -276,15 +261,7 @@ def _pick(settings: Settings, db, day: _Day, scores: dict[str, Score], scorer: S
     why = scorer.explain([pk.paper for pk in picks])
     for pk in picks:
         pk.why = pk.why or why.get(pk.paper.arxiv_id, "")
-    with db.conn:
-        db.conn.execute("delete from picks where date = ?", (day.date,))
-        db.conn.executemany(
-            """insert into picks (date, rank, arxiv_id, relevance, novelty, comment, author_match, scorer, source)
-               values (?,?,?,?,?,?,?,?,?)""",
-            [(day.date, i, pk.paper.arxiv_id, pk.score.relevance, pk.score.novelty,
-              "Author match" if pk.author_match else pk.score.comment, int(bool(pk.author_match)), scorer.name,
-              pk.score.source)
-             for i, pk in enumerate(picks, 1)])
+    picks_mod.save_day(db, day.date, picks, scorer.name)
     return picks
 
 
@@ -320,7 +297,7 @@ def stored_report(settings: Settings, db, date: str) -> DayReport | None:
     by_id = {p.arxiv_id: p for p in store.load_papers(db, date)}
     matcher = AuthorMatcher(watched_authors(settings, db))
     picks = [_stored_pick(r, by_id[r["arxiv_id"]], matcher)
-             for r in db.query("select * from picks where date = ? order by rank", [date]) if r["arxiv_id"] in by_id]
+             for r in picks_mod.day_rows(db, date) if r["arxiv_id"] in by_id]
     return DayReport(date=date, n_feed=run["n_feed"] or 0, n_scanned=run["n_scanned"] or 0, picks=picks,
                      scorer=run["scorer_label"] or run["scorer"] or "", criteria_text="",
                      criteria_version=run["criteria_version"], usage=_stored_usage(db, run),
@@ -329,7 +306,7 @@ def stored_report(settings: Settings, db, date: str) -> DayReport | None:
 
 def stored_pick(settings: Settings, db, date: str, arxiv_id: str) -> tuple[Pick, int] | None:
     """One stored pick and its rank, to re-render its message (after a vote, on resume)."""
-    row = next(db.query("select * from picks where date = ? and arxiv_id = ?", [date, arxiv_id]), None)
+    row = picks_mod.pick_row(db, date, arxiv_id)
     paper = store.get_paper(db, arxiv_id)
     if row is None or paper is None:
         return None

@@ -1,4 +1,7 @@
-"""Reading and writing domain objects in the SQLite store (all SQL is parameterised)."""
+"""Reading and writing domain objects in the SQLite store (all SQL is parameterised).
+
+The home of the tables `papers`, `announcements`, `scores` and `audit_log`: no other
+module queries them. Others ask here, and join in Python what they read elsewhere."""
 from __future__ import annotations
 
 import json
@@ -72,6 +75,43 @@ def earlier_paper_texts(db, before: str, limit: int) -> list[tuple[str, str]]:
 def get_paper(db, arxiv_id: str) -> Paper | None:
     row = next(db.query("select * from papers where arxiv_id = ?", [arxiv_id]), None)
     return _paper(row) if row else None
+
+
+def has_paper(db, arxiv_id: str) -> bool:
+    return next(db.query("select 1 as x from papers where arxiv_id = ?", [arxiv_id]), None) is not None
+
+
+def get_papers(db, ids: list[str]) -> dict[str, Paper]:
+    """The known papers among `ids`, by id (in id order); unknown ids are left out."""
+    out = {}
+    ids = sorted(set(ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for r in db.query(f"select * from papers where arxiv_id in ({','.join('?' * len(chunk))}) "
+                          "order by arxiv_id", chunk):
+            out[r["arxiv_id"]] = _paper(r)
+    return out
+
+
+def add_paper_text(db, arxiv_id: str, title: str, abstract: str, first_seen: str) -> None:
+    """Register a paper known only by its title and abstract (a vote imported from another
+    install): enough to learn from, the rest is filled in if a feed ever lists it."""
+    with db.conn:
+        db.conn.execute(
+            """insert into papers (arxiv_id, version, title, authors, abstract, categories, first_seen, updated_at)
+               values (?, 1, ?, '[]', ?, '[]', ?, ?)""", (arxiv_id, title, abstract, first_seen, now()))
+
+
+def latest_announced(db, limit: int, before: str | None = None, leave_out: set[str] = frozenset()) -> list[Paper]:
+    """Up to `limit` papers announced on some day (before `before`, when given), the most
+    recently first seen first, leaving out the ids in `leave_out`."""
+    where, params = ("and a.date < ?", [before]) if before else ("", [])
+    # Each paper left out frees one place, so asking for that many more is always enough.
+    rows = db.query(
+        f"""select p.* from papers p
+            where exists (select 1 from announcements a where a.arxiv_id = p.arxiv_id {where})
+            order by p.first_seen desc, p.arxiv_id desc limit ?""", [*params, limit + len(leave_out)])
+    return [_paper(r) for r in rows if r["arxiv_id"] not in leave_out][:limit]
 
 
 def load_scores(db, scorer: str, criteria_version: int, ids: list[str]) -> dict[str, Score]:

@@ -1,19 +1,18 @@
-"""The team's watched authors and arXiv categories, changed from Slack.
+"""The team's watched authors and arXiv categories, changed from Slack (table `team_settings`).
 
 Both live in `team_settings` as JSON lists (keys 'authors' and 'categories'); until the
 first change from Slack they are the configured `ranking.authors` / `arxiv.categories`.
-`bot.pipeline.watched_authors` and `bot.pipeline.team_categories` read the same rows, so
-the next run uses what was changed here. Callers record each change with `store.audit`.
+The daily run reads them here too (`watched_authors`, `team_categories`), so the next run
+uses what was changed. Callers record each change with `store.audit`.
 """
 from __future__ import annotations
 
 import json
 import re
 
-from ..authors import Name, same_person
-from ..config import SPEC
-from ..db import now
-from ..pipeline import team_categories, watched_authors
+from .authors import Name, same_person
+from .config import SPEC
+from .db import now
 
 MAX_AUTHORS = 200
 MAX_NAME_CHARS = 100
@@ -22,6 +21,24 @@ MAX_CATEGORIES = 20
 
 class TeamSettingError(ValueError):
     """A change that cannot be made; the message says what was wrong."""
+
+
+def _stored(db, key: str) -> list[str] | None:
+    """The list saved under `key`, None until one was saved."""
+    row = next(db.query("select value from team_settings where key = ?", [key]), None)
+    return json.loads(row["value"]) if row else None
+
+
+def watched_authors(settings, db) -> list[str]:
+    """The configured authors (`ranking.authors`), or the list as last changed from Slack."""
+    saved = _stored(db, "authors")
+    return saved if saved is not None else list(settings["ranking.authors"])
+
+
+def team_categories(settings, db) -> list[str]:
+    """The configured `arxiv.categories`, or the list as last changed from Slack."""
+    saved = _stored(db, "categories")
+    return saved if saved is not None else list(settings["arxiv.categories"])
 
 
 def _save(db, key: str, values: list[str], who: str) -> None:

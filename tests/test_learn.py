@@ -9,10 +9,11 @@ from bot import criteria as criteria_mod
 from bot import feedback
 from bot.config import load_settings
 from bot.embed import EmbeddingCache, paper_text
-from bot.learn import LearnConfig, TasteModel, TasteScorer, blend, blend_weight, explain, team_labels
+from bot.learn import LearnConfig, TasteModel, blend, blend_weight, explain, team_labels
 from bot.models import Paper
 from bot.pipeline import make_scorer, run_day
 from bot.scoring.local import LocalScorer
+from bot.scoring.taste import TasteScorer
 from bot.store import save_papers
 from tests.scorer_fixtures import cache, db, model, papers  # noqa: F401 (fixtures by name)
 from pathlib import Path

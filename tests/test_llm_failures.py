@@ -204,15 +204,26 @@ def test_a_day_whose_llm_calls_all_failed_is_labelled_ordered_and_commented_as_l
 
 # --- the bound with the shipped settings, and the settings' validation ----------------------
 
-def test_default_settings_bound_the_llm_phase_to_five_minutes():
+def test_default_settings_bound_the_llm_phase_to_five_minutes_on_openai():
     cfg = LLMConfig.from_settings(load_settings())
     assert not cfg.batch_api, "the Batch API (opt-in) waits up to its own deadline"
     # The phase ends at the time limit, plus the grace given to calls still open at it.
-    assert 0 < cfg.time_limit_seconds + openai_scorer.ABANDON_GRACE_SECONDS <= 300
+    assert 0 < openai_scorer.time_limit_seconds(cfg, "openai") + openai_scorer.ABANDON_GRACE_SECONDS <= 300
     assert cfg.give_up_after_failed_calls >= 1
 
 
-@pytest.mark.parametrize("key,value", [("llm__time_limit_seconds", 0), ("llm__time_limit_seconds", "5 min"),
+@pytest.mark.parametrize("kind", ["llama.cpp", "vllm", "ollama", "other"])
+def test_a_self_hosted_server_gets_a_longer_phase_by_default_and_a_setting_wins(kind):
+    # A CPU server takes about 2 minutes for one call of 20 papers.
+    cfg = LLMConfig.from_settings(load_settings())
+    assert openai_scorer.time_limit_seconds(cfg, kind) == 900
+    cfg = LLMConfig.from_settings(load_settings().override(llm__time_limit_seconds=30))
+    assert openai_scorer.time_limit_seconds(cfg, kind) == openai_scorer.time_limit_seconds(cfg, "openai") == 30
+
+
+@pytest.mark.parametrize("key,value", [("llm__time_limit_seconds", -1), ("llm__time_limit_seconds", 0.5),
+                                       ("llm__time_limit_seconds", "5 min"), ("llm__timeout_seconds", 0.5),
+                                       ("llm__server", "lmstudio"), ("llm__context_tokens", 100),
                                        ("llm__give_up_after_failed_calls", 0),
                                        ("llm__give_up_after_failed_calls", 1.5)])
 def test_bad_llm_limits_name_the_setting(key, value):
@@ -273,12 +284,17 @@ def test_a_trickling_reply_ends_at_the_try_timeout_or_the_deadline(server, bound
 class StuckProvider:
     """A ChatProvider whose call never returns by itself (an endpoint that trickles bytes)."""
     model = "gpt-5.4-nano"
+    kind = "openai"
+    timeout = 60.0
 
     def __init__(self):
         self.release = threading.Event()
         self.calls = 0
 
-    def complete(self, messages, max_tokens, n_papers=0, deadline=None):
+    def context_tokens(self) -> int | None:
+        return None
+
+    def complete(self, messages, max_tokens, n_papers=0, deadline=None, ids=None):
         self.calls += 1
         self.release.wait(30)
         return CallOutcome(error="released")

@@ -9,12 +9,11 @@ import threading
 import pytest
 
 from bot import criteria
-from bot.pipeline import team_categories, watched_authors
 from bot.slack.listeners.views.criteria_modal import joined_text, line_ends
-from bot.slack.text_parts import split_boxes, split_parts
 from bot.slack.post import DayPost
 from bot.slack.stats import team_stats
-from bot.slack.team_settings import TeamSettingError, parse_categories, parse_names
+from bot.slack.text_parts import split_boxes, split_parts
+from bot.team_settings import TeamSettingError, parse_categories, parse_names, team_categories, watched_authors
 from tests.slack_helpers import block_actions_payload, view_submission_payload
 from tests.slack_listener_fixtures import DATE, eventually, h, harness_factory  # noqa: F401 (fixtures)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from .. import feedback, store
 from .prompt import Example, shorten
 
 DUPLICATE_OVERLAP = 0.5  # word-set Jaccard above which two examples say the same thing
@@ -40,16 +41,16 @@ def _diverse(rows: list[dict], k: int) -> list[dict]:
 
 
 def team_verdicts(db, exclude: set[str] = frozenset()) -> tuple[list[dict], list[dict]]:
-    """(liked, disliked) papers with a net team verdict, most recently voted first."""
-    rows = db.query(
-        """select f.arxiv_id, sum(f.vote) as net, max(f.updated_at) as last_vote, p.title, p.abstract
-           from feedback f join papers p on p.arxiv_id = f.arxiv_id
-           group by f.arxiv_id having net != 0 order by last_vote desc, f.arxiv_id""")
+    """(liked, disliked) papers with a net team verdict, most recently voted first (votes on
+    papers this database has no text for are passed over)."""
+    verdicts = [v for v in feedback.net_verdicts(db) if v["arxiv_id"] not in exclude]
+    papers = store.get_papers(db, [v["arxiv_id"] for v in verdicts])
     liked, disliked = [], []
-    for r in rows:
-        if r["arxiv_id"] in exclude:
+    for v in verdicts:
+        paper = papers.get(v["arxiv_id"])
+        if paper is None:
             continue
-        (liked if r["net"] > 0 else disliked).append(r)
+        (liked if v["net"] > 0 else disliked).append({**v, "title": paper.title, "abstract": paper.abstract})
     return liked, disliked
 
 

@@ -50,6 +50,10 @@ class PriceTable:
                                  "and output (USD per 1M tokens)") from None
         return cls(models, float(doc.get("batch_discount", 0.5)))
 
+    def with_price(self, model: str, price: Price) -> "PriceTable":
+        """A copy in which `model` costs `price` (a team's own price, e.g. 0 for a local model)."""
+        return PriceTable({**self.models, model: price}, self.batch_discount)
+
     def price(self, model: str) -> Price | None:
         """The price of a model, or None when unknown. Tries the exact name, then without a
         provider prefix ("openai/gpt-4o") and without a snapshot date ("gpt-4o-2024-08-06")."""

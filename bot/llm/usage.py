@@ -98,9 +98,12 @@ def day_totals(db, date: str, scorer: str | None = None) -> UsageTotals | None:
     return t
 
 
-def summary(db, since: str | None = None) -> list[dict]:
-    """Spending by announcement date and model, newest first (for `python -m bot costs`)."""
-    where, args = ("where date >= ?", [since]) if since else ("", [])
+def summary(db, days: int = 0) -> list[dict]:
+    """Spending by announcement date and model, newest first, over the `days` most recent
+    announcement days with calls recorded (0 = all), for `python -m bot costs`."""
+    since = next(db.query("select date from llm_calls group by date order by date desc limit 1 offset ?",
+                          [days - 1]), None) if days else None
+    where, args = ("where date >= ?", [since["date"]]) if since else ("", [])
     return list(db.query(
         f"""select date, model, count(*) as calls, sum(ok = 0) as failed,
                    sum(prompt_tokens) as prompt_tokens, sum(cached_tokens) as cached_tokens,

@@ -23,7 +23,7 @@ import logging
 import math
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -33,8 +33,8 @@ from ..llm import usage as usage_mod
 from ..llm.batch_api import BatchReply
 from ..llm.fewshot import choose_examples
 from ..llm.injection import suspicious
-from ..llm.prices import PriceTable
-from ..llm.prompt import PROMPTS_DIR, build_prefix, messages
+from ..llm.prices import Price, PriceTable
+from ..llm.prompt import PROMPTS_DIR, build_prefix, messages, papers_block
 from ..llm.provider import CallOutcome, ChatProvider
 from ..llm.replies import ParsedReply, parse_reply
 from ..models import Paper, Score
@@ -48,6 +48,22 @@ log = logging.getLogger(__name__)
 PROVISIONAL_SOURCES = ("local-fallback", "local-budget")
 CHARS_PER_TOKEN = 3.5  # conservative for o200k on English + JSON: over-estimates, never under
 COMPLETION_TOKENS_PER_PAPER = 60  # estimate for the budget; one item with a 20-word comment
+# The output cap of a call (max tokens): room for each item, the reply's frame, and a
+# reasoning model's hidden tokens. On llama.cpp the cap counts against the context.
+OUTPUT_TOKENS_PER_PAPER = 150
+OUTPUT_TOKENS_BASE = 300
+REASONING_TOKENS = 4000
+# Share of a known context left free for the chat template's tokens and tokenizers that cut
+# finer than CHARS_PER_TOKEN. Measured on the sample day: SmolLM2's tokenizer gives 4.25
+# characters a token on the prompt's prefix and 5.05 on the papers, so the estimate is high.
+CONTEXT_MARGIN = 0.10
+# Where the server's flags that size its context are named (notes, settings, docs).
+CONTEXT_FLAGS = ("llama.cpp -c/--ctx-size, llama-cpp-python --n_ctx, vLLM --max-model-len, "
+                 "Ollama num_ctx or OLLAMA_CONTEXT_LENGTH")
+# The LLM phase's time limit when llm.time_limit_seconds is 0: by the kind of server. A CPU
+# server takes about 2 minutes for one call of 20 papers.
+TIME_LIMIT_SECONDS = {"openai": 240.0}
+SELF_HOSTED_TIME_LIMIT_SECONDS = 900.0
 # Calls still open at the time limit get this long to return before they are abandoned. The
 # provider ends every try by the limit (a hard per-request deadline, bot/llm/deadline.py); this
 # covers a ChatProvider that does not, which then ends by itself after the run returns.
@@ -69,12 +85,15 @@ class LLMConfig:
     prefilter_ceiling: int = 150
     fewshot_examples: int = 8
     daily_budget_usd: float = 1.0  # 0 = no limit
-    timeout_seconds: float = 60.0
+    timeout_seconds: float = 0.0  # one try; 0 = by the kind of server (the provider's choice)
     max_tries: int = 4  # HTTP attempts per call (429/5xx/timeouts)
     max_rounds: int = 3  # calls a paper may be part of before it falls back to its local score
-    time_limit_seconds: float = 240.0  # the whole direct-call phase of a run
+    time_limit_seconds: float = 0.0  # the whole direct-call phase of a run; 0 = by the kind of server
     give_up_after_failed_calls: int = 2  # calls in a row that failed every try: the LLM is down
     abstract_chars: int = 1500
+    server: str = "auto"  # the kind of endpoint (provider.SERVER_KINDS)
+    context_tokens: int = 0  # the endpoint's context window; 0 = ask the server
+    price: dict = field(default_factory=dict)  # {input, cached_input, output} for model; {} = data/prices.toml
     response_format: str = "auto"
     reasoning_effort: str = ""
     batch_api: bool = False
@@ -89,6 +108,16 @@ class LLMConfig:
             if settings.get(key) is not None:
                 kw[name] = settings.get(key)
         return cls(**kw)
+
+
+def time_limit_seconds(cfg: LLMConfig, kind: str) -> float:
+    """The LLM phase's time limit: the setting, or by the kind of server when it is 0."""
+    return cfg.time_limit_seconds or TIME_LIMIT_SECONDS.get(kind, SELF_HOSTED_TIME_LIMIT_SECONDS)
+
+
+def priced(prices: PriceTable, cfg: LLMConfig) -> PriceTable:
+    """The price table with llm.price, when set, as the price of llm.model."""
+    return prices.with_price(cfg.model, Price(**cfg.price)) if cfg.price else prices
 
 
 def cut_size(n: int, share: float, floor: int, ceiling: int) -> int:
@@ -130,7 +159,7 @@ class OpenAIScorer(Scorer):
         self.provider = provider
         self.prefilter = prefilter  # the local scorer: pre-filter and fallback
         self.authors = authors  # AuthorMatcher or None
-        self.prices = prices or PriceTable.load()
+        self.prices = priced(prices or PriceTable.load(), config)
         self.prompts_dir = prompts_dir
         self.batch_runner = batch_runner
         self.name = f"openai:{config.model}"
@@ -147,7 +176,8 @@ class OpenAIScorer(Scorer):
         out, send = cut.kept_local(papers, local)
         examples = choose_examples(self.db, self.config.fewshot_examples, exclude={p.arxiv_id for p in day_papers})
         self.last_prefix = build_prefix(criteria.text, examples, self.prompts_dir)
-        run = _Run(self, self.last_prefix, date, local, save or (lambda scores: None))
+        earlier = self._stored_llm_scores(day_papers, criteria.version)
+        run = _Run(self, self.last_prefix, date, local, save or (lambda scores: None), earlier)
         if send:
             run.score_all(send, criteria.version)
         out.update(run.scores)
@@ -159,6 +189,13 @@ class OpenAIScorer(Scorer):
         day = {p.arxiv_id: p for p in store.load_papers(self.db, date)}
         day.update({p.arxiv_id: p for p in papers})
         return list(day.values())
+
+    def _stored_llm_scores(self, day_papers: list[Paper], criteria_version: int | None) -> dict[str, Score]:
+        """The day's scores from the LLM stored by earlier runs (a resumed day): the notes count them."""
+        if criteria_version is None:
+            return {}
+        stored = store.load_scores(self.db, self.name, criteria_version, [p.arxiv_id for p in day_papers])
+        return {i: sc for i, sc in stored.items() if sc.source in LLM_SOURCES}
 
     def _cut(self, day_papers: list[Paper], local: dict[str, Score]) -> _Cut:
         authored = {p.arxiv_id for p in day_papers if self.authors and self.authors.match(p.authors)}
@@ -177,7 +214,7 @@ class OpenAIScorer(Scorer):
     def _usage(self, run: _Run, date: str) -> dict:
         usage = self.day_usage(date)
         if usage:
-            usage["papers_sent"] = len(run.sent)
+            usage["papers_sent"] = len(run.day_sent())
         return usage
 
     def label(self, picks: list[Score], day: list[Score]) -> str:
@@ -220,9 +257,11 @@ class _Run:
     """The state of one scoring run: queue, budget, results. Lives in the caller's thread;
     only provider calls go to the pool, so all SQLite writes happen here."""
 
-    def __init__(self, scorer: OpenAIScorer, prefix: str, date: str, local: dict[str, Score], save):
+    def __init__(self, scorer: OpenAIScorer, prefix: str, date: str, local: dict[str, Score], save,
+                 earlier: dict[str, Score] | None = None):
         self.s, self.cfg = scorer, scorer.config
         self.prefix, self.date, self.local, self.save = prefix, date, local, save
+        self.earlier = earlier or {}  # the day's LLM scores stored by earlier runs
         self.scores: dict[str, Score] = {}
         self.rounds: dict[str, int] = {}
         self.spent = usage_mod.spent(scorer.db, date)
@@ -230,7 +269,6 @@ class _Run:
         self.price_known = scorer.prices.price(self.cfg.model) is not None
         self.budget_cut: list[str] = []
         self.fallback: dict[str, str] = {}  # arxiv_id -> why
-        self.flagged: list[str] = []
         self.unknown_ids: list[str] = []
         self.sent: set[str] = set()  # papers that went out in at least one call
         self.stopped = ""  # why no more calls go out this run (empty while they do)
@@ -238,7 +276,13 @@ class _Run:
         self.failed_in_a_row = 0
         self.failed_requests_in_a_row = 0  # the HTTP requests those calls made (a call retries)
         self.deadline = math.inf  # time.monotonic() at which the direct calls stop
+        self.time_limit = scorer.config.time_limit_seconds
         self.batch_notes: list[str] = []
+        self.context: int | None = None  # the endpoint's context window in tokens, once known
+        self.prefix_tokens = _tokens(len(prefix))
+        self.split_too_long = 0  # batches the server said were too long, split in halves
+        self.fitted = 0  # the most papers a call carried where the context cut a batch (0: none cut)
+        self.too_small = ""  # the note when the prompt and one paper do not fit the context
 
     # -- batches ---------------------------------------------------------------------------
     def _batches(self, papers: list[Paper]) -> list[list[Paper]]:
@@ -246,11 +290,39 @@ class _Run:
         alone = [[p] for p in papers if suspicious(p.title, p.abstract)]
         rest = [p for p in papers if not suspicious(p.title, p.abstract)]
         n = max(1, self.cfg.batch_size)
-        return [rest[i:i + n] for i in range(0, len(rest), n)] + alone
+        return [piece for i in range(0, len(rest), n) for piece in self._fitting(rest[i:i + n])] + alone
 
     def _max_tokens(self, n: int) -> int:
-        extra = 4000 if self.cfg.reasoning_effort not in ("", "none", "minimal") else 0
-        return 150 * n + 300 + extra
+        extra = REASONING_TOKENS if self.cfg.reasoning_effort not in ("", "none", "minimal") else 0
+        return OUTPUT_TOKENS_PER_PAPER * n + OUTPUT_TOKENS_BASE + extra
+
+    def _call_tokens(self, batch: list[Paper]) -> int:
+        """A conservative estimate of what a call takes of the context: prompt and output cap."""
+        papers = sum(_tokens(len(papers_block([p], self.cfg.abstract_chars))) for p in batch)
+        return self.prefix_tokens + papers + self._max_tokens(len(batch))
+
+    def _fitting(self, batch: list[Paper]) -> list[list[Paper]]:
+        """The batch as calls that each fit the known context (packed in order, at least one
+        paper a call); the batch itself when no context is known or it fits."""
+        room = int(self.context * (1 - CONTEXT_MARGIN)) if self.context else 0
+        if not room or self._call_tokens(batch) <= room:
+            return [batch]
+        pieces: list[list[Paper]] = [[]]
+        for p in batch:
+            if pieces[-1] and self._call_tokens(pieces[-1] + [p]) > room:
+                pieces.append([])
+            pieces[-1].append(p)
+        if len(pieces[0]) == 1 and self._call_tokens(pieces[0]) > room:
+            self._note_too_small(room)
+        self.fitted = max(self.fitted, max(len(piece) for piece in pieces))
+        return pieces
+
+    def _note_too_small(self, room: int) -> None:
+        if not self.too_small:
+            self.too_small = (
+                f"The model's context of {self.context} tokens is too small for the prompt and one paper "
+                f"(about {self._call_tokens([])} tokens before the paper, with the reply's cap, and {room} usable): "
+                f"start the server with a larger context ({CONTEXT_FLAGS}) and set llm.context_tokens to it.")
 
     def _estimate(self, batch: list[Paper], batch_api: bool = False) -> float:
         if not self.price_known:
@@ -289,7 +361,6 @@ class _Run:
         for pid, item in parsed.items.items():
             ls = self.local[pid]
             if item.flagged or alone:
-                self.flagged.append(pid)
                 sc = Score(pid, min(item.relevance, ls.relevance), min(item.novelty, ls.novelty),
                            f"{FLAG_NOTE} {item.comment}".strip(), ls.raw, "llm-flagged")
             else:
@@ -336,7 +407,7 @@ class _Run:
     def _time_limit_reached(self) -> bool:
         if time.monotonic() < self.deadline:
             return False
-        self._stop(f"the time limit of {self.cfg.time_limit_seconds:g} s for the LLM phase "
+        self._stop(f"the time limit of {self.time_limit:g} s for the LLM phase "
                    "(llm.time_limit_seconds) was reached")
         return True
 
@@ -363,10 +434,13 @@ class _Run:
 
     # -- the loop --------------------------------------------------------------------------
     def score_all(self, papers: list[Paper], criteria_version: int | None) -> None:
+        # Asked once, before the first call: the batches are sized to fit what the server says.
+        self.context = self.s.provider.context_tokens() or None
+        self.time_limit = time_limit_seconds(self.cfg, self.s.provider.kind)
         queue = self._batches(papers)
         if self.cfg.batch_api and self.s.batch_runner is not None:
             queue = self._via_batch_api(queue, criteria_version)
-        self.deadline = time.monotonic() + self.cfg.time_limit_seconds
+        self.deadline = time.monotonic() + self.time_limit
         pool = ThreadPoolExecutor(max_workers=max(1, self.cfg.concurrency), thread_name_prefix="llm")
         in_flight: dict = {}
         try:
@@ -389,13 +463,15 @@ class _Run:
         # dead endpoint is found out by one call, not by `concurrency` of them).
         limit = self.cfg.concurrency if self.warmed else 1
         while queue and len(in_flight) < limit:
-            batch = queue.pop(0)
+            batch, *rest = self._fitting(queue.pop(0))
+            queue[:0] = rest
             est = self._estimate(batch)
             if self._over_budget(est):
                 self._fall_back_all([batch] + queue, "budget", "local-budget")
                 return []
             msgs = messages(self.prefix, batch, self.cfg.abstract_chars)
-            fut = pool.submit(self.s.provider.complete, msgs, self._max_tokens(len(batch)), len(batch), self.deadline)
+            fut = pool.submit(self.s.provider.complete, msgs, self._max_tokens(len(batch)), len(batch), self.deadline,
+                              [p.arxiv_id for p in batch])
             in_flight[fut] = (batch, est)
             self.reserved += est
             self.sent.update(p.arxiv_id for p in batch)
@@ -419,12 +495,28 @@ class _Run:
             outcome: CallOutcome = fut.result()
             for rec in outcome.attempts:
                 self._record(rec)
+            if outcome.too_long:
+                retry += self._split(batch, outcome.context_tokens)
+                continue
             self._count(outcome)
             again = self._take(batch, outcome.content if outcome.ok else None,
                                outcome.finish_reason, "" if outcome.ok else outcome.error, outcome.refusal)
             if again:
                 retry.append(again)
         return retry
+
+    def _split(self, batch: list[Paper], context: int | None) -> list[list[Paper]]:
+        """A batch the server said does not fit its context: both halves go again (no round
+        used up, no failed call for the breaker); a lone paper keeps its local score."""
+        if context:
+            self.context = context  # the next batches are sized to it
+        if len(batch) > 1:
+            self.split_too_long += 1
+            half = (len(batch) + 1) // 2
+            return [batch[:half], batch[half:]]
+        size = f" of {self.context} tokens" if self.context else ""
+        self._fall_back(batch[0].arxiv_id, f"too long for the model's context{size}")
+        return []
 
     def _via_batch_api(self, queue: list[list[Paper]], criteria_version: int | None) -> list[list[Paper]]:
         """Send everything through the Batch API; returns what must still go direct."""
@@ -476,11 +568,32 @@ class _Run:
             self._take(carried, reply.content, reply.finish_reason, error)
 
     # -- what the digest and the run's output say ----------------------------------------------
+    def day_llm_scores(self) -> dict[str, Score]:
+        """The day's scores from the LLM: stored by earlier runs, and this run's."""
+        day = {**self.earlier, **self.scores}
+        return {i: sc for i, sc in day.items() if sc.source in LLM_SOURCES}
+
+    def day_sent(self) -> set[str]:
+        """The day's papers sent to the LLM: those it scored in earlier runs, and this run's."""
+        return set(self.earlier) | self.sent
+
     def sent_note(self, considered: int, chosen: int, n_examples: int) -> str:
-        by_model = sum(1 for s in self.scores.values() if s.source in LLM_SOURCES)
-        return (f"Sent {len(self.sent)} of {_papers(considered)} to {self.cfg.model} (the local ranker's top {chosen}; "
-                f"{counted(n_examples, 'few-shot example')} from the team's votes): {by_model} scored by the model. "
-                "Papers below the cut keep their local score.")
+        by_model = len(self.day_llm_scores())
+        earlier = len(set(self.earlier) - set(self.scores))
+        before = f" ({earlier} of them by an earlier run of the day)" if earlier else ""
+        return (f"Sent {len(self.day_sent())} of {_papers(considered)} to {self.cfg.model} (the local ranker's top "
+                f"{chosen}; {counted(n_examples, 'few-shot example')} from the team's votes): {by_model} scored by "
+                f"the model{before}. Papers below the cut keep their local score.")
+
+    def _context_notes(self) -> list[str]:
+        out = [self.too_small] if self.too_small else []
+        if self.fitted and self.fitted < self.cfg.batch_size:
+            out.append(f"Calls carried at most {_papers(self.fitted)} (llm.batch_size is {self.cfg.batch_size}) to fit "
+                       f"the model's context of {self.context} tokens.")
+        if self.split_too_long:
+            out.append(f"The server found {counted(self.split_too_long, 'batch', 'batches')} too long for its "
+                       f"context; each was split in halves and sent again (llm.context_tokens sizes them beforehand).")
+        return out
 
     def _fallback_reason(self) -> str:
         reasons = sorted(set(self.fallback.values()))
@@ -489,7 +602,7 @@ class _Run:
         return "the LLM failed on them (" + "; ".join(reasons[:3]) + ")"
 
     def notes(self) -> list[str]:
-        out = list(self.batch_notes)
+        out = self.batch_notes + self._context_notes()
         if self.budget_cut:
             out.append(f"Daily LLM budget (${self.cfg.daily_budget_usd:.2f}) reached: {_papers(len(self.budget_cut))} "
                        "were ranked by the local scorer instead.")
@@ -499,9 +612,10 @@ class _Run:
         if self.fallback:
             out.append(f"{_papers(len(self.fallback))} kept their local score because {self._fallback_reason()}; "
                        "a re-run of the day tries them again.")
-        if self.flagged:
-            out.append(f"{_papers(len(self.flagged))} flagged for text addressed to the AI scorer (possible prompt "
-                       f"injection), scored alone and capped at the local score: {', '.join(sorted(self.flagged))}.")
+        flagged = sorted(i for i, sc in self.day_llm_scores().items() if sc.source == "llm-flagged")
+        if flagged:
+            out.append(f"{_papers(len(flagged))} flagged for text addressed to the AI scorer (possible prompt "
+                       f"injection), scored alone and capped at the local score: {', '.join(flagged)}.")
         if self.unknown_ids:
             out.append(f"Dropped {counted(len(self.unknown_ids), 'score for a paper', 'scores for papers')} "
                        "the LLM was not asked about.")
@@ -517,6 +631,11 @@ class _Run:
 
 def _papers(n: int) -> str:
     return counted(n, "paper")
+
+
+def _tokens(chars: int) -> int:
+    """Tokens of `chars` characters of prompt, over-estimated (CHARS_PER_TOKEN)."""
+    return math.ceil(chars / CHARS_PER_TOKEN)
 
 
 def _last_error(error: str) -> str:
@@ -543,6 +662,7 @@ def build_openai_scorer(settings, db, prefilter, authors=None, *, batch_api: boo
     base_url = cfg.base_url or secret("OPENAI_BASE_URL")
     provider = OpenAIChat(
         cfg.model, api_key=secret("OPENAI_API_KEY"), base_url=base_url, timeout=cfg.timeout_seconds,
+        server=cfg.server, context_tokens=cfg.context_tokens, db=db,
         max_tries=cfg.max_tries, response_format=cfg.response_format, reasoning_effort=cfg.reasoning_effort,
         # Routing hint for OpenAI's prompt cache; other servers may reject unknown fields.
         prompt_cache_key="arxiv-paper-scoring" if not base_url else "")

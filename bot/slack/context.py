@@ -28,8 +28,3 @@ class AppContext:
     @property
     def channel(self) -> str:
         return self.settings["slack.channel"]
-
-    def is_admin(self, user_id: str) -> bool:
-        """Who may change criteria, authors and categories: slack.admins, empty = anyone."""
-        admins = self.settings.get("slack.admins") or []
-        return not admins or user_id in admins

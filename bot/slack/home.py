@@ -10,7 +10,7 @@ from .. import criteria as criteria_mod
 from .mrkdwn import escape, safe
 from .permissions import mention
 from .stats import stats_lines, team_stats
-from .team_settings import authors, categories
+from ..team_settings import authors, categories
 from .text_parts import split_parts
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _channel(ref: str) -> str:
 def home_view(ctx, now: datetime | None = None) -> dict:
     settings, db = ctx.settings, ctx.db
     crit = criteria_mod.current(db, settings.path("ranking.criteria_file"))
-    row = next(db.query("select created_by, created_at from criteria_versions where id = ?", [crit.version]), None)
+    row = criteria_mod.version_row(db, crit.version)
     at = ctx.next_run() or next_weekday_run(settings["schedule.time"], settings["schedule.timezone"], now)
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": "arXiv papers for the team"}},

@@ -1,9 +1,11 @@
-"""Team feedback figures for `/arxiv stats` and the App Home tab (read-only SQL)."""
+"""Team feedback figures for `/arxiv stats` and the App Home tab (read-only)."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
+
+from .. import feedback, picks, store
+from ..models import Paper
 
 
 @dataclass
@@ -39,43 +41,36 @@ class TeamStats:
 
 def team_stats(db, days: int = 10, top: int = 5) -> TeamStats:
     """Figures over the last `days` announcement days that had picks."""
-    dates = [r["date"] for r in db.query(
-        "select distinct date from picks order by date desc limit ?", [days])]
-    out = TeamStats()
-    out.all_time_votes = next(db.query("select count(*) as n from feedback"))["n"]
+    out = TeamStats(all_time_votes=feedback.count_votes(db))
+    dates = picks.recent_dates(db, days)
     if not dates:
         return out
-    marks = ",".join("?" * len(dates))
-    per_paper = {r["arxiv_id"]: r for r in db.query(
-        f"""select f.arxiv_id, sum(f.vote = 1) as up, sum(f.vote = -1) as down
-            from feedback f where f.arxiv_id in (select arxiv_id from picks where date in ({marks}))
-            group by f.arxiv_id""", dates)}
+    picked = {d: picks.picked_ids(db, d) for d in dates}
+    ids = sorted({i for day in picked.values() for i in day})
+    per_paper = feedback.tallies(db, ids)
     for d in dates:
-        ids = [r["arxiv_id"] for r in db.query("select arxiv_id from picks where date = ?", [d])]
-        net = [(per_paper[i]["up"] - per_paper[i]["down"]) if i in per_paper else 0 for i in ids]
-        out.days.append(DayFigures(d, len(ids), sum(n > 0 for n in net), sum(n < 0 for n in net)))
+        net = [(per_paper[i]["up"] - per_paper[i]["down"]) if i in per_paper else 0 for i in picked[d]]
+        out.days.append(DayFigures(d, len(picked[d]), sum(n > 0 for n in net), sum(n < 0 for n in net)))
     out.up = sum(r["up"] for r in per_paper.values())
     out.down = sum(r["down"] for r in per_paper.values())
-    out.voters = next(db.query(
-        f"""select count(distinct user_id) as n from feedback
-            where arxiv_id in (select arxiv_id from picks where date in ({marks}))""", dates))["n"]
+    out.voters = feedback.voter_count(db, ids)
     liked = [i for i, r in per_paper.items() if r["up"] > 0]
-    cats: Counter = Counter()
-    papers = {}
-    if liked:
-        lm = ",".join("?" * len(liked))
-        for r in db.query(f"select arxiv_id, title, categories, primary_category from papers where arxiv_id in ({lm})",
-                          liked):
-            papers[r["arxiv_id"]] = r
-            listed = json.loads(r["categories"] or "[]")
-            cat = r["primary_category"] or (listed[0] if listed else "")
-            if cat:
-                cats[cat] += per_paper[r["arxiv_id"]]["up"]
-    out.top_categories = cats.most_common(top)
+    papers = store.get_papers(db, liked)
+    out.top_categories = _liked_categories(papers, per_paper).most_common(top)
     ranked = sorted(((i, per_paper[i]["up"] - per_paper[i]["down"]) for i in liked if i in papers),
                     key=lambda x: (-x[1], x[0]))
-    out.top_papers = [(i, papers[i]["title"], net) for i, net in ranked[:top] if net > 0]
+    out.top_papers = [(i, papers[i].title, net) for i, net in ranked[:top] if net > 0]
     return out
+
+
+def _liked_categories(papers: dict[str, Paper], per_paper: dict[str, dict[str, int]]) -> Counter:
+    """👍 per category (a paper's primary one, else its first listed), in paper id order."""
+    cats: Counter = Counter()
+    for arxiv_id, paper in papers.items():
+        cat = paper.primary_category or (paper.categories[0] if paper.categories else "")
+        if cat:
+            cats[cat] += per_paper[arxiv_id]["up"]
+    return cats
 
 
 def stats_lines(s: TeamStats) -> list[str]:

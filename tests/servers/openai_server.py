@@ -30,6 +30,28 @@ is a base_url where nothing listens (connection refused).
 Modes: `reject_json_schema` answers 500 to a json_schema response format (as llama.cpp
 does); `obey_injections` plays a naive model that gives every paper in a call 10/10 when
 one abstract asks for it; `report_cached=False` omits prompt_tokens_details (some servers).
+Kinds of server (`OpenAIServer(kind=...)`; the default "" is the generic server above, which
+honours no output limit and has no routes of its own). Each honours the output limit the way
+the real one does (`ramble=N`: the model runs on N tokens past its JSON unless a limit it
+honours stops it, then `finish_reason: "length"`), enforces `context_size` (0: none) with
+that server's own answer, and serves its own routes for what it is:
+  - "openai": rejects `max_tokens` for reasoning models (gpt-5*, o1/o3/o4) as OpenAI does,
+    honours `max_completion_tokens`; too long: code `context_length_exceeded`.
+  - "llama.cpp" (llama-server): GET /props with default_generation_settings.n_ctx (or
+    top-level `n_ctx` with `props_top_level=True`); honours only `max_tokens`; reports
+    prefix reuse as top-level `timings.cache_n`; too long: type `exceed_context_size_error`
+    with n_ctx (`legacy_errors=True`: the older message that names no size).
+  - "llama-cpp-python": /v1/models owned_by "me", no /props, 500 to json_schema, honours
+    only `max_tokens`; too long: "This model's maximum context length is N tokens...".
+  - "vllm": /v1/models with `max_model_len` (owned_by "vllm"), honours both fields; too long
+    counts prompt + limit, answered at the top level (`{"object": "error", ...}`).
+  - "ollama": /api/version, POST /api/show (`ollama_num_ctx` in its parameters, the model's
+    trained context in model_info), GET /api/ps (`ollama_loaded_context`); honours only
+    `max_tokens`; a prompt longer than the context is silently cut (the call is marked
+    `truncated`), never an error.
+`cache_field` says where cached prompt tokens are reported: "details" (prompt_tokens_details,
+the default), "prompt_cache_hit_tokens", "cache_read_input_tokens", "timings" or "none".
+
 The Batch API is there too: files upload, batches create/retrieve/cancel, output content;
 `batch_completes=False` keeps a batch in progress forever (deadline tests).
 """
@@ -69,6 +91,13 @@ def tokens(text: str) -> list[int]:
     return [hash(w) for w in re.findall(r"\w+|[^\w\s]", text)]
 
 
+def _first_tokens(text: str, n: int) -> str:
+    """The start of `text` that is `n` tokens long (as the model would have generated it)."""
+    if _ENC is not None:
+        return _ENC.decode(list(_ENC.encode(text))[:n])
+    return " ".join(re.findall(r"\w+|[^\w\s]", text)[:n])
+
+
 def expected_scores(arxiv_id: str) -> tuple[int, int]:
     """What the default model answers for a paper: (relevance, novelty), both 1-10."""
     h = int(hashlib.sha1(arxiv_id.encode()).hexdigest(), 16)
@@ -105,6 +134,7 @@ class ChatCall:
     usage: dict = field(default_factory=dict)
     at: float = field(default_factory=time.monotonic)  # arrival
     finished: float | None = None  # when the answer was sent
+    truncated: bool = False  # the prompt did not fit the context and was cut (Ollama)
 
     @property
     def messages(self) -> list[dict]:
@@ -195,8 +225,20 @@ class _HTTPServer(ThreadingHTTPServer):
     owner: "OpenAIServer"
 
 
+SERVER_KINDS = ("", "openai", "llama.cpp", "llama-cpp-python", "vllm", "ollama")
+# The output-limit fields each kind honours (the generic server honours none).
+HONOURED_LIMITS = {"": (), "openai": ("max_completion_tokens", "max_tokens"), "llama.cpp": ("max_tokens",),
+                   "llama-cpp-python": ("max_tokens",), "vllm": ("max_completion_tokens", "max_tokens"),
+                   "ollama": ("max_tokens",)}
+REASONING_MODEL = re.compile(r"^(gpt-5|o1|o3|o4)")
+RAMBLE = "The method is interesting and the paper is clearly written. "
+
+
 class OpenAIServer:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, kind: str = "", context_size: int = 0,
+                 ramble: int = 0, model_name: str = "test-model"):
+        if kind not in SERVER_KINDS:
+            raise ValueError(f"kind must be one of {SERVER_KINDS}, got {kind!r}")
         self._http = _HTTPServer((host, port), _Handler)
         self._http.owner = self
         self._lock = threading.Lock()
@@ -216,6 +258,15 @@ class OpenAIServer:
         self._thread: threading.Thread | None = None
         self.in_flight = 0
         self.max_in_flight = 0  # most chat calls open at the same time
+        self.kind, self.context_size, self.ramble, self.model_name = kind, context_size, ramble, model_name
+        self.reject_json_schema = kind == "llama-cpp-python"
+        self.cache_field = {"llama.cpp": "timings", "ollama": "none"}.get(kind, "details")
+        self.props_top_level = False
+        self.legacy_errors = False
+        self.trained_context = 32768
+        self.ollama_num_ctx = 0  # 0: the Modelfile sets no num_ctx
+        self.ollama_loaded_context = 0  # 0: the model is not loaded (/api/ps lists nothing)
+        self.probes: list[tuple[str, str, Any]] = []  # (method, path, JSON body) of non-chat requests
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -305,11 +356,16 @@ class OpenAIServer:
                           "flag": "injection" if inj else ""})
         return items
 
-    def _usage(self, body: dict, content: str, remember: bool) -> dict:
+    @staticmethod
+    def prompt_tokens(body: dict) -> list[int]:
         prompt = []
         for m in body.get("messages", []):
             prompt += tokens(f"<|{m.get('role')}|>") + tokens(m.get("content") or "") + [0]
-        prompt += [1, 2, 3]
+        return prompt + [1, 2, 3]
+
+    def _usage(self, body: dict, content: str, remember: bool) -> tuple[dict, dict]:
+        """The usage object and the top-level fields that go with it (llama.cpp's timings)."""
+        prompt = self.prompt_tokens(body)
         cached = 0
         with self._lock:
             for seen in self._seen_prompts:
@@ -325,9 +381,17 @@ class OpenAIServer:
         cached = min(cached, len(prompt) - 1) if cached else 0
         usage = {"prompt_tokens": len(prompt), "completion_tokens": len(tokens(content)),
                  "total_tokens": len(prompt) + len(tokens(content))}
-        if self.report_cached:
+        top: dict = {}
+        if not self.report_cached or self.cache_field == "none":
+            pass
+        elif self.cache_field == "details":
             usage["prompt_tokens_details"] = {"cached_tokens": cached}
-        return usage
+        elif self.cache_field == "timings":
+            top["timings"] = {"cache_n": cached, "prompt_n": len(prompt) - cached,
+                              "predicted_n": len(tokens(content))}
+        else:
+            usage[self.cache_field] = cached
+        return usage, top
 
     def complete(self, body: dict, scripted: Scripted | None = None, remember: bool = True) -> tuple[dict, str]:
         papers = papers_in(body)
@@ -341,14 +405,34 @@ class OpenAIServer:
             if s.transform:
                 items = s.transform(items)
             content = json.dumps({"scores": items})
-        usage = self._usage(body, content or s.refusal or "", remember)
+        content, finish_reason = self._limited(body, content, s.finish_reason)
+        usage, top = self._usage(body, content or s.refusal or "", remember)
         message = {"role": "assistant", "content": content, "refusal": s.refusal}
         reply = {"id": f"chatcmpl-{len(self.calls)}", "object": "chat.completion", "created": int(time.time()),
                  "model": body.get("model", "test-model"),
                  "choices": [{"index": 0, "message": message,
-                              "finish_reason": s.finish_reason}],
-                 "usage": usage}
+                              "finish_reason": finish_reason}],
+                 "usage": usage, **top}
         return reply, content
+
+    def output_limit(self, body: dict) -> int | None:
+        """The output limit this kind of server honours in the request (None: none)."""
+        for name in HONOURED_LIMITS[self.kind]:
+            if isinstance(body.get(name), int):
+                return body[name]
+        return None
+
+    def _limited(self, body: dict, content: str | None, finish_reason: str) -> tuple[str | None, str]:
+        """The reply as this kind generates it: running on past the JSON (`ramble`) until an
+        output limit it honours stops it."""
+        if content is None:
+            return content, finish_reason
+        if self.ramble:
+            content += "\n" + _first_tokens(RAMBLE * (self.ramble // 8 + 1), self.ramble)
+        cap = self.output_limit(body)
+        if cap is not None and len(tokens(content)) > cap:
+            return _first_tokens(content, cap), "length"
+        return content, finish_reason
 
     # -- HTTP ------------------------------------------------------------------------------
     def handle(self, h: _Handler, method: str, path: str, raw: bytes, ctype: str) -> None:
@@ -356,6 +440,9 @@ class OpenAIServer:
             self.requests.append((method, path))
         if method == "POST" and path == "/v1/chat/completions":
             return self._chat(h, json.loads(raw or b"{}"), dict(h.headers))
+        own = self._own_route(method, path, raw)
+        if own is not None:
+            return h._send(200, own)
         if method == "POST" and path == "/v1/files":
             return self._upload(h, raw, ctype)
         if method == "POST" and path == "/v1/batches":
@@ -371,6 +458,93 @@ class OpenAIServer:
         if m and m.group(1) in self.files:
             return h._send(200, None, raw=self.files[m.group(1)])
         return h._send(404, {"error": {"message": f"no route {method} {path}", "type": "invalid_request_error"}})
+
+    # -- each kind's own routes and refusals ----------------------------------------------
+    def _own_route(self, method: str, path: str, raw: bytes) -> dict | None:
+        """The reply of this kind's own routes (GET /props, /v1/models, /api/...), None: no such route."""
+        if path == "/v1/chat/completions" or path.startswith(("/v1/files", "/v1/batches")):
+            return None
+        body = json.loads(raw) if raw else None
+        with self._lock:
+            self.probes.append((method, path, body))
+        routes = {
+            ("GET", "/v1/models"): self._models,
+            ("GET", "/props"): self._props if self.kind == "llama.cpp" else None,
+            ("GET", "/api/version"): (lambda: {"version": "0.12.6"}) if self.kind == "ollama" else None,
+            ("POST", "/api/show"): self._ollama_show if self.kind == "ollama" else None,
+            ("GET", "/api/ps"): self._ollama_ps if self.kind == "ollama" else None,
+        }
+        route = routes.get((method, path))
+        return route() if route and self.kind else None
+
+    def _models(self) -> dict:
+        entry = {"id": self.model_name, "object": "model", "created": int(time.time()),
+                 "owned_by": {"openai": "system", "llama.cpp": "llamacpp", "llama-cpp-python": "me",
+                              "vllm": "vllm", "ollama": "library"}[self.kind]}
+        if self.kind == "vllm":
+            entry.update(root=self.model_name, parent=None, max_model_len=self.context_size or self.trained_context)
+        if self.kind == "llama.cpp":
+            entry["meta"] = {"n_ctx_train": self.trained_context, "n_params": 134515008}
+        if self.kind == "llama-cpp-python":
+            entry["permissions"] = []
+        return {"object": "list", "data": [entry]}
+
+    def _props(self) -> dict:
+        n_ctx = self.context_size or 4096
+        if self.props_top_level:
+            return {"n_ctx": n_ctx, "total_slots": 1, "model_path": f"/models/{self.model_name}.gguf"}
+        return {"default_generation_settings": {"n_ctx": n_ctx, "params": {"n_predict": -1}},
+                "total_slots": 1, "model_path": f"/models/{self.model_name}.gguf", "build_info": "b6500"}
+
+    def _ollama_show(self) -> dict:
+        parameters = 'stop "<|im_end|>"'
+        if self.ollama_num_ctx:
+            parameters = f"num_ctx {self.ollama_num_ctx}\n" + parameters
+        return {"parameters": parameters, "details": {"family": "llama", "quantization_level": "Q4_K_M"},
+                "model_info": {"general.architecture": "llama", "llama.context_length": self.trained_context}}
+
+    def _ollama_ps(self) -> dict:
+        if not self.ollama_loaded_context:
+            return {"models": []}
+        return {"models": [{"name": self.model_name, "model": self.model_name, "size": 1 << 28,
+                            "context_length": self.ollama_loaded_context}]}
+
+    def _refusal(self, body: dict, call: ChatCall) -> tuple[int, dict] | None:
+        """What this kind answers instead of a completion: a refused field, a prompt too long."""
+        if self.kind == "openai" and "max_tokens" in body and REASONING_MODEL.match(str(body.get("model", ""))):
+            return 400, {"error": {"message": "Unsupported parameter: 'max_tokens' is not supported with this "
+                                              "model. Use 'max_completion_tokens' instead.",
+                                   "type": "invalid_request_error", "param": "max_tokens",
+                                   "code": "unsupported_parameter"}}
+        if not self.context_size:
+            return None
+        prompt = len(self.prompt_tokens(body))
+        limit = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+        if self.kind == "ollama":
+            call.truncated = prompt > self.context_size  # cut without a word, as Ollama does
+            return None
+        if self.kind == "llama.cpp" and prompt >= self.context_size:
+            return 400, {"error": self._llama_cpp_too_long(prompt)}
+        if self.kind in ("openai", "vllm", "llama-cpp-python") and prompt + limit > self.context_size:
+            return 400, self._too_long(prompt, limit)
+        return None
+
+    def _llama_cpp_too_long(self, prompt: int) -> dict:
+        if self.legacy_errors:
+            return {"code": 400, "message": "the request exceeds the available context size, try increasing it",
+                    "type": "invalid_request_error"}
+        return {"code": 400, "message": f"request ({prompt} tokens) exceeds the available context size "
+                                        f"({self.context_size} tokens), try increasing it",
+                "type": "exceed_context_size_error", "n_prompt_tokens": prompt, "n_ctx": self.context_size}
+
+    def _too_long(self, prompt: int, limit: int) -> dict:
+        said = (f"This model's maximum context length is {self.context_size} tokens. However, you requested "
+                f"{prompt + limit} tokens ({prompt} in the messages, {limit} in the completion). "
+                "Please reduce the length of the messages or completion.")
+        if self.kind == "vllm":
+            return {"object": "error", "message": said, "type": "BadRequestError", "param": None, "code": 400}
+        return {"error": {"message": said, "type": "invalid_request_error", "param": "messages",
+                          "code": "context_length_exceeded"}}
 
     def _chat(self, h: _Handler, body: dict, headers: dict) -> None:
         call = ChatCall(body=body, headers=headers)
@@ -396,6 +570,9 @@ class OpenAIServer:
             return send(500, {"error": {"message": "Internal error: json_schema not supported", "type": "server_error"}})
         if scripted and scripted.status != 200:
             return send(scripted.status, scripted.error_body or {"error": {"message": "error"}}, scripted.headers)
+        refused = self._refusal(body, call)
+        if refused is not None:
+            return send(*refused)
         if scripted and scripted.raw is not None:
             call.content = scripted.raw.decode("utf-8", "replace")
             return send(200, None, raw=scripted.raw, raw_type=scripted.raw_type)

@@ -3,9 +3,9 @@ whose papers are always posted."""
 from __future__ import annotations
 
 from ....store import audit
+from ....team_settings import TeamSettingError, add_authors, authors, parse_names, remove_authors
 from ...mrkdwn import escape
 from ...permissions import may_change, refusal
-from ...team_settings import TeamSettingError, add_authors, authors, parse_names, remove_authors
 from .invocation import Answer, Invocation
 from .usage import unknown
 

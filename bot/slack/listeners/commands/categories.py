@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from ....store import audit
+from ....team_settings import TeamSettingError, categories, parse_categories, set_categories
 from ...mrkdwn import escape
 from ...permissions import may_change, refusal
-from ...team_settings import TeamSettingError, categories, parse_categories, set_categories
 from .invocation import Answer, Invocation
 from .usage import unknown
 

@@ -78,17 +78,11 @@ def joined_text(values: dict, meta: dict) -> tuple[str, tuple[str, str] | None]:
     return out.strip(), None
 
 
-def _version_row(db, version: int | None) -> dict | None:
-    if version is None:
-        return None
-    return next(db.query("select id, created_by, created_at from criteria_versions where id = ?", [version]), None)
-
-
 def criteria_modal(ctx, origin: dict | None = None) -> dict:
     """The editor view, prefilled with the current criteria. `origin` travels in
     private_metadata (e.g. {"home": true}) so the submit handler knows where it came from."""
     crit = criteria_mod.current(ctx.db, ctx.settings.path("ranking.criteria_file"))
-    row = _version_row(ctx.db, crit.version)
+    row = criteria_mod.version_row(ctx.db, crit.version)
     parts, joins = split_boxes(crit.text)
     if len(crit.text) < criteria_mod.MAX_CHARS:
         parts.append("")  # room to grow

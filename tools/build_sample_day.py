@@ -24,8 +24,8 @@ foundations label ever selected are kept out of the filler so that the feed's on
 
 Rebuild (byte-identical output for the same label files)::
 
-    python -m bot.samples               # writes data/samples/2025-02-24.xml
-    python -m bot.samples --check       # exit 1 if the shipped file is out of date
+    python tools/build_sample_day.py             # writes data/samples/2025-02-24.xml
+    python tools/build_sample_day.py --check     # exit 1 if the shipped file is out of date
 """
 from __future__ import annotations
 
@@ -421,7 +421,7 @@ def build(labels_dir: Path = DEFAULT_LABELS_DIR) -> bytes:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bot.samples", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python tools/build_sample_day.py", description=__doc__.split("\n")[0])
     ap.add_argument("--labels", type=Path, default=DEFAULT_LABELS_DIR, help="labels directory")
     ap.add_argument("--out", type=Path, default=SAMPLE_PATH, help="output file")
     ap.add_argument("--check", action="store_true", help="only compare with --out; exit 1 if different")

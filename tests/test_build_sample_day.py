@@ -1,4 +1,4 @@
-"""The shipped offline sample day (data/samples/2025-02-24.xml) and its builder."""
+"""The shipped offline sample day (data/samples/2025-02-24.xml) and its builder, tools/build_sample_day.py."""
 from __future__ import annotations
 
 import re
@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # plain `pytest` without an installed package
+if str(ROOT) not in sys.path:  # plain `pytest`: tools/ is no installed package
     sys.path.insert(0, str(ROOT))
 
-from bot import samples  # noqa: E402
+from tools import build_sample_day as samples  # noqa: E402
 
 SHARED = ROOT.parent / "shared"
 SEED = SHARED / "seed" / "000_55ecf5fd6290fc9e.txt"
