@@ -1,5 +1,5 @@
-"""Slack commands: `python -m bot run [--http]` (the app plus the daily scheduler in one
-process) and `python -m bot post` (run the day now and post it, exactly once).
+"""Slack commands: `python -m bot run [--http]` (the app plus every feed's clock in one
+process) and `python -m bot post` (run the day now and post each feed's thread, exactly once).
 
 Secrets come from the environment or `.env`: SLACK_BOT_TOKEN always, SLACK_APP_TOKEN for
 Socket Mode, SLACK_SIGNING_SECRET for HTTP mode. SLACK_API_URL points every Web API call
@@ -13,8 +13,9 @@ import signal
 import sys
 import threading
 
-from .cli import arguments, command, iso_date, open_store, reads_stored_day, whole_number
+from .cli import arguments, command, iso_date, open_store, whole_number
 from .config import ConfigError, Settings, secret
+from .scheduler import WEEKDAYS
 
 log = logging.getLogger(__name__)
 # On stop, how long a post in progress may take to finish: a Heroku-like platform kills the
@@ -58,16 +59,31 @@ def _client():
 
 
 def build(settings: Settings, db_path: str | None, *, signing_secret: str | None = None):
-    """The app, its context and a scheduler sharing the run lock, ready to start."""
-    from .scheduler import DailyScheduler
+    """The app, its context and every feed's clock sharing the run lock, ready to start."""
+    from .feeds import all_feeds
+    from .scheduler import FeedClocks
     from .slack.app import create_app
 
     db = open_store(settings, db_path)
     holder: dict = {}
-    app = create_app(settings, db, _client(), signing_secret, next_run=lambda: holder["s"].next_run())
-    sched = DailyScheduler.from_settings(settings, db, lambda: app.ctx.run_day(), lock=app.ctx.run_lock).install()
-    holder["s"] = sched
-    return app, sched
+    app = create_app(settings, db, _client(), signing_secret, next_run=lambda feed: holder["c"].next_run(feed))
+    run_day = app.ctx.run_day
+    clocks = FeedClocks.for_feeds(all_feeds(settings, db), db, lambda feed: lambda: run_day(feed),
+                                  app.ctx.run_lock).install()
+    holder["c"] = clocks
+    return app, clocks
+
+
+def clock_lines(clocks) -> list[str]:
+    """One line per feed: when and where its clock posts next."""
+    lines = []
+    for clock in clocks.clocks:
+        days = "weekdays" if clock.days == WEEKDAYS else ", ".join(f"{d}s" for d in clock.days)
+        where = f"to {clock.channel}" if clock.channel else "(digest files only)"
+        at = clock.next_run()
+        lines.append(f"scheduler: feed {clock.feed}: {days} at {clock.time} {clock.timezone}, next post "
+                     f"{at:%a %d %b %H:%M %Z} {where}" if at else f"scheduler: feed {clock.feed}: no run scheduled")
+    return lines
 
 
 def _run_args(p):
@@ -78,7 +94,7 @@ def _run_args(p):
     p.add_argument("--no-scheduler", action="store_true", help="only answer Slack; post nothing on a clock")
 
 
-@command("run", "start the Slack app and the weekday scheduler (Socket Mode, or --http)")
+@command("run", "start the Slack app and every feed's clock (Socket Mode, or --http)")
 @arguments(_run_args)
 def cmd_run(args, settings: Settings) -> int:
     logging.getLogger().setLevel(min(logging.getLogger().level, logging.INFO))
@@ -87,7 +103,7 @@ def cmd_run(args, settings: Settings) -> int:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     app_token, _ = _need(APP_TOKEN, BOT_TOKEN)
-    app, sched = build(settings, args.db)
+    app, clocks = build(settings, args.db)
     stop = threading.Event()
     # Ctrl-C and SIGTERM (how a platform stops a worker) end the loop below instead of
     # killing the process mid-vote or mid-post: the shutdown lets the work in hand finish.
@@ -99,9 +115,8 @@ def cmd_run(args, settings: Settings) -> int:
     print("Slack app connected in Socket Mode; Ctrl-C stops it", flush=True)
     scheduler_thread = None
     if not args.no_scheduler:
-        scheduler_thread = sched.start_thread(stop)
-        print(f"scheduler: weekdays at {settings['schedule.time']} {settings['schedule.timezone']}, "
-              f"next post {sched.next_run():%a %d %b %H:%M %Z} to {settings['slack.channel']}", flush=True)
+        scheduler_thread = clocks.start_thread(stop)
+        print("\n".join(clock_lines(clocks)), flush=True)
     try:
         while not stop.wait(1.0):
             pass
@@ -155,9 +170,9 @@ def _serve_http(args, settings: Settings) -> int:
 
         def load(self):
             # Built inside the worker (after gunicorn forks): no SQLite handle crosses a fork.
-            app, sched = build(settings, args.db, signing_secret=signing_secret)
+            app, clocks = build(settings, args.db, signing_secret=signing_secret)
             if not args.no_scheduler:
-                sched.start_thread(threading.Event())
+                clocks.start_thread(threading.Event())
             return wsgi_app(app)
 
     print(f"serving /slack/events on port {port} (gunicorn)")
@@ -167,15 +182,46 @@ def _serve_http(args, settings: Settings) -> int:
 
 def _post_args(p):
     p.add_argument("--date", type=iso_date, help="post a stored announcement day YYYY-MM-DD (default: fetch the latest)")
-    p.add_argument("--channel", help="channel ID or #name (default: slack.channel)")
+    p.add_argument("--feed", metavar="NAME", help="post this feed only (default: every feed)")
+    p.add_argument("--channel", help="channel ID or #name (default: the feed's slack.channel; with one feed only)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--feed", metavar="FILE", help="score a saved RSS/Atom feed instead of fetching")
+    src.add_argument("--rss", metavar="FILE", help="score a saved RSS/Atom feed instead of fetching")
     src.add_argument("--sample", action="store_true", help="use the shipped sample day (offline)")
     p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-@command("post", "run the day now and post it to Slack (exactly once per date and channel)")
+def _rss_given_as_feed(args, settings: Settings, db) -> None:
+    """`--feed FILE` from before feeds had names: an existing file that names no feed is the RSS file."""
+    from pathlib import Path
+
+    from .feeds import names
+
+    if args.feed and args.feed not in names(settings, db) and Path(args.feed).is_file() and not args.rss:
+        print(f"note: --feed {args.feed} is a file, not a feed: reading it as --rss {args.feed} (the RSS option "
+              "is now --rss)", file=sys.stderr)
+        args.rss, args.feed = args.feed, None
+
+
+def _posted_feeds(args, settings: Settings, db) -> list[Settings]:
+    """The feeds to post; ConfigError for an unknown feed or --channel with several feeds."""
+    from .feeds import FeedError, selected
+
+    try:
+        feeds = selected(settings, db, args.feed)
+    except FeedError as exc:
+        raise ConfigError(f"--feed: {exc}") from None
+    if args.channel and len(feeds) > 1:
+        raise ConfigError(f"--channel applies to one feed: add --feed NAME (the feeds are "
+                          f"{', '.join(f.feed for f in feeds)})")
+    return feeds
+
+
+def _said(feed: Settings, several: bool, line: str) -> str:
+    return f"feed {feed.feed}: {line}" if several else line
+
+
+@command("post", "run the day now and post each feed's thread to its channel (exactly once per feed, date and channel)")
 @arguments(_post_args)
 def cmd_post(args, settings: Settings) -> int:
     from .pipeline import SAMPLE_FEED
@@ -183,12 +229,18 @@ def cmd_post(args, settings: Settings) -> int:
     from .slack.post import run_and_post
 
     client = _client()
-    db = open_store(settings, args.db, must_exist=reads_stored_day(args))
-    feed = SAMPLE_FEED if args.sample else args.feed
-    with StepBars(quiet=args.quiet) as progress:
-        result = run_and_post(settings, db, client, date=args.date, channel=args.channel, feed_file=feed,
-                              progress=progress, notify=lambda line: print(line, file=sys.stderr, flush=True))
-    for w in result.warnings:
-        print(f"warning: {w}", file=sys.stderr)
-    print(result.message, file=sys.stderr if not result.ok else sys.stdout)
-    return 0 if result.ok else 1
+    db = open_store(settings, args.db, must_exist=bool(args.date) and not args.rss and not args.sample)
+    _rss_given_as_feed(args, settings, db)
+    feeds = _posted_feeds(args, settings, db)
+    rss = SAMPLE_FEED if args.sample else args.rss
+    failed = 0
+    for feed in feeds:
+        # One feed's failure (its channel, its budget, its criteria) is its own: the others still post.
+        with StepBars(quiet=args.quiet) as progress:
+            result = run_and_post(feed, db, client, date=args.date, channel=args.channel, feed_file=rss,
+                                  progress=progress, notify=lambda line: print(line, file=sys.stderr, flush=True))
+        for w in result.warnings:
+            print(f"warning: {_said(feed, len(feeds) > 1, w)}", file=sys.stderr)
+        print(_said(feed, len(feeds) > 1, result.message), file=sys.stderr if not result.ok else sys.stdout)
+        failed += not result.ok
+    return 1 if failed else 0

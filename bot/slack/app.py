@@ -29,21 +29,24 @@ _bolt_log = logging.getLogger("slack_bolt")
 _bolt_log.addFilter(_QuietTokenNotice())
 
 
-def default_run_day(settings: Settings, db, client: WebClient):
-    def run(date: str | None = None, channel: str | None = None, **kwargs):
+def default_run_day(db, client: WebClient):
+    """One feed's run-and-post: run_day(feed, date=None, channel=None, **kwargs) -> DayPost."""
+    def run(feed: Settings, date: str | None = None, channel: str | None = None, **kwargs):
         from ..progress import StepLog
         from .post import run_and_post
 
         # The scheduler and `/arxiv run` have no terminal: the long steps go to the log.
         kwargs.setdefault("progress", StepLog(log))
-        return run_and_post(settings, db, client, date=date, channel=channel, **kwargs)
+        return run_and_post(feed, db, client, date=date, channel=channel, **kwargs)
     return run
 
 
 def create_app(settings: Settings, db, client: WebClient, signing_secret: str | None = None, *,
                process_before_response: bool = False, run_day=None, next_run=None,
                token_verification_enabled: bool | None = None) -> App:
-    """Build the app. Only `client=` goes to App: given a token too, Bolt ignores the client's."""
+    """Build the app for the installation `settings` (its feeds come from bot.feeds).
+    `next_run(feed_name)` says when the clocks run a feed next. Only `client=` goes to App:
+    given a token too, Bolt ignores the client's."""
     if token_verification_enabled is None:
         # auth.test at start-up catches a bad token early on real Slack; against a local
         # server or proxy the first request checks it instead.
@@ -56,7 +59,7 @@ def create_app(settings: Settings, db, client: WebClient, signing_secret: str | 
         logger=_bolt_log,
     )
     ctx = AppContext(settings=settings, db=db, client=client,
-                     run_day=run_day or default_run_day(settings, db, client))
+                     run_day=run_day or default_run_day(db, client))
     if next_run is not None:
         ctx.next_run = next_run
     app.ctx = ctx  # reachable from tests and the CLI

@@ -1,8 +1,8 @@
 """Deliver a day's picks to a Slack channel as one thread, exactly once.
 
-Every message is recorded in `deliveries` (date, channel, item) around its post: first
+Every message is recorded in the delivery record (bot/delivery.py: feed, date, channel, item) around its post: first
 an intent row (ts empty), then the ts Slack returned. So:
-- a second run for the same date and channel finds every item delivered and posts nothing;
+- a second run for the same feed, date and channel finds every item delivered and posts nothing;
 - a crash or a Slack error in the middle leaves the remaining picks undelivered, and the
   next run continues the same thread (the parent's ts is recorded);
 - a crash between Slack's answer and the record leaves an intent without ts: the next run
@@ -30,7 +30,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from .. import delivery, feedback, store
-from ..config import Settings
+from ..config import DEFAULT_FEED, Settings
 # A stored day is read back by the pipeline that stored it: a resume posts exactly the picks
 # the thread started with (even if the criteria changed in between), as they were scored.
 from ..pipeline import run_day, stored_pick, stored_report
@@ -252,7 +252,8 @@ class _Thread:
         self.result.warnings.append(
             f"the thread's first message for {self.date} is gone from {self.channel} (Slack answered {code}): "
             f"started a new thread for the papers not yet delivered")
-        store.audit(self.db, "slack", "thread_restarted", f"{self.date} {self.channel}: {old.get('ts')} gone ({code})")
+        store.audit(self.db, "slack", "thread_restarted", f"{self.date} {self.channel}: {old.get('ts')} gone ({code})",
+                    feed=self.feed)
         return self.post_parent(report)
 
     def post_papers(self, picks: list[Pick], thread_ts: str, channel_id: str, progress: Progress) -> None:
@@ -262,7 +263,7 @@ class _Thread:
                    if not (self.done.get(pk.paper.arxiv_id) or {}).get("ts")}
         if waiting:
             progress(0, f"posting papers to {self.channel}", len(waiting))
-        counts = _tallies(self.db, [pk.paper.arxiv_id for pk in picks])
+        counts = {pk.paper.arxiv_id: feedback.tally(self.db, pk.paper.arxiv_id, feed=self.feed) for pk in picks}
         for rank, pk in waiting.items():
             aid = pk.paper.arxiv_id
             blocks = render_paper_blocks(pk, counts.get(aid), rank=rank,
@@ -272,7 +273,8 @@ class _Thread:
                 self.deliver(aid, f"{PAPER_BLOCK_PREFIX}{aid}", paper_text(pk), blocks, thread_ts, channel_id)
             except _Refused as refused:
                 self.result.refused.append((aid, refused.code))
-                store.audit(self.db, "slack", "post_refused", f"{self.date} {self.channel} {aid}: {refused.code}")
+                store.audit(self.db, "slack", "post_refused", f"{self.date} {self.channel} {aid}: {refused.code}",
+                            feed=self.feed)
             progress(1)
 
     def deliver(self, item: str, block_id: str, text: str, blocks: list[dict], thread_ts: str | None,
@@ -325,8 +327,9 @@ class _Thread:
 
 
 def _rerun(settings: Settings, date: str | None, channel: str) -> str:
+    which = "" if settings.feed == DEFAULT_FEED else f" --feed {settings.feed}"
     where = "" if channel == settings["slack.channel"] else f" --channel {channel}"
-    return f"`python -m bot post --date {date}{where}`"
+    return f"`python -m bot post --date {date}{which}{where}`"
 
 
 def _stopped(settings: Settings, db, result: DayPost, stop: _Stop) -> DayPost:
@@ -336,7 +339,7 @@ def _stopped(settings: Settings, db, result: DayPost, stop: _Stop) -> DayPost:
     result.status, result.error = "failed", stop.code
     result.message = (f"Slack posting for {date} stopped: {stop}. {delivered} of {result.total} papers are in "
                       f"the thread; the rest are kept and {_rerun(settings, date, channel)} continues it.")
-    store.audit(db, "slack", "post_failed", f"{date} {channel}: {stop.code}")
+    store.audit(db, "slack", "post_failed", f"{date} {channel}: {stop.code}", feed=settings.feed)
     return result
 
 
@@ -358,27 +361,22 @@ def _summarised(settings: Settings, result: DayPost) -> DayPost:
     return result
 
 
-def _tallies(db, ids: list[str]) -> dict[str, dict]:
-    return {aid: feedback.tally(db, aid) for aid in ids}
-
-
-def update_paper_message(settings: Settings, db, client: WebClient, channel_id: str, ts: str) -> bool:
-    """Re-render a posted paper message with the current tally (after a vote). False when
-    the message is not one of ours or Slack refuses the update (logged, never raised)."""
-    row = delivery.find_paper_message(db, channel_id, ts)
-    if row is None:
-        return False
+def refresh_paper(settings: Settings, db, client: WebClient, row: dict) -> bool:
+    """Re-render one posted paper message (its delivery row, of the feed `settings`) with
+    the feed's current tally. False when the pick is gone or Slack refuses the update
+    (logged, never raised)."""
     found = stored_pick(settings, db, row["date"], row["item"])
     if found is None:
         return False
     pick, rank = found
-    blocks = render_paper_blocks(pick, feedback.tally(db, pick.paper.arxiv_id), rank=rank,
+    blocks = render_paper_blocks(pick, feedback.tally(db, pick.paper.arxiv_id, feed=settings.feed), rank=rank,
                                  abstract_chars=settings["slack.post_abstract_chars"],
                                  max_authors=settings["slack.max_authors"])
+    channel = row["channel_id"] or row["channel"]
     try:
-        client.chat_update(channel=row["channel_id"] or channel_id, ts=ts, text=paper_text(pick), blocks=blocks)
+        client.chat_update(channel=channel, ts=row["ts"], text=paper_text(pick), blocks=blocks)
     except SlackClientError as exc:
-        log.warning("could not update the paper message %s in %s: %s", ts, channel_id, exc)
+        log.warning("could not update the paper message %s in %s: %s", row["ts"], channel, exc)
         return False
     return True
 
@@ -413,6 +411,9 @@ def run_and_post(settings: Settings, db, client: WebClient, *, date: str | None 
         warnings = []
     if report.date and not report.picks and report.n_scanned == 0:
         return DayPost(report.date, channel, "empty", f"no announcements for {report.date}: nothing to post")
+    if not channel:  # a feed without a channel writes digests only
+        return DayPost(report.date, "", "posted", f"{report.date}: {len(report.picks)} picks in the digest files; "
+                       f"feed {settings.feed!r} has no Slack channel", warnings=warnings, total=len(report.picks))
     posted = post_day(settings, db, client, report, channel, progress=progress)
     posted.warnings = warnings + posted.warnings
     return posted

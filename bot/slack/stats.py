@@ -1,4 +1,4 @@
-"""Team feedback figures for `/arxiv stats` and the App Home tab (read-only)."""
+"""A feed's feedback figures for `/arxiv stats` and the App Home tab (read-only)."""
 from __future__ import annotations
 
 from collections import Counter
@@ -39,21 +39,21 @@ class TeamStats:
         return self.liked / self.picked if self.picked else None
 
 
-def team_stats(db, days: int = 10, top: int = 5) -> TeamStats:
-    """Figures over the last `days` announcement days that had picks."""
-    out = TeamStats(all_time_votes=feedback.count_votes(db))
-    dates = picks.recent_dates(db, days)
+def team_stats(db, days: int = 10, top: int = 5, *, feed: str) -> TeamStats:
+    """One feed's figures over its last `days` announcement days that had picks."""
+    out = TeamStats(all_time_votes=feedback.count_votes(db, feed=feed))
+    dates = picks.recent_dates(db, days, feed=feed)
     if not dates:
         return out
-    picked = {d: picks.picked_ids(db, d) for d in dates}
+    picked = {d: picks.picked_ids(db, d, feed=feed) for d in dates}
     ids = sorted({i for day in picked.values() for i in day})
-    per_paper = feedback.tallies(db, ids)
+    per_paper = feedback.tallies(db, ids, feed=feed)
     for d in dates:
         net = [(per_paper[i]["up"] - per_paper[i]["down"]) if i in per_paper else 0 for i in picked[d]]
         out.days.append(DayFigures(d, len(picked[d]), sum(n > 0 for n in net), sum(n < 0 for n in net)))
     out.up = sum(r["up"] for r in per_paper.values())
     out.down = sum(r["down"] for r in per_paper.values())
-    out.voters = feedback.voter_count(db, ids)
+    out.voters = feedback.voter_count(db, ids, feed=feed)
     liked = [i for i, r in per_paper.items() if r["up"] > 0]
     papers = store.get_papers(db, liked)
     out.top_categories = _liked_categories(papers, per_paper).most_common(top)

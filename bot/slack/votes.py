@@ -1,15 +1,16 @@
 """Votes from Slack (buttons and reactions) on the bot's paper messages.
 
-A paper message is found through the delivery record (`delivery.find_paper_message`): a reaction or
-a click on any other message is not a vote. After a vote the message is rendered again
-with the team's tally and updated in place (`post.update_paper_message`).
+A paper message is found through the delivery record (`delivery.find_paper_message`), whose
+row names the feed the message belongs to: the vote is that feed's, and so is the tally the
+message shows after it. A reaction or a click on any other message is not a vote.
 """
 from __future__ import annotations
 
 import threading
 
+from ..config import Settings
 from ..delivery import find_paper_message
-from .post import update_paper_message
+from .post import refresh_paper
 
 # Reaction names as Slack sends them (it resolves aliases), skin tone stripped.
 REACTION_VOTES = {"+1": 1, "thumbsup": 1, "-1": -1, "thumbsdown": -1}
@@ -25,8 +26,8 @@ def reaction_vote(name: str | None) -> int | None:
 
 
 def paper_message(db, channel_id: str, ts: str, arxiv_id: str | None = None) -> dict | None:
-    """The delivery row of our paper message at (channel, ts); with `arxiv_id`, only when
-    the message is about that paper."""
+    """The delivery row (with its `feed`) of our paper message at (channel, ts); with
+    `arxiv_id`, only when the message is about that paper."""
     if not channel_id or not ts:
         return None
     row = find_paper_message(db, channel_id, ts)
@@ -35,7 +36,12 @@ def paper_message(db, channel_id: str, ts: str, arxiv_id: str | None = None) -> 
     return row
 
 
-def refresh_tally(settings, db, client, channel_id: str, ts: str) -> bool:
-    """Show the current tally on the message; False (logged) when it could not be updated."""
+def message_feed(ctx, row: dict) -> Settings | None:
+    """The feed a paper message belongs to (None: a feed removed from the settings since)."""
+    return ctx.feed_named(row["feed"])
+
+
+def refresh_tally(feed: Settings, db, client, row: dict) -> bool:
+    """Show the feed's current tally on the message; False (logged) when it could not be updated."""
     with _refresh_lock:
-        return update_paper_message(settings, db, client, channel_id, ts)
+        return refresh_paper(feed, db, client, row)

@@ -10,7 +10,7 @@ from .... import feedback, store
 from ....text import shown_title
 from ...blocks import VOTE_DOWN, VOTE_UP
 from ...mrkdwn import safe
-from ...votes import paper_message, refresh_tally
+from ...votes import message_feed, paper_message, refresh_tally
 
 log = logging.getLogger(__name__)
 VOTES = {VOTE_UP: 1, VOTE_DOWN: -1}
@@ -38,22 +38,25 @@ def register(app, ctx) -> None:
         ts = container.get("message_ts") or (body.get("message") or {}).get("ts", "")
         arxiv_id = (action.get("value") or "").strip()
         paper = store.get_paper(ctx.db, arxiv_id) if arxiv_id else None
-        if paper is None or not user:
-            log.warning("vote button for unknown paper %r ignored", arxiv_id[:40])
+        msg = paper_message(ctx.db, channel, ts, arxiv_id)
+        # The message's delivery row names its feed; a message not on record counts for the channel's feed.
+        feed = message_feed(ctx, msg) if msg is not None else ctx.feed_for_channel(channel)
+        if paper is None or not user or feed is None:
+            log.warning("vote button for unknown paper %r (or a message of no feed) ignored", arxiv_id[:40])
             if channel and user:
                 ctx.client.chat_postEphemeral(channel=channel, user=user,
                                               text="I do not know that paper any more; the vote was not recorded.")
             return
         # Clicks apply in the order of their own time: one delivered late changes nothing.
         at = feedback.event_time(action.get("action_ts"))
-        change = feedback.toggle_vote(ctx.db, arxiv_id, user, VOTES[action["action_id"]], "button", channel, at)
+        change = feedback.toggle_vote(ctx.db, arxiv_id, user, VOTES[action["action_id"]], "button", channel, at,
+                                      feed=feed.feed)
         if not change.applied:
             log.info("a click older than %s's latest on %s arrived late; recorded, vote kept", user, arxiv_id)
             return
-        msg = paper_message(ctx.db, channel, ts, arxiv_id)
         # The vote is stored; a failed update or confirmation is logged and loses nothing.
         if msg is not None:
-            refresh_tally(ctx.settings, ctx.db, ctx.client, channel, ts)
+            refresh_tally(feed, ctx.db, ctx.client, msg)
         try:
             ctx.client.chat_postEphemeral(channel=channel, user=user, text=confirmation(paper.title, arxiv_id, change),
                                           thread_ts=msg["thread_ts"] if msg else None)

@@ -1,4 +1,5 @@
-"""`/arxiv criteria` (open the editor), `criteria history`, `criteria restore N`."""
+"""`/arxiv criteria` (open the editor), `criteria history` (also `/arxiv history`),
+`criteria restore N`: the criteria of the feed of the channel."""
 from __future__ import annotations
 
 from .... import criteria as criteria_mod
@@ -12,17 +13,18 @@ HISTORY_ROWS = 15
 
 
 def open_editor(ctx, inv: Invocation) -> Answer:
-    if not may_change(ctx.settings, inv.user_id):
-        return Answer(refusal(ctx.settings, "change the criteria"))
+    if not may_change(inv.feed, inv.user_id):
+        return Answer(refusal(inv.feed, "change the criteria"))
 
     def open_modal():
-        ctx.client.views_open(trigger_id=inv.trigger_id, view=criteria_modal(ctx, {"channel": inv.channel_id}))
+        ctx.client.views_open(trigger_id=inv.trigger_id, view=criteria_modal(ctx, inv.feed, {"channel": inv.channel_id}))
 
     return Answer("", later=open_modal)
 
 
-def history(ctx) -> Answer:
-    listed, total = criteria_mod.history(ctx.db, ctx.settings.path("ranking.criteria_file"), limit=HISTORY_ROWS)
+def history(ctx, inv: Invocation) -> Answer:
+    feed = inv.feed
+    listed, total = criteria_mod.history(ctx.db, feed.path("ranking.criteria_file"), limit=HISTORY_ROWS, feed=feed.feed)
     lines = [f"*Criteria versions* (newest first, {total} in all)"]
     for v in listed:
         tag = " (current)" if v.current else ""
@@ -34,10 +36,10 @@ def history(ctx) -> Answer:
 
 
 def restore(ctx, inv: Invocation, which: str) -> Answer:
-    if not may_change(ctx.settings, inv.user_id):
-        return Answer(refusal(ctx.settings, "change the criteria"))
+    if not may_change(inv.feed, inv.user_id):
+        return Answer(refusal(inv.feed, "change the criteria"))
     try:
-        done = criteria_mod.restore_version(ctx.db, which, who=inv.user_id)
+        done = criteria_mod.restore_version(ctx.db, which, who=inv.user_id, feed=inv.feed.feed)
     except criteria_mod.UnknownVersion as exc:
         return Answer(f"{escape(_sentence(str(exc)))}; `/arxiv criteria history` lists them.")
     if not done.changed:
@@ -55,7 +57,14 @@ def answer(ctx, inv: Invocation) -> Answer:
         return open_editor(ctx, inv)
     verb = inv.args[0].lower()
     if verb == "history" and len(inv.args) == 1:
-        return history(ctx)
+        return history(ctx, inv)
     if verb == "restore" and len(inv.args) == 2:
         return restore(ctx, inv, inv.args[1])
     return unknown(f"criteria {inv.rest}")
+
+
+def history_answer(ctx, inv: Invocation) -> Answer:
+    """`/arxiv history`: the feed's criteria versions."""
+    if inv.args:
+        return unknown(f"history {inv.rest}")
+    return history(ctx, inv)

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ....config import Settings
 from ...thread_db import close_thread_dbs
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,9 @@ class Invocation:
     rest: str  # the raw text after the subcommand word (names may contain spaces)
     trigger_id: str = ""
     respond: Callable[..., object] = field(default=lambda *a, **k: None)  # posts to response_url
+    channel_name: str = ""  # as Slack sends it (untrusted: shown escaped only)
+    # The feed of the channel the command was typed in (its Settings), None in a channel with no feed.
+    feed: Settings | None = None
 
 
 @dataclass
@@ -39,7 +43,7 @@ def parse(command: dict, respond=None) -> Invocation:
     return Invocation(
         user_id=command.get("user_id", ""), channel_id=command.get("channel_id", ""),
         sub=sub.lower(), args=rest.split(), rest=rest.strip(), trigger_id=command.get("trigger_id", ""),
-        respond=respond or (lambda *a, **k: None))
+        respond=respond or (lambda *a, **k: None), channel_name=command.get("channel_name", ""))
 
 
 def start_later(inv: Invocation, work: Callable[[], None]) -> threading.Thread:

@@ -1,4 +1,4 @@
-"""`/arxiv run [YYYY-MM-DD]`: fetch, score and post a day now, in the background.
+"""`/arxiv run [YYYY-MM-DD]`: fetch, score and post a day of the channel's feed now, in the background.
 
 The ack goes back at once; the run (minutes with an LLM) happens in a thread and its
 outcome is sent to the caller through the command's response_url. Two guards against
@@ -39,17 +39,18 @@ def answer(ctx, inv: Invocation) -> Answer:
         except ValueError:
             return Answer(f"`{escape(inv.args[0][:20])}` is not a date: use `/arxiv run` for the latest "
                           "announcements or `/arxiv run YYYY-MM-DD` for a stored day.")
-    if not may_change(ctx.settings, inv.user_id):
-        return Answer(refusal(ctx.settings, "start a run (it spends the scoring budget and posts to the channel)"))
+    feed = inv.feed
+    if not may_change(feed, inv.user_id):
+        return Answer(refusal(feed, "start a run (it spends the scoring budget and posts to the channel)"))
     if not ctx.run_lock.acquire(blocking=False):
         return Answer(":hourglass: A run is already in progress; its thread will appear in the channel. "
                       "Nothing is posted twice.")
 
-    where = f"/arxiv run{f' {day}' if day else ''} by {inv.user_id}"
+    where = f"/arxiv run{f' {day}' if day else ''} (feed {feed.feed}) by {inv.user_id}"
 
     def run_in_background():
         try:
-            result = ctx.run_day(date=day)
+            result = ctx.run_day(feed, date=day)
         except Exception as exc:  # e.g. a database error: the caller gets a sentence, the log the trace
             log.exception("%s: the run crashed", where)
             inv.respond(f":warning: The run failed on my side ({type(exc).__name__}); nothing more was posted. "

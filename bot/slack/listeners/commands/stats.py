@@ -1,4 +1,5 @@
-"""`/arxiv stats`: votes, the share of liked picks and the most liked categories lately."""
+"""`/arxiv stats`: votes, the share of liked picks and the most liked categories lately, in the
+channel's feed."""
 from __future__ import annotations
 
 from ...stats import stats_lines, team_stats
@@ -11,4 +12,4 @@ DAYS = 10
 def answer(ctx, inv: Invocation) -> Answer:
     if inv.args:
         return unknown(f"stats {inv.rest}")
-    return Answer("\n".join(stats_lines(team_stats(ctx.db, days=DAYS))))
+    return Answer("\n".join(stats_lines(team_stats(ctx.db, days=DAYS, feed=inv.feed.feed))))

@@ -2,7 +2,8 @@
 
 `reaction_added` sets the reacting user's vote; `reaction_removed` takes it back when it
 is still the vote they hold (a later button click in the other direction is kept).
-Reactions on any other message, and any other emoji, are ignored.
+Reactions on any other message, and any other emoji, are ignored. A vote belongs to the
+feed of the message (its delivery row names it).
 
 Slack retries an event it thinks went unanswered, and a retry can come after the events
 that followed it: each event applies in the order of its own time (event_ts, else the
@@ -14,20 +15,21 @@ import logging
 from typing import Callable
 
 from .... import feedback
-from ...votes import paper_message, reaction_vote, refresh_tally
+from ...votes import message_feed, paper_message, reaction_vote, refresh_tally
 
 log = logging.getLogger(__name__)
 
 
 def _target(ctx, event: dict):
-    """(delivery row, channel, ts, vote) when this reaction is a vote on our paper message, else None."""
+    """(delivery row, its feed, channel, vote) when this reaction is a vote on our paper message, else None."""
     vote = reaction_vote(event.get("reaction"))
     item = event.get("item") or {}
     if vote is None or item.get("type") != "message" or not event.get("user"):
         return None
     channel, ts = item.get("channel", ""), item.get("ts", "")
     msg = paper_message(ctx.db, channel, ts)
-    return (msg, channel, ts, vote) if msg is not None else None
+    feed = message_feed(ctx, msg) if msg is not None else None
+    return (msg, feed, channel, vote) if feed is not None else None
 
 
 def register(app, ctx) -> None:
@@ -38,11 +40,12 @@ def register(app, ctx) -> None:
         found = _target(ctx, event)
         if found is None:
             return
-        msg, channel, ts, vote = found
+        msg, feed, channel, vote = found
         at = feedback.event_time(event.get("event_ts"), body.get("event_time"))
-        change = feedback.apply_event(ctx.db, msg["item"], event["user"], "reaction", at, decide(vote), channel)
+        change = feedback.apply_event(ctx.db, msg["item"], event["user"], "reaction", at, decide(vote), channel,
+                                      feed=feed.feed)
         if change.before != change.after:
-            refresh_tally(ctx.settings, ctx.db, client, channel, ts)
+            refresh_tally(feed, ctx.db, client, msg)
 
     def vote_by_reaction(body, event, client):
         apply(body, event, client, feedback.becomes)

@@ -5,7 +5,8 @@ text is spread over as many boxes as it needs (split at line ends; a line too lo
 box is cut), plus an empty one to grow into. The box count and how many line ends join
 each box to the next travel in private_metadata (counts, so a long run of blank lines
 costs a few digits of its 3,000 characters), so submitting reads every box and joins them
-back into the very text. Submitting validates the text (`criteria.validate_text`): an empty or too
+back into the very text, and so does the name of the feed whose criteria it edits (a feed
+gone since is refused on submit). Submitting validates the text (`criteria.validate_text`): an empty or too
 long text, a box over Slack's limit or a box that did not arrive is refused inside the
 modal, naming the reason, and nothing is saved; a valid text becomes a new version.
 """
@@ -16,6 +17,7 @@ import logging
 import re
 
 from .... import criteria as criteria_mod
+from ....config import Settings
 from ....store import audit
 from ...home import publish_home
 from ...mrkdwn import escape
@@ -78,11 +80,12 @@ def joined_text(values: dict, meta: dict) -> tuple[str, tuple[str, str] | None]:
     return out.strip(), None
 
 
-def criteria_modal(ctx, origin: dict | None = None) -> dict:
-    """The editor view, prefilled with the current criteria. `origin` travels in
-    private_metadata (e.g. {"home": true}) so the submit handler knows where it came from."""
-    crit = criteria_mod.current(ctx.db, ctx.settings.path("ranking.criteria_file"))
-    row = criteria_mod.version_row(ctx.db, crit.version)
+def criteria_modal(ctx, feed: Settings, origin: dict | None = None) -> dict:
+    """The editor of one feed's criteria, prefilled with its current text. The feed's name
+    and `origin` travel in private_metadata (e.g. {"home": true}) so the submit handler
+    knows which feed it edits and where it came from."""
+    crit = criteria_mod.current(ctx.db, feed.path("ranking.criteria_file"), feed=feed.feed)
+    row = criteria_mod.version_row(ctx.db, crit.version, feed=feed.feed)
     parts, joins = split_boxes(crit.text)
     if len(crit.text) < criteria_mod.MAX_CHARS:
         parts.append("")  # room to grow
@@ -104,11 +107,23 @@ def criteria_modal(ctx, origin: dict | None = None) -> dict:
         blocks.append({"type": "input", "block_id": block_id(i), "optional": i > 1,
                        "label": {"type": "plain_text", "text": label}, "element": element})
     # Small and bounded (a few numbers): never cut, a cut JSON would read as nothing.
-    meta = {"base_version": crit.version, "boxes": len(parts), "joins": line_ends(joins), **(origin or {})}
+    meta = {**(origin or {}), "feed": feed.feed, "base_version": crit.version, "boxes": len(parts),
+            "joins": line_ends(joins)}
     return {"type": "modal", "callback_id": CALLBACK_ID, "private_metadata": json.dumps(meta),
-            "title": {"type": "plain_text", "text": "Team criteria"},
+            "title": {"type": "plain_text", "text": modal_title(ctx, feed)},
             "submit": {"type": "plain_text", "text": "Save"},
             "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
+
+
+def modal_title(ctx, feed: Settings) -> str:
+    """"Team criteria" with one feed; the feed's name (cut to a modal title's 24) with several."""
+    return "Team criteria" if len(ctx.feeds()) == 1 else f"Criteria: {feed.feed}"[:24]
+
+
+def edited_feed(ctx, meta: dict) -> Settings | None:
+    """The feed a submitted editor edits, by the name it carries; None when that feed is gone."""
+    name = meta.get("feed")
+    return ctx.feed_named(name) if isinstance(name, str) and name else None
 
 
 def saved_view(version: int, changed: bool, note: str = "") -> dict:
@@ -126,8 +141,14 @@ def saved_view(version: int, changed: bool, note: str = "") -> dict:
 def save_submission(ctx, user_id: str, values: dict, meta: dict) -> dict:
     """The ack() arguments for a submitted editor: errors shown in the modal, or the saved view."""
     first = block_id(1)
-    if not may_change(ctx.settings, user_id):
-        # Modal errors are plain text: no mentions.
+    feed = edited_feed(ctx, meta)
+    if feed is None:
+        # Modal errors are plain text: no mentions, no mrkdwn.
+        name = str(meta.get("feed") or "")[:40]
+        return {"response_action": "errors", "errors": {first: (
+            f"Not saved: the feed {name!r} no longer exists. Nothing was changed: close the editor and "
+            "type /arxiv criteria in a feed's channel.")}}
+    if not may_change(feed, user_id):
         return {"response_action": "errors",
                 "errors": {first: "Only the team's admins ([slack] admins) may change the criteria."}}
     text, box_problem = joined_text(values, meta)
@@ -136,17 +157,22 @@ def save_submission(ctx, user_id: str, values: dict, meta: dict) -> dict:
     reason = criteria_mod.validate_text(text)
     if reason:
         return {"response_action": "errors", "errors": {first: f"Not saved: {reason}."}}
-    before = criteria_mod.current(ctx.db, ctx.settings.path("ranking.criteria_file")).version
-    version = criteria_mod.save_version(ctx.db, text, created_by=user_id, note="edited in Slack")
+    return {"response_action": "update", "view": _saved(ctx, feed, user_id, text, meta.get("base_version"))}
+
+
+def _saved(ctx, feed: Settings, user_id: str, text: str, base) -> dict:
+    """Save the text as the feed's new version (unless it is the current one): the view saying so."""
+    before = criteria_mod.current(ctx.db, feed.path("ranking.criteria_file"), feed=feed.feed).version
+    version = criteria_mod.save_version(ctx.db, text, created_by=user_id, note="edited in Slack", feed=feed.feed)
     changed = version != before
     note = ""
-    base = meta.get("base_version")
     if changed:
-        audit(ctx.db, user_id, "criteria.save", f"version {version} ({len(text)} characters), was {before}")
+        audit(ctx.db, user_id, "criteria.save", f"version {version} ({len(text)} characters), was {before}",
+              feed=feed.feed)
         if base is not None and base != before:
             note = (f"Note: version {before} was saved by someone else while you were editing; "
                     f"yours replaced it. `/arxiv criteria history` shows both.")
-    return {"response_action": "update", "view": saved_view(version, changed, note)}
+    return saved_view(version, changed, note)
 
 
 def register(app, ctx) -> None:
