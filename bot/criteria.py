@@ -18,6 +18,10 @@ and at a turn to what is wanted: "No RL; we focus on MoE" wants MoE.
 
 The criteria file seeds version 1 and is adopted again once edited (adopt_file); versions
 made in Slack or with `python -m bot criteria` are newer edits and win until then.
+
+Each feed has its own versions (`feed=`, its name): a feed's current version is its highest
+id, a version of another feed is unknown to it, and a feed adopts its own criteria file
+(feed A's file changing leaves feed B's versions alone, even when both name one file).
 """
 from __future__ import annotations
 
@@ -128,20 +132,21 @@ def load_file(path: str | Path) -> str:
                           "in your settings file at your criteria file (prompts/criteria.txt is an example)") from None
 
 
-def _latest(db) -> dict | None:
-    return next(db.query("select * from criteria_versions order by id desc limit 1"), None)
+def _latest(db, *, feed: str) -> dict | None:
+    return next(db.query("select * from criteria_versions where feed = ? order by id desc limit 1", [feed]), None)
 
 
-def version_row(db, version: int | None) -> dict | None:
-    """The stored row of a criteria version (id, text, created_by, created_at, note, ...)."""
+def version_row(db, version: int | None, *, feed: str) -> dict | None:
+    """The stored row of one of the feed's criteria versions (id, text, created_by, created_at,
+    note, ...); None for a version of another feed."""
     if version is None:
         return None
-    return next(db.query("select * from criteria_versions where id = ?", [version]), None)
+    return next(db.query("select * from criteria_versions where feed = ? and id = ?", [feed, version]), None)
 
 
-def _last_adopted_from_file(db) -> dict | None:
-    return next(db.query("select * from criteria_versions where file_sha256 is not null "
-                         "order by id desc limit 1"), None)
+def _last_adopted_from_file(db, *, feed: str) -> dict | None:
+    return next(db.query("select * from criteria_versions where feed = ? and file_sha256 is not null "
+                         "order by id desc limit 1", [feed]), None)
 
 
 def _display(path: Path) -> str:
@@ -164,7 +169,7 @@ def _made_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def file_status(db, path: str | Path) -> str:
+def file_status(db, path: str | Path, *, feed: str) -> str:
     """How the criteria file stands against the store: "adopted" (its text was last adopted,
     or no file), "changed" (the next run adopts it), "older" (changed, but saved before the
     current version was made in Slack or with `criteria set`: the current version stays).
@@ -173,10 +178,10 @@ def file_status(db, path: str | Path) -> str:
     came from the file (or is its seed), a changed file is adopted however it is dated, since
     cp -p, rsync -a and tar keep an old date on a new text."""
     path = Path(path)
-    latest = _latest(db)
+    latest = _latest(db, feed=feed)
     if latest is None or not path.is_file():
         return "adopted"
-    adopted, file_sha = _last_adopted_from_file(db), _file_sha(path)
+    adopted, file_sha = _last_adopted_from_file(db, feed=feed), _file_sha(path)
     if file_sha is not None and file_sha in (latest["sha256"], adopted and adopted["file_sha256"]):
         return "adopted"  # last adopted, or `criteria set` from this very file
     from_file = latest["file_sha256"] is not None
@@ -198,69 +203,88 @@ def _file_sha(path: Path) -> str | None:
         return None
 
 
-def adopt_file(db, path: str | Path) -> str | None:
+def adopt_file(db, path: str | Path, *, feed: str) -> str | None:
     """Make the criteria file the current version when it changed since it was last adopted
     (file_status: unless a Slack or `criteria set` edit made after the file was saved is
     current; an edit there after that wins again). Seeds version 1 when the store has none.
     Returns what to tell the run's reader (adopted, or changed but not adopted), or None."""
     path = Path(path)
-    latest = _latest(db)
+    latest = _latest(db, feed=feed)
     if latest is not None and not path.exists():
         return f"criteria file {path} ({SETTING}) does not exist: scoring with the stored version {latest['id']}"
-    status = "changed" if latest is None else file_status(db, path)
+    status = "changed" if latest is None else file_status(db, path, feed=feed)
     if status == "older":
         return not_adopted_note(path, latest["id"])
     if status != "changed":
         return None
     text = load_file(path)
-    version = save_version(db, text, created_by="settings", note=f"from file {_display(path)}")
-    db["criteria_versions"].update(version, {"file_path": str(path), "file_sha256": _text_sha(text)})
+    version = save_version(db, text, created_by="settings", note=f"from file {_display(path)}", feed=feed)
+    _mark_adopted(db, version, path, _text_sha(text))
     if latest is None or version == latest["id"]:
         return None  # the first version, or the file now says what the current version says
     return (f"criteria file {_display(path)} changed since it was last adopted: it is now criteria version "
             f"{version} (an edit in Slack or `python -m bot criteria set` after this wins again)")
 
 
-def current(db, default_path: str | Path) -> Criteria:
+def _mark_adopted(db, version: int, path: Path, file_sha: str) -> None:
+    """Record that the version holds (or accounts for) the file's text `file_sha`."""
+    db["criteria_versions"].update(version, {"file_path": str(path), "file_sha256": file_sha})
+
+
+def current(db, default_path: str | Path, *, feed: str) -> Criteria:
     """The newest stored criteria version; seeded from the criteria file on first use.
 
     Later edits of the file are adopted by a run (`adopt_file`), not here: the Slack views
     show what is stored."""
-    row = _latest(db)
+    row = _latest(db, feed=feed)
     if row is None:
-        adopt_file(db, default_path)
-        row = _latest(db)
+        adopt_file(db, default_path, feed=feed)
+        row = _latest(db, feed=feed)
     crit = parse(row["text"])
     crit.version = row["id"]
     return crit
 
 
-def for_run(db, path: str | Path) -> tuple[Criteria, list[str]]:
-    """The criteria a run scores with, after adopting an edited criteria file, and what to tell
-    the reader about it."""
-    said = adopt_file(db, path)
-    return current(db, path), [said] if said else []
+def for_run(db, path: str | Path, *, feed: str) -> tuple[Criteria, list[str]]:
+    """The criteria a run of the feed scores with, after adopting its edited criteria file, and
+    what to tell the reader about it."""
+    said = adopt_file(db, path, feed=feed)
+    return current(db, path, feed=feed), [said] if said else []
 
 
 def _text_sha(text: str) -> str:
     return hashlib.sha256(text.strip().encode("utf-8")).hexdigest()
 
 
-def save_version(db, text: str, created_by: str, note: str = "") -> int:
-    """Store the text as the newest version (the one runs score with); the text of the newest
-    version already: nothing stored, its id returned."""
+def save_version(db, text: str, created_by: str, note: str = "", *, feed: str) -> int:
+    """Store the text as the feed's newest version (the one its runs score with); the text of
+    its newest version already: nothing stored, its id returned."""
     err = validate_text(text)
     if err:
         raise ValueError(err)
     text = text.strip()
-    last = next(db.query("select id, sha256 from criteria_versions order by id desc limit 1"), None)
+    last = _latest(db, feed=feed)
     sha = _text_sha(text)
     if last and last["sha256"] == sha:
         return last["id"]
     table = db["criteria_versions"]
-    table.insert({"text": text, "sha256": sha, "created_by": created_by, "created_at": _made_now(),
+    table.insert({"feed": feed, "text": text, "sha256": sha, "created_by": created_by, "created_at": _made_now(),
                   "note": note})
     return table.last_pk
+
+
+def seed_feed(db, text: str, who: str, *, feed: str, criteria_file: str | Path | None = None) -> int:
+    """The first criteria version of a feed started from Slack (`text`: the default feed's
+    current criteria, which the caller reads). With `criteria_file` (the new feed's
+    ranking.criteria_file) that file's present text counts as seen, so the feed's runs keep
+    the seed and adopt the file only once it is edited again."""
+    version = save_version(db, text, created_by=who, note="the feed's first criteria, from the default feed's",
+                           feed=feed)
+    path = Path(criteria_file) if criteria_file else None
+    file_sha = _file_sha(path) if path and path.is_file() else None
+    if file_sha is not None:
+        _mark_adopted(db, version, path, file_sha)
+    return version
 
 
 # --- History and restore (the same for `/arxiv criteria` and `python -m bot criteria`) -----
@@ -300,34 +324,36 @@ class StoredVersion:
     current: bool
 
 
-def restore_version(db, which: str, who: str) -> Restored:
-    """Make the version `which` names ("3", "v3") current again, as a new version, audited as
-    `who`'s; UnknownVersion when it names none."""
+def restore_version(db, which: str, who: str, *, feed: str) -> Restored:
+    """Make the feed's version `which` names ("3", "v3") current again, as a new version,
+    audited as `who`'s; UnknownVersion when it names none of the feed's."""
     from .store import audit
 
     m = _VERSION_NUMBER.fullmatch(which.strip())
     if not m:
         raise UnknownVersion(f"{which[:20]!r} is not a version number")
-    row = next(db.query("select id, text from criteria_versions where id = ?", [int(m.group(1))]), None)
-    if row is None:
-        raise UnknownVersion(f"there is no criteria version {int(m.group(1))}")
-    current = _latest(db)["id"]
+    row = version_row(db, int(m.group(1)), feed=feed)
+    latest = _latest(db, feed=feed)
+    if row is None or latest is None:
+        raise UnknownVersion(f"there is no criteria version {int(m.group(1))} in feed {feed!r}")
+    current = latest["id"]
     saved_as = current if row["id"] == current else \
-        save_version(db, row["text"], created_by=who, note=f"restored from version {row['id']}")
+        save_version(db, row["text"], created_by=who, note=f"restored from version {row['id']}", feed=feed)
     if saved_as != current:  # else the current version says it already: nothing stored
-        audit(db, who, "criteria.restore", f"version {row['id']} restored as {saved_as}, was {current}")
+        audit(db, who, "criteria.restore", f"version {row['id']} restored as {saved_as}, was {current}", feed=feed)
     return Restored(row["id"], saved_as, current)
 
 
-def history(db, default_path: str | Path, limit: int | None = None) -> tuple[list[StoredVersion], int]:
-    """The stored versions, newest first (at most `limit`), and how many there are in all;
+def history(db, default_path: str | Path, limit: int | None = None, *, feed: str) -> tuple[list[StoredVersion], int]:
+    """The feed's stored versions, newest first (at most `limit`), and how many it has in all;
     seeded from the criteria file on first use, as `current` is."""
-    newest = current(db, default_path).version
-    rows = db.query("select id, created_at, created_by, note, text from criteria_versions order by id desc "
-                    "limit ?", [-1 if limit is None else limit])
+    newest = current(db, default_path, feed=feed).version
+    rows = db.query("select id, created_at, created_by, note, text from criteria_versions where feed = ? "
+                    "order by id desc limit ?", [feed, -1 if limit is None else limit])
     listed = [StoredVersion(r["id"], r["created_at"] or "", r["created_by"] or "", r["note"] or "", r["text"],
                             r["id"] == newest) for r in rows]
-    return listed, db["criteria_versions"].count
+    total = next(db.query("select count(*) as n from criteria_versions where feed = ?", [feed]))["n"]
+    return listed, total
 
 
 # --- Reading the text ------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""`python -m bot criteria show | set FILE | history | restore N`: the team's criteria without
+"""`python -m bot criteria show | set FILE | history | restore N`: a feed's criteria without
 Slack. The same versions as `/arxiv criteria` (bot.criteria owns them): every change is a new
-version, the next run scores with the newest."""
+version, the feed's next run scores with the newest. `--feed NAME` picks the feed; it may be
+left out when the installation has one feed."""
 from __future__ import annotations
 
 import argparse
@@ -9,17 +10,31 @@ import getpass
 from . import criteria as criteria_mod
 from .cli import arguments, command, open_store
 from .config import Settings
+from .feeds import chosen_feed
 from .text import strip_invisible
+
+FEED_HELP = "the feed to act on (may be left out when there is one feed)"
+
+
+def add_feed_option(p: argparse.ArgumentParser, default=None) -> None:
+    """`--feed NAME`, as every per-feed command spells it."""
+    p.add_argument("--feed", metavar="NAME", default=default, help=FEED_HELP)
 
 
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
+    add_feed_option(p)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    actions.add_parser("show", help="print the current criteria and where they came from")
-    actions.add_parser("set", help="store a text file as the new current criteria").add_argument("file", metavar="FILE")
-    actions.add_parser("history", help="list the stored versions, newest first")
-    actions.add_parser("restore", help="make version N current again (as a new version)").add_argument(
-        "version", metavar="N")
+    show = actions.add_parser("show", help="print the current criteria and where they came from")
+    put = actions.add_parser("set", help="store a text file as the new current criteria")
+    put.add_argument("file", metavar="FILE")
+    listing = actions.add_parser("history", help="list the stored versions, newest first")
+    back = actions.add_parser("restore", help="make version N current again (as a new version)")
+    back.add_argument("version", metavar="N")
+    for action in (show, put, listing, back):
+        # `criteria show --feed X` as well as `criteria --feed X show`: SUPPRESS keeps the
+        # value given before the action when none follows it.
+        add_feed_option(action, default=argparse.SUPPRESS)
 
 
 def _terminal_safe(text: str) -> str:
@@ -41,21 +56,22 @@ def _when(created_at: str) -> str:
     return (created_at or "")[:19].replace("T", " ")
 
 
-def _file_note(db, path, version: int) -> str | None:
-    """How the criteria file stands, in the words a run would use; None when it is adopted."""
-    status = criteria_mod.file_status(db, path)
+def _file_note(db, path, version: int, *, feed: str) -> str | None:
+    """How the feed's criteria file stands, in the words a run would use; None when it is adopted."""
+    status = criteria_mod.file_status(db, path, feed=feed)
     if status == "changed":
         return f"the criteria file {path} changed since it was last adopted: the next run makes it a new version"
     return criteria_mod.not_adopted_note(path, version) if status == "older" else None
 
 
 def show(db, settings: Settings) -> str:
-    path = settings.path("ranking.criteria_file")
-    crit = criteria_mod.current(db, path)
-    row = criteria_mod.version_row(db, crit.version)
+    """The feed's current criteria (`settings` are the feed's) and where they came from."""
+    path, feed = settings.path("ranking.criteria_file"), settings.feed
+    crit = criteria_mod.current(db, path, feed=feed)
+    row = criteria_mod.version_row(db, crit.version, feed=feed)
     lines = [f"criteria version {crit.version}, saved {_when(row['created_at'])} UTC by {row['created_by']}"
              + (f" ({row['note']})" if row["note"] else "")]
-    if note := _file_note(db, path, crit.version):
+    if note := _file_note(db, path, crit.version, feed=feed):
         lines.append(note)
     return "\n".join(lines + ["", crit.text])
 
@@ -65,39 +81,42 @@ def set_from_file(db, settings: Settings, file: str) -> str:
         text = criteria_mod.read_text_file(file)
     except ValueError as exc:
         raise ValueError(f"criteria set {file}: {exc}; nothing changed") from None
-    before = criteria_mod.current(db, settings.path("ranking.criteria_file")).version
-    version = criteria_mod.save_version(db, text, created_by=_who(), note=f"set from {file}")
+    feed = settings.feed
+    before = criteria_mod.current(db, settings.path("ranking.criteria_file"), feed=feed).version
+    version = criteria_mod.save_version(db, text, created_by=_who(), note=f"set from {file}", feed=feed)
     if version == before:
         return f"nothing changed: this is the text of version {version} already"
-    _audit(db, "criteria.set", f"version {version} ({len(text.strip())} characters) from {file}, was {before}")
+    _audit(db, "criteria.set", f"version {version} ({len(text.strip())} characters) from {file}, was {before}",
+           feed=feed)
     return f"saved as criteria version {version}; the next run scores with it"
 
 
-def history(db, settings: Settings) -> str:
-    listed, _ = criteria_mod.history(db, settings.path("ranking.criteria_file"))
+def history(db, settings: Settings, feed_flag: str = "") -> str:
+    """The feed's versions, newest first; `feed_flag` (" --feed NAME" or "") goes into the hint."""
+    listed, _ = criteria_mod.history(db, settings.path("ranking.criteria_file"), feed=settings.feed)
     head = f"{'version':>7}  {'when':<19}  {'who':<16} {'chars':>5}  note"
     out = [head, "-" * len(head)]
     for v in listed:
         mark = "*" if v.current else " "
         out.append(f"{v.id:>6}{mark}  {_when(v.created_at):<19}  {v.created_by[:16]:<16} {len(v.text):>5}  {v.note}")
-    out.append("* current; `python -m bot criteria restore N` makes version N current again")
+    out.append(f"* current; `python -m bot criteria{feed_flag} restore N` makes version N current again")
     return "\n".join(out)
 
 
-def restore(db, which: str) -> str:
+def restore(db, settings: Settings, which: str, feed_flag: str = "") -> str:
     try:
-        done = criteria_mod.restore_version(db, which, who=_who())
+        done = criteria_mod.restore_version(db, which, who=_who(), feed=settings.feed)
     except criteria_mod.UnknownVersion as exc:
-        raise ValueError(f"criteria restore: {exc}; `python -m bot criteria history` lists them") from None
+        raise ValueError(f"criteria restore: {exc}; `python -m bot criteria{feed_flag} history` lists them") from None
     if not done.changed:
         return done.unchanged_reason()
     return f"version {done.version} restored as version {done.saved_as}; the next run scores with it"
 
 
-def _audit(db, action: str, detail: str) -> None:
+def _audit(db, action: str, detail: str, *, feed: str) -> None:
     from .store import audit
 
-    audit(db, _who(), action, detail)
+    audit(db, _who(), action, detail, feed=feed)
 
 
 def _reads_the_store(args: argparse.Namespace) -> bool:
@@ -108,17 +127,19 @@ def _reads_the_store(args: argparse.Namespace) -> bool:
     return args.action == "restore" or (args.action in ("show", "history") and args.db is not None)
 
 
-@command("criteria", "show, set, list or restore the team's criteria (the versions /arxiv criteria edits)")
+@command("criteria", "show, set, list or restore a feed's criteria (the versions /arxiv criteria edits)")
 @arguments(_args)
 def cmd_criteria(args, settings: Settings) -> int:
     db = open_store(settings, args.db, must_exist=_reads_the_store(args))
+    feed = chosen_feed(settings, db, args.feed)
+    flag = f" --feed {feed.feed}" if args.feed else ""
     if args.action == "show":
-        report = show(db, settings)
+        report = show(db, feed)
     elif args.action == "set":
-        report = set_from_file(db, settings, args.file)
+        report = set_from_file(db, feed, args.file)
     elif args.action == "history":
-        report = history(db, settings)
+        report = history(db, feed, flag)
     else:
-        report = restore(db, args.version)
+        report = restore(db, feed, args.version, flag)
     print(_terminal_safe(report))
     return 0

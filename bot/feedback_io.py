@@ -1,4 +1,6 @@
 """Feedback history in and out as JSON Lines, so a team can bring its votes and take them away.
+Each import or export is one feed's votes (`feed=`): the file itself names no feed, so a
+feed's history can move into another feed or installation.
 
 One vote a line: {"arxiv_id": "2502.15315", "user": "U123", "vote": 1, "time": "2025-03-01T09:00:00+00:00"}
 vote is 1 (👍), -1 (👎) or 0 (the vote was removed). Export adds "title" and "abstract" when
@@ -187,9 +189,10 @@ def _last_per_instant(votes: list[dict]) -> tuple[list[dict], int]:
     return sorted(last.values(), key=lambda v: v["at"]), len(votes) - len(last)
 
 
-def import_votes(db, fh: IO[bytes], source: str = "input", progress: Progress | None = None) -> ImportReport:
+def import_votes(db, fh: IO[bytes], source: str = "input", progress: Progress | None = None, *,
+                 feed: str) -> ImportReport:
     """Apply the votes of a JSON lines file opened in binary, plain or gzip (`source` names
-    it in problems)."""
+    it in problems) as votes of the feed."""
     votes, problems, skipped = read_votes(fh, source)
     votes, replaced = _last_per_instant(votes)
     rep = ImportReport(problems=problems, skipped=skipped, replaced=replaced)
@@ -200,7 +203,7 @@ def import_votes(db, fh: IO[bytes], source: str = "input", progress: Progress | 
     horizon = datetime.now(timezone.utc) + CLOCK_SKEW
     for n, v in enumerate(votes, 1):
         _count_paper(rep, _ensure_paper(db, v), v["arxiv_id"], seen_unknown)
-        _apply(db, v, rep, horizon)
+        _apply(db, v, rep, horizon, feed=feed)
         if progress and (n % PROGRESS_EVERY == 0 or n == len(votes)):
             progress(n - reported)
             reported = n
@@ -215,22 +218,22 @@ def _count_paper(rep: ImportReport, state: str, arxiv_id: str, seen_unknown: set
         rep.unknown_papers += 1
 
 
-def _stored(db, v: dict) -> tuple[int, datetime | None]:
-    """The vote held for the line's user and paper (0: none) and the time of the latest
-    change to it (the vote's own, or the removal's)."""
-    held = feedback.stored_vote(db, v["arxiv_id"], v["user"])
+def _stored(db, v: dict, *, feed: str) -> tuple[int, datetime | None]:
+    """The vote held in the feed for the line's user and paper (0: none) and the time of the
+    latest change to it (the vote's own, or the removal's)."""
+    held = feedback.stored_vote(db, v["arxiv_id"], v["user"], feed=feed)
     if held:
         return held[0], _parse_time(held[1])
-    times = [_parse_time(at) for at in feedback.event_times(db, v["arxiv_id"], v["user"])]
+    times = [_parse_time(at) for at in feedback.event_times(db, v["arxiv_id"], v["user"], feed=feed)]
     return 0, max((t for t in times if t), default=None)  # as instants: the texts differ in width
 
 
-def _apply(db, v: dict, rep: ImportReport, horizon: datetime) -> None:
+def _apply(db, v: dict, rep: ImportReport, horizon: datetime, *, feed: str) -> None:
     """Apply one vote unless a newer one is stored, or this very vote is (imported before,
     or exported from here: the same value at the same instant). A stored time past
     `horizon` (the future, from an import made before times were checked) does not count
     as newer: it would block every real vote."""
-    held, held_at = _stored(db, v)
+    held, held_at = _stored(db, v, feed=feed)
     at = v["at"]
     if held_at and horizon >= held_at > at:
         rep.older += 1
@@ -238,16 +241,16 @@ def _apply(db, v: dict, rep: ImportReport, horizon: datetime) -> None:
     if held_at == at and held == v["vote"]:
         rep.unchanged += 1
         return
-    change = feedback.set_vote(db, v["arxiv_id"], v["user"], v["vote"], source=SOURCE, at=v["time"])
+    change = feedback.set_vote(db, v["arxiv_id"], v["user"], v["vote"], source=SOURCE, at=v["time"], feed=feed)
     if change.before == change.after:
         rep.unchanged += 1
     else:
         rep.applied += 1
 
 
-def export_votes(db, fh: IO[str]) -> int:
-    """Write every current vote (oldest first); returns how many."""
-    votes = feedback.votes_oldest_first(db)
+def export_votes(db, fh: IO[str], *, feed: str) -> int:
+    """Write every current vote of the feed (oldest first); returns how many."""
+    votes = feedback.votes_oldest_first(db, feed=feed)
     papers = store.get_papers(db, [r["arxiv_id"] for r in votes])
     for r in votes:
         out = {"arxiv_id": r["arxiv_id"], "user": r["user_id"], "vote": r["vote"], "time": r["updated_at"]}

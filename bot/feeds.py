@@ -75,6 +75,19 @@ def selected(settings: Settings, db, name: str | None) -> list[Settings]:
     return [feed_named(settings, db, name)] if name else all_feeds(settings, db)
 
 
+def chosen_feed(settings: Settings, db, name: str | None) -> Settings:
+    """The one feed a command acts on: the one named (`--feed NAME`), else the only feed there
+    is; with several and none named, a FeedError naming them and asking for --feed."""
+    if name:
+        return feed_named(settings, db, name)
+    feeds = all_feeds(settings, db)
+    if len(feeds) == 1:
+        return feeds[0]
+    listed = ", ".join(f.feed for f in feeds)
+    raise FeedError(f"this installation has {len(feeds)} feeds ({listed}): say which one with --feed NAME, "
+                    f"e.g. --feed {feeds[0].feed}")
+
+
 def feed_for_channel(settings: Settings, db, channel_id: str, channel_name: str = "") -> Settings | None:
     """The feed that posts to a channel, known by its ID (what Slack sends) and, where Slack
     sends it too (slash commands), its name: the settings may name the channel either way."""

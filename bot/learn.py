@@ -1,6 +1,6 @@
 """Learning the team's taste from its thumbs.
 
-A per-team linear model over the cached MiniLM vectors of papers:
+A per-feed linear model (each feed learns from its own votes) over the cached MiniLM vectors of papers:
   - papers the team liked (net 👍) are positives,
   - papers it disliked (net 👎) are strong negatives (weighted above the rest),
   - recent papers nobody voted on are weak negatives (low weight): they give the model a
@@ -222,15 +222,15 @@ class TeamLabels:
         return voted + [(p, 0) for p in self.unlabeled]
 
 
-def team_labels(db, before: str | None = None, max_unlabeled: int = 2000) -> TeamLabels:
-    """The team's net labels (bot.feedback.labels: latest vote per user, removals gone) as
-    papers, plus up to max_unlabeled recent papers nobody voted on (announced before
-    `before`, when given). Votes on papers this database has never seen are skipped: there
-    is no text to learn from."""
-    net = feedback.labels(db)
+def team_labels(db, before: str | None = None, max_unlabeled: int = 2000, *, feed: str) -> TeamLabels:
+    """The feed's net labels (bot.feedback.labels: latest vote per user, removals gone) as
+    papers, plus up to max_unlabeled recent papers nobody voted on in the feed (announced
+    before `before`, when given). Votes on papers this database has never seen are skipped:
+    there is no text to learn from."""
+    net = feedback.labels(db, feed=feed)
     known = store.get_papers(db, list(net))  # in id order
     liked = [p for i, p in known.items() if net[i] > 0]
     disliked = [p for i, p in known.items() if net[i] < 0]
-    voted_at = feedback.latest_vote_times(db)
+    voted_at = feedback.latest_vote_times(db, feed=feed)
     unlabeled = store.latest_announced(db, max_unlabeled, before=before, leave_out=set(voted_at))
     return TeamLabels(liked, disliked, unlabeled, voted_at)

@@ -1,5 +1,6 @@
 """Commands for learning from feedback: `eval` (the replay benchmark) and
-`feedback import FILE` / `feedback export [FILE]`."""
+`feedback import FILE` / `feedback export [FILE]` (one feed's votes: `--feed NAME`, which may be
+left out when there is one feed)."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +11,8 @@ from pathlib import Path
 
 from .cli import OwnDatabase, arguments, command, iso_date, open_store, whole_number
 from .config import ROOT, Settings
+from .criteria_cli import add_feed_option
+from .feeds import chosen_feed
 from .progress import StepBars
 
 EVAL_CACHE = ROOT / "data" / "cache" / "eval-embeddings.sqlite"
@@ -101,32 +104,42 @@ def _feedback_args(p: argparse.ArgumentParser) -> None:
     imp.add_argument("file", metavar="FILE")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
+    add_feed_option(imp)
     exp = sub.add_parser("export", help="write the current votes as JSON lines (to FILE or stdout)")
     exp.add_argument("file", metavar="FILE", nargs="?")
     exp.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
+    add_feed_option(exp)
 
 
-@command("feedback", "import or export the team's votes (JSON lines: arxiv_id, user, vote, time)")
+@command("feedback", "import or export one feed's votes (JSON lines: arxiv_id, user, vote, time)")
 @arguments(_feedback_args)
 def cmd_feedback(args, settings: Settings) -> int:
-    from .feedback_io import export_votes, import_votes, open_input
-    from .text import counted
+    from .feedback_io import import_votes, open_input
 
     db = open_store(settings, args.db)
-    if args.action == "import":
-        with open_input(args.file) as fh, StepBars(quiet=args.quiet, unit="vote") as progress:
-            rep = import_votes(db, fh, source=args.file, progress=progress)
-        _report_problems(rep.problems)
-        print("\n".join(rep.summary(args.file)))
-        return 0
-    if args.file:
+    feed = chosen_feed(settings, db, args.feed).feed
+    if args.action == "export":
+        return _export(db, args.file, feed=feed)
+    with open_input(args.file) as fh, StepBars(quiet=args.quiet, unit="vote") as progress:
+        rep = import_votes(db, fh, source=args.file, progress=progress, feed=feed)
+    _report_problems(rep.problems)
+    print("\n".join(rep.summary(args.file)))
+    return 0
+
+
+def _export(db, file: str | None, *, feed: str) -> int:
+    """The feed's votes to `file`, or to stdout without one; the count on stderr."""
+    from .feedback_io import export_votes
+    from .text import counted
+
+    if file:
         try:
-            with open(args.file, "w", encoding="utf-8") as fh:
-                n = export_votes(db, fh)
+            with open(file, "w", encoding="utf-8") as fh:
+                n = export_votes(db, fh, feed=feed)
         except OSError as exc:
-            raise ValueError(f"cannot write {args.file}: {exc.strerror or exc}") from None
-        print(f"exported {counted(n, 'vote')} to {args.file}", file=sys.stderr)
+            raise ValueError(f"cannot write {file}: {exc.strerror or exc}") from None
+        print(f"exported {counted(n, 'vote')} to {file} (feed {feed})", file=sys.stderr)
     else:
-        n = export_votes(db, sys.stdout)
-        print(f"exported {counted(n, 'vote')}", file=sys.stderr)
+        n = export_votes(db, sys.stdout, feed=feed)
+        print(f"exported {counted(n, 'vote')} (feed {feed})", file=sys.stderr)
     return 0

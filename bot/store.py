@@ -1,23 +1,31 @@
 """Reading and writing domain objects in the SQLite store (all SQL is parameterised).
 
-The home of the tables `papers`, `announcements`, `scores` and `audit_log`: no other
-module queries them. Others ask here, and join in Python what they read elsewhere."""
+The home of the tables `papers`, `announcements`, `fetches`, `scores` and `audit_log`: no other
+module queries them. Others ask here, and join in Python what they read elsewhere. Papers,
+announcements and scores are shared by every feed (a score is keyed by a criteria version,
+which belongs to one feed); each audit entry belongs to one feed (`feed=`)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from .db import now
 from .models import Paper, Score
 
 
-def save_papers(db, date: str, papers: list[Paper]) -> None:
-    """Store a day's papers; the day's announcements become exactly these (a re-fetch that
-    no longer lists a paper drops its announcement, never the paper or its votes)."""
+def save_papers(db, date: str, papers: list[Paper], categories: list[str] | None = None) -> None:
+    """Store a day's papers, fetched for `categories` (None: the whole day, a saved feed
+    file). The day's announcements in those categories become exactly these (a re-fetch that
+    no longer lists a paper drops its announcement, never the paper or its votes); those of
+    other categories, fetched earlier that day for another feed, stay."""
     ts = now()
     with db.conn:
         keep = {p.arxiv_id for p in papers}
-        stale = [r[0] for r in db.conn.execute("select arxiv_id from announcements where date = ?", [date])
-                 if r[0] not in keep]
+        fetched = set(categories) if categories is not None else None
+        stale = [r[0] for r in db.conn.execute(
+                     "select a.arxiv_id, p.categories from announcements a join papers p using (arxiv_id) "
+                     "where a.date = ?", [date])
+                 if r[0] not in keep and (fetched is None or fetched & set(json.loads(r[1] or "[]")))]
         db.conn.executemany("delete from announcements where date = ? and arxiv_id = ?", [(date, a) for a in stale])
         for pos, p in enumerate(papers):
             db.conn.execute(
@@ -60,8 +68,47 @@ def load_papers(db, date: str) -> list[Paper]:
     """The papers announced on a date, in feed order."""
     rows = db.query(
         """select p.*, a.announce_type as ann from announcements a join papers p using (arxiv_id)
-           where a.date = ? order by a.position""", [date])
+           where a.date = ? order by a.position, a.arxiv_id""", [date])
     return [_paper(r, r["ann"]) for r in rows]
+
+
+def kept_by_feed(papers: list[Paper], categories: list[str], announce_types: list[str]) -> list[Paper]:
+    """The papers of a day one feed keeps, as that feed sees them: those with a category of
+    its own, announced "new" when the first listed one (arXiv lists the primary first) is one
+    of them, else "cross", and of an announce type it keeps."""
+    wanted = set(categories)
+    kept = []
+    for p in papers:
+        if not wanted & set(p.categories):
+            continue
+        seen_as = "new" if p.categories[0] in wanted else "cross"
+        if seen_as in announce_types:
+            kept.append(replace(p, announce_type=seen_as))
+    return kept
+
+
+def feed_day(db, date: str, categories: list[str], announce_types: list[str]) -> list[Paper]:
+    """The stored papers of a date one feed keeps (`kept_by_feed`), in feed order."""
+    return kept_by_feed(load_papers(db, date), categories, announce_types)
+
+
+def record_fetch(db, date: str, categories: list[str], source: str, items: list[list[str]]) -> None:
+    """One fetch of a day (table `fetches`): the categories asked for, where from ("network"
+    or a file), and each item's categories (replacements too: a feed counts its share)."""
+    with db.conn:
+        db["fetches"].insert({"date": date, "categories": json.dumps(categories), "source": source,
+                              "items": json.dumps(items), "fetched_at": now()})
+
+
+def network_fetch_since(db, since: str, categories: list[str]) -> dict | None:
+    """The latest fetch from arXiv at or after `since` (ISO time, UTC) that asked for every one
+    of `categories`, with its categories and items read back; None when there is none."""
+    for row in db.query("select * from fetches where source = 'network' and fetched_at >= ? "
+                        "order by fetched_at desc, id desc", [since]):
+        asked = json.loads(row["categories"])
+        if set(categories) <= set(asked):
+            return {**row, "categories": asked, "items": json.loads(row["items"])}
+    return None
 
 
 def earlier_paper_texts(db, before: str, limit: int) -> list[tuple[str, str]]:
@@ -137,6 +184,14 @@ def save_scores(db, scorer: str, criteria_version: int, date: str, scores: list[
              for s in scores])
 
 
-def audit(db, who: str, action: str, detail: str = "") -> None:
+def audit(db, who: str, action: str, detail: str = "", *, feed: str) -> None:
+    """Record who changed what in a feed (its criteria, authors, categories, a thread restarted...)."""
     with db.conn:
-        db.conn.execute("insert into audit_log (who, action, detail, at) values (?,?,?,?)", (who, action, detail, now()))
+        db.conn.execute("insert into audit_log (feed, who, action, detail, at) values (?,?,?,?,?)",
+                        (feed, who, action, detail, now()))
+
+
+def audit_entries(db, *, feed: str, limit: int = 50) -> list[dict]:
+    """The feed's latest audit entries (who, action, detail, at), the newest first."""
+    return list(db.query("select who, action, detail, at from audit_log where feed = ? order by id desc limit ?",
+                         [feed, limit]))

@@ -1,7 +1,8 @@
-"""The team's watched authors and arXiv categories, changed from Slack (table `team_settings`).
+"""Each feed's watched authors and arXiv categories, changed from Slack (table `team_settings`).
 
-Both live in `team_settings` as JSON lists (keys 'authors' and 'categories'); until the
-first change from Slack they are the configured `ranking.authors` / `arxiv.categories`.
+Both live in `team_settings` as JSON lists (keys 'authors' and 'categories') per feed; until
+the first change from Slack they are the feed's configured `ranking.authors` /
+`arxiv.categories`. Functions given a feed's Settings act on `settings.feed`.
 The daily run reads them here too (`watched_authors`, `team_categories`), so the next run
 uses what was changed. Callers record each change with `store.audit`.
 """
@@ -23,31 +24,31 @@ class TeamSettingError(ValueError):
     """A change that cannot be made; the message says what was wrong."""
 
 
-def _stored(db, key: str) -> list[str] | None:
-    """The list saved under `key`, None until one was saved."""
-    row = next(db.query("select value from team_settings where key = ?", [key]), None)
+def _stored(db, key: str, *, feed: str) -> list[str] | None:
+    """The feed's list saved under `key`, None until one was saved."""
+    row = next(db.query("select value from team_settings where feed = ? and key = ?", [feed, key]), None)
     return json.loads(row["value"]) if row else None
 
 
 def watched_authors(settings, db) -> list[str]:
-    """The configured authors (`ranking.authors`), or the list as last changed from Slack."""
-    saved = _stored(db, "authors")
+    """The feed's configured authors (`ranking.authors`), or its list as last changed from Slack."""
+    saved = _stored(db, "authors", feed=settings.feed)
     return saved if saved is not None else list(settings["ranking.authors"])
 
 
 def team_categories(settings, db) -> list[str]:
-    """The configured `arxiv.categories`, or the list as last changed from Slack."""
-    saved = _stored(db, "categories")
+    """The feed's configured `arxiv.categories`, or its list as last changed from Slack."""
+    saved = _stored(db, "categories", feed=settings.feed)
     return saved if saved is not None else list(settings["arxiv.categories"])
 
 
-def _save(db, key: str, values: list[str], who: str) -> None:
+def _save(db, key: str, values: list[str], who: str, *, feed: str) -> None:
     with db.conn:
         db.conn.execute(
-            """insert into team_settings (key, value, updated_by, updated_at) values (?,?,?,?)
-               on conflict(key) do update set value=excluded.value, updated_by=excluded.updated_by,
+            """insert into team_settings (feed, key, value, updated_by, updated_at) values (?,?,?,?,?)
+               on conflict(feed, key) do update set value=excluded.value, updated_by=excluded.updated_by,
                    updated_at=excluded.updated_at""",
-            (key, json.dumps(values, ensure_ascii=False), who, now()))
+            (feed, key, json.dumps(values, ensure_ascii=False), who, now()))
 
 
 def parse_names(text: str) -> list[str]:
@@ -92,7 +93,7 @@ def add_authors(settings, db, names: list[str], who: str) -> tuple[list[str], li
     if len(current) > MAX_AUTHORS:
         raise TeamSettingError(f"at most {MAX_AUTHORS} watched authors; remove some first")
     if added:
-        _save(db, "authors", current, who)
+        _save(db, "authors", current, who, feed=settings.feed)
     return added, present
 
 
@@ -107,7 +108,7 @@ def remove_authors(settings, db, names: list[str], who: str) -> tuple[list[str],
         else:
             removed.append(current.pop(i))
     if removed:
-        _save(db, "authors", current, who)
+        _save(db, "authors", current, who, feed=settings.feed)
     return removed, missing
 
 
@@ -129,5 +130,5 @@ def parse_categories(text: str) -> list[str]:
     return cats
 
 
-def set_categories(db, cats: list[str], who: str) -> None:
-    _save(db, "categories", cats, who)
+def set_categories(db, cats: list[str], who: str, *, feed: str) -> None:
+    _save(db, "categories", cats, who, feed=feed)

@@ -82,14 +82,14 @@ def test_load_file_names_the_file(tmp_path):
 def test_current_seeds_version_one_from_the_file_once(db, tmp_path):
     path = tmp_path / "criteria.txt"
     path.write_text("1. Sparse mixture-of-experts routing\n", encoding="utf-8")
-    first = criteria.current(db, path)
+    first = criteria.current(db, path, feed="default")
     assert first.version == 1 and first.topics[0].name == "Sparse mixture-of-experts routing"
     row = next(db.query("select * from criteria_versions"))
     assert row["created_by"] == "settings" and row["note"] == f"from file {path}"
     assert (row["file_path"], row["file_sha256"]) == (str(path), row["sha256"])
     # A Slack view reads what is stored; only a run adopts a later edit of the file.
     _edit(path, "1. Something else entirely, about graphs\n")
-    assert criteria.current(db, path).version == 1 and db["criteria_versions"].count == 1
+    assert criteria.current(db, path, feed="default").version == 1 and db["criteria_versions"].count == 1
 
 
 def _edit(path, text, age_seconds=0.0):
@@ -105,37 +105,37 @@ def _edit(path, text, age_seconds=0.0):
 def test_the_latest_edit_wins_whether_made_in_the_file_or_in_slack(db, tmp_path):
     path = tmp_path / "criteria.txt"
     _edit(path, "1. Sparse mixture-of-experts routing\n")
-    crit, said = criteria.for_run(db, path)
+    crit, said = criteria.for_run(db, path, feed="default")
     assert crit.version == 1 and said == []
     # The file edited after the first run: the next run adopts it, says so once.
     _edit(path, "1. Quantization of large language models\n")
-    assert criteria.file_status(db, path) == "changed"
-    crit, said = criteria.for_run(db, path)
+    assert criteria.file_status(db, path, feed="default") == "changed"
+    crit, said = criteria.for_run(db, path, feed="default")
     assert crit.version == 2 and crit.topics[0].name == "Quantization of large language models"
     assert len(said) == 1 and "changed since it was last adopted" in said[0] and "version 2" in said[0]
     row = next(db.query("select * from criteria_versions where id = 2"))
     assert row["note"].startswith("from file") and row["created_by"] == "settings"
-    assert criteria.for_run(db, path) == (criteria.current(db, path), [])  # said once only
+    assert criteria.for_run(db, path, feed="default") == (criteria.current(db, path, feed="default"), [])  # said once only
     # An edit in Slack after that wins: the unchanged file never overrides it.
-    slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1", note="edited in Slack")
+    slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1", note="edited in Slack", feed="default")
     for _ in range(2):
-        assert criteria.for_run(db, path)[0].version == slack
-    assert criteria.file_status(db, path) == "adopted"
+        assert criteria.for_run(db, path, feed="default")[0].version == slack
+    assert criteria.file_status(db, path, feed="default") == "adopted"
     # The file edited again: it wins again.
     _edit(path, "1. State space models for long sequences\n")
-    crit, said = criteria.for_run(db, path)
+    crit, said = criteria.for_run(db, path, feed="default")
     assert crit.version == slack + 1 and crit.topics[0].name == "State space models for long sequences" and said
 
 
 def test_a_file_edit_older_than_a_slack_edit_does_not_replace_it_and_the_run_says_so(db, tmp_path):
     path = tmp_path / "criteria.txt"
     _edit(path, "1. Sparse mixture-of-experts routing\n", age_seconds=3600)
-    criteria.for_run(db, path)
+    criteria.for_run(db, path, feed="default")
     _edit(path, "1. Quantization of large language models\n", age_seconds=600)  # saved, then...
-    slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1")  # ...this, later
-    assert criteria.file_status(db, path) == "older"
-    crit, said = criteria.for_run(db, path)
-    assert crit == criteria.current(db, path) and crit.version == slack and db["criteria_versions"].count == slack
+    slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1", feed="default")  # ...this, later
+    assert criteria.file_status(db, path, feed="default") == "older"
+    crit, said = criteria.for_run(db, path, feed="default")
+    assert crit == criteria.current(db, path, feed="default") and crit.version == slack and db["criteria_versions"].count == slack
     # Not silent: one warning naming the file, the newer version and the command that uses the file.
     assert len(said) == 1 and str(path) in said[0] and f"version {slack}" in said[0]
     assert f"python -m bot criteria set {path}" in said[0]
@@ -155,45 +155,45 @@ OLD_DATED_FILE_CASES = [
 def test_a_changed_file_is_adopted_whatever_its_date_when_no_slack_edit_came_since(db, tmp_path, made_by, age):
     path = tmp_path / "criteria.txt"
     _edit(path, "1. Sparse mixture-of-experts routing\n", age_seconds=3600)
-    criteria.for_run(db, path)  # the seed, version 1
+    criteria.for_run(db, path, feed="default")  # the seed, version 1
     if made_by == "the file":
         _edit(path, "1. Quantization of large language models\n")
-        assert criteria.for_run(db, path)[0].version == 2
-    before = criteria.current(db, path).version
+        assert criteria.for_run(db, path, feed="default")[0].version == 2
+    before = criteria.current(db, path, feed="default").version
     _edit(path, "1. State space models for long sequences\n", age_seconds=age)  # older than the current version
-    assert criteria.file_status(db, path) == "changed"
-    crit, said = criteria.for_run(db, path)
+    assert criteria.file_status(db, path, feed="default") == "changed"
+    crit, said = criteria.for_run(db, path, feed="default")
     assert crit.version == before + 1 and crit.topics[0].name == "State space models for long sequences"
     assert len(said) == 1 and "changed since it was last adopted" in said[0]
-    assert criteria.for_run(db, path) == (crit, [])  # adopted once
+    assert criteria.for_run(db, path, feed="default") == (crit, [])  # adopted once
 
 
 def test_a_file_that_says_what_the_current_version_says_adds_no_version(db, tmp_path):
     path = tmp_path / "criteria.txt"
     _edit(path, "1. Sparse mixture-of-experts routing\n")
-    criteria.for_run(db, path)
-    slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1")
+    criteria.for_run(db, path, feed="default")
+    slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1", feed="default")
     _edit(path, "1. Graph neural networks for chemistry\n\n")  # the file catches up with Slack
-    assert criteria.for_run(db, path) == (criteria.current(db, path), [])
-    assert db["criteria_versions"].count == slack and criteria.file_status(db, path) == "adopted"
+    assert criteria.for_run(db, path, feed="default") == (criteria.current(db, path, feed="default"), [])
+    assert db["criteria_versions"].count == slack and criteria.file_status(db, path, feed="default") == "adopted"
 
 
 def test_a_removed_criteria_file_keeps_the_stored_version_and_says_so(db, tmp_path):
     path = tmp_path / "criteria.txt"
     _edit(path, "1. Sparse mixture-of-experts routing\n")
-    criteria.for_run(db, path)
+    criteria.for_run(db, path, feed="default")
     path.unlink()
-    crit, said = criteria.for_run(db, path)
+    crit, said = criteria.for_run(db, path, feed="default")
     assert crit.version == 1 and "does not exist" in said[0] and "ranking.criteria_file" in said[0]
 
 
 def test_a_broken_edit_of_the_file_stops_the_run_naming_the_file(db, tmp_path):
     path = tmp_path / "criteria.txt"
     _edit(path, "1. Sparse mixture-of-experts routing\n")
-    criteria.for_run(db, path)
+    criteria.for_run(db, path, feed="default")
     path.write_bytes(b"\xc6\xc6 not text")
     with pytest.raises(criteria.ConfigError, match="not UTF-8 text"):
-        criteria.for_run(db, path)
+        criteria.for_run(db, path, feed="default")
     assert db["criteria_versions"].count == 1
 
 
@@ -217,29 +217,29 @@ def test_a_database_seeded_before_adoption_was_recorded_counts_the_seed_as_adopt
                                      "created_by": "U1", "created_at": "2025-01-02T00:00:00+00:00", "note": ""})
     _edit(path, text)  # touched (a fresh checkout) but not changed
     assert migrate(old) == ["m007_criteria_file_adoption"]
-    assert criteria.for_run(old, path)[0].version == 2
+    assert criteria.for_run(old, path, feed="default")[0].version == 2
 
 
 def test_save_version_adds_versions_and_skips_identical_text(db):
-    v1 = criteria.save_version(db, "1. Sparse mixture-of-experts routing", created_by="U1")
-    assert criteria.save_version(db, "1. Sparse mixture-of-experts routing\n\n", created_by="U2") == v1
-    v2 = criteria.save_version(db, "1. Quantization of large language models", created_by="U2", note="from Slack")
+    v1 = criteria.save_version(db, "1. Sparse mixture-of-experts routing", created_by="U1", feed="default")
+    assert criteria.save_version(db, "1. Sparse mixture-of-experts routing\n\n", created_by="U2", feed="default") == v1
+    v2 = criteria.save_version(db, "1. Quantization of large language models", created_by="U2", note="from Slack", feed="default")
     assert v2 == v1 + 1
-    c = criteria.current(db, DEFAULT)
+    c = criteria.current(db, DEFAULT, feed="default")
     assert (c.version, c.topics[0].name) == (v2, "Quantization of large language models")
     # Going back to an earlier text is a new version (the history stays linear).
-    assert criteria.save_version(db, "1. Sparse mixture-of-experts routing", created_by="U1") == v2 + 1
+    assert criteria.save_version(db, "1. Sparse mixture-of-experts routing", created_by="U1", feed="default") == v2 + 1
 
 
 def test_save_version_rejects_unusable_text_and_stores_nothing(db):
     with pytest.raises(ValueError, match="too short"):
-        criteria.save_version(db, "MoE", created_by="U1")
+        criteria.save_version(db, "MoE", created_by="U1", feed="default")
     assert db["criteria_versions"].count == 0
 
 
 def test_hostile_text_is_stored_verbatim(db):
     text = "1. Robust'); drop table papers; -- models\n   - Relevant: <!channel> & friends"
-    v = criteria.save_version(db, text, created_by="U1")
+    v = criteria.save_version(db, text, created_by="U1", feed="default")
     assert next(db.query("select text from criteria_versions where id = ?", [v]))["text"] == text
     assert "papers" in db.table_names()
 
@@ -650,12 +650,12 @@ def test_a_file_saved_half_a_second_before_a_slack_edit_in_the_same_second_is_ol
 
     path = tmp_path / "criteria.txt"
     _edit(path, "1. Sparse mixture-of-experts routing\n", age_seconds=3600)
-    criteria.for_run(db, path)
+    criteria.for_run(db, path, feed="default")
     time.sleep((1.7 - time.time() % 1) % 1)  # 0.7 s into a second: 0.5 s earlier is the same second
     saved = time.time() - 0.5
     path.write_text("1. Quantization of large language models\n", encoding="utf-8")
     os.utime(path, (saved, saved))
-    slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1")
-    assert criteria.file_status(db, path) == "older"
-    crit, said = criteria.for_run(db, path)
+    slack = criteria.save_version(db, "1. Graph neural networks for chemistry", created_by="U1", feed="default")
+    assert criteria.file_status(db, path, feed="default") == "older"
+    crit, said = criteria.for_run(db, path, feed="default")
     assert crit.version == slack and len(said) == 1 and f"version {slack}" in said[0]

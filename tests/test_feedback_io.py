@@ -26,10 +26,10 @@ def team(tmp_path):
         Paper("2503.00001", "Robots that grasp", ["A"], "A robot hand learns to grasp."),
         Paper("2503.00002", "Legal LLMs", ["B"], "Language models read contracts."),
     ])
-    feedback.set_vote(db, "2503.00001", "U1", 1, source="slack", at="2025-03-03T10:00:00+00:00")
-    feedback.set_vote(db, "2503.00002", "U1", -1, source="slack", at="2025-03-03T10:01:00+00:00")
-    feedback.set_vote(db, "2503.00001", "U2", -1, source="slack", at="2025-03-03T10:02:00+00:00")
-    feedback.set_vote(db, "2503.00001", "U2", 1, source="slack", at="2025-03-03T11:00:00+00:00")  # changed
+    feedback.set_vote(db, "2503.00001", "U1", 1, source="slack", at="2025-03-03T10:00:00+00:00", feed="default")
+    feedback.set_vote(db, "2503.00002", "U1", -1, source="slack", at="2025-03-03T10:01:00+00:00", feed="default")
+    feedback.set_vote(db, "2503.00001", "U2", -1, source="slack", at="2025-03-03T10:02:00+00:00", feed="default")
+    feedback.set_vote(db, "2503.00001", "U2", 1, source="slack", at="2025-03-03T11:00:00+00:00", feed="default")  # changed
     return db
 
 
@@ -44,22 +44,22 @@ def lines(*rows) -> io.BytesIO:
 
 def test_export_then_import_round_trips_into_a_fresh_database(team, tmp_path):
     buf = io.StringIO()
-    assert export_votes(team, buf) == 3
+    assert export_votes(team, buf, feed="default") == 3
     exported = [json.loads(x) for x in buf.getvalue().splitlines()]
     assert {"arxiv_id", "user", "vote", "time"} <= set(exported[0])
     assert {(e["arxiv_id"], e["user"], e["vote"]) for e in exported} == current(team)
     fresh = open_db(tmp_path / "fresh.sqlite")
-    rep = import_votes(fresh, io.BytesIO(buf.getvalue().encode()))
+    rep = import_votes(fresh, io.BytesIO(buf.getvalue().encode()), feed="default")
     assert rep.applied == 3 and not rep.problems
     assert current(fresh) == current(team)
     # The exported titles and abstracts register the papers, so the model can learn from them.
     assert rep.new_papers == 2
     assert next(fresh.query("select title from papers where arxiv_id = '2503.00002'"))["title"] == "Legal LLMs"
     # Importing the same file again changes nothing.
-    again = import_votes(fresh, io.BytesIO(buf.getvalue().encode()))
+    again = import_votes(fresh, io.BytesIO(buf.getvalue().encode()), feed="default")
     assert again.applied == 0 and again.unchanged == 3 and current(fresh) == current(team)
     out2 = io.StringIO()
-    export_votes(fresh, out2)
+    export_votes(fresh, out2, feed="default")
     assert out2.getvalue() == buf.getvalue()
 
 
@@ -67,31 +67,31 @@ def test_latest_vote_wins_by_time_not_file_order(team):
     rep = import_votes(team, lines(
         {"arxiv_id": "2503.00002", "user": "U3", "vote": 1, "time": "2025-03-04T12:00:00Z"},
         {"arxiv_id": "2503.00002", "user": "U3", "vote": -1, "time": "2025-03-04T09:00:00Z"},  # older
-    ))
+    ), feed="default")
     assert rep.applied == 2
     assert ("2503.00002", "U3", 1) in current(team)
 
 
 def test_an_import_older_than_the_stored_vote_is_skipped(team):
     rep = import_votes(team, lines({"arxiv_id": "2503.00001", "user": "U2", "vote": -1,
-                                    "time": "2025-03-03T10:30:00+00:00"}))
+                                    "time": "2025-03-03T10:30:00+00:00"}), feed="default")
     assert rep.older == 1 and rep.applied == 0
     assert ("2503.00001", "U2", 1) in current(team)
 
 
 def test_a_removal_line_removes_the_vote(team):
     rep = import_votes(team, lines({"arxiv_id": "2503.00002", "user": "U1", "vote": 0,
-                                    "time": "2025-03-05T08:00:00+01:00"}))
+                                    "time": "2025-03-05T08:00:00+01:00"}), feed="default")
     assert rep.applied == 1
     assert not any(r[0] == "2503.00002" for r in current(team))
-    assert feedback.labels(team) == {"2503.00001": 1}
+    assert feedback.labels(team, feed="default") == {"2503.00001": 1}
 
 
 def test_malformed_lines_are_reported_with_their_numbers_and_skipped(team):
     good = {"arxiv_id": "2503.00002", "user": "U9", "vote": 1, "time": "2025-03-06T08:00:00Z"}
     rep = import_votes(team, lines(
         "{broken", {**good, "vote": 2}, {**good, "time": "yesterday"}, {**good, "user": ""},
-        {**good, "vote": True}, ["list"], good, {**good, "arxiv_id": "x" * 200}))
+        {**good, "vote": True}, ["list"], good, {**good, "arxiv_id": "x" * 200}), feed="default")
     assert [p.split(": ")[0] for p in rep.problems] == [f"input:{n}" for n in (1, 2, 3, 4, 5, 6, 8)]
     assert "`vote`" in rep.problems[1] and "`time`" in rep.problems[2] and "`user`" in rep.problems[3]
     assert rep.applied == 1 and ("2503.00002", "U9", 1) in current(team)
@@ -99,7 +99,7 @@ def test_malformed_lines_are_reported_with_their_numbers_and_skipped(team):
 
 def test_votes_on_unknown_papers_are_kept_and_counted(team):
     rep = import_votes(team, lines({"arxiv_id": "2512.99999", "user": "U1", "vote": 1,
-                                    "time": "2025-03-06T08:00:00Z"}))
+                                    "time": "2025-03-06T08:00:00Z"}), feed="default")
     assert rep.applied == 1 and rep.unknown_papers == 1
     assert ("2512.99999", "U1", 1) in current(team)
 
@@ -132,7 +132,7 @@ VOTE = {"arxiv_id": "2503.00002", "user": "U5", "vote": 1, "time": "2025-03-07T0
 
 def test_a_line_that_is_not_utf8_is_skipped_with_its_number_the_rest_imported(team):
     bad = json.dumps({**VOTE, "user": "U6", "title": "Caf_"}).encode().replace(b"Caf_", b"Caf\xc6")
-    rep = import_votes(team, lines(VOTE, bad, {**VOTE, "user": "U7"}), source="votes.jsonl")
+    rep = import_votes(team, lines(VOTE, bad, {**VOTE, "user": "U7"}), source="votes.jsonl", feed="default")
     column = bad.index(b"\xc6") + 1
     assert rep.problems == [f"votes.jsonl:2: not UTF-8 (byte 0xc6 at column {column})"]
     assert rep.applied == 2
@@ -141,7 +141,7 @@ def test_a_line_that_is_not_utf8_is_skipped_with_its_number_the_rest_imported(te
 
 def test_a_control_character_in_a_line_is_reported_for_that_line_only(team):
     rep = import_votes(team, lines(VOTE, '{"arxiv_id": "2503.00002", "user": "U\x016", "vote": 1}'),
-                       source="votes.jsonl")
+                       source="votes.jsonl", feed="default")
     assert len(rep.problems) == 1 and rep.problems[0].startswith("votes.jsonl:2: not valid JSON")
     assert rep.applied == 1
 
@@ -151,7 +151,7 @@ def test_a_vote_dated_in_the_future_is_refused_and_later_votes_still_count(team)
         {**VOTE, "vote": -1, "time": "9999-12-31T23:59:59+00:00"},
         {**VOTE, "vote": 1, "time": "2025-03-07T09:00:00Z"},
         {**VOTE, "user": "U8", "time": "9999-12-31T23:59:59-05:00"},  # past year 9999 in UTC
-    ), source="votes.jsonl")
+    ), source="votes.jsonl", feed="default")
     assert [p.split(": ")[0] for p in rep.problems] == ["votes.jsonl:1", "votes.jsonl:3"]
     assert "in the future" in rep.problems[0] and "9999-12-31" in rep.problems[0]
     assert rep.applied == 1 and ("2503.00002", "U5", 1) in current(team)
@@ -159,8 +159,8 @@ def test_a_vote_dated_in_the_future_is_refused_and_later_votes_still_count(team)
 
 
 def test_a_future_time_stored_by_an_earlier_import_no_longer_blocks_real_votes(team):
-    feedback.set_vote(team, "2503.00002", "U5", -1, source="import", at="9999-12-31T00:00:00+00:00")
-    rep = import_votes(team, lines({**VOTE, "vote": 1}))
+    feedback.set_vote(team, "2503.00002", "U5", -1, source="import", at="9999-12-31T00:00:00+00:00", feed="default")
+    rep = import_votes(team, lines({**VOTE, "vote": 1}), feed="default")
     assert rep.applied == 1 and rep.older == 0 and ("2503.00002", "U5", 1) in current(team)
 
 
@@ -168,7 +168,7 @@ def test_a_vote_a_few_minutes_ahead_is_accepted_as_clock_skew(team):
     from datetime import datetime, timedelta, timezone
 
     ahead = (datetime.now(timezone.utc) + timedelta(minutes=2)).isoformat()
-    rep = import_votes(team, lines({**VOTE, "time": ahead}))
+    rep = import_votes(team, lines({**VOTE, "time": ahead}), feed="default")
     assert rep.applied == 1 and not rep.problems
 
 
@@ -179,12 +179,12 @@ def events(db) -> list[tuple]:
 def test_importing_votes_with_the_same_time_twice_changes_nothing_the_second_time(team):
     same_time = [{**VOTE, "vote": 1}, {**VOTE, "vote": -1}, {**VOTE, "user": "U6", "vote": 1},
                  {**VOTE, "user": "U6", "vote": 0}]
-    first = import_votes(team, lines(*same_time))
+    first = import_votes(team, lines(*same_time), feed="default")
     # The last line at that instant stands: U5's -1 is set, U6's removal finds no vote to remove.
     assert (first.applied, first.unchanged, first.replaced) == (1, 1, 2)
     assert ("2503.00002", "U5", -1) in current(team) and not any(r[1] == "U6" for r in current(team))
     votes, history = current(team), events(team)
-    again = import_votes(team, lines(*same_time))
+    again = import_votes(team, lines(*same_time), feed="default")
     assert (again.applied, again.unchanged, again.replaced) == (0, 2, 2) and not again.problems
     assert current(team) == votes and events(team) == history
 
@@ -253,7 +253,7 @@ def test_arxiv_ids_are_checked_per_line_and_bad_ones_refused_with_the_reason(tea
     rows = [{**VOTE, "arxiv_id": aid} for aid in [*GOOD_IDS, *BAD_IDS]]
     path = write_votes(tmp_path / "votes.jsonl", *rows)
     with open(path, "rb") as fh:
-        rep = import_votes(team, fh, source=str(path))
+        rep = import_votes(team, fh, source=str(path), feed="default")
     assert rep.applied == len(set(GOOD_IDS.values()))
     assert {aid for aid, user, _ in current(team) if user == "U5"} == set(GOOD_IDS.values())
     bad_lines = range(len(GOOD_IDS) + 1, len(rows) + 1)
@@ -272,7 +272,7 @@ def test_user_vote_and_source_are_checked_per_line(team, tmp_path):
             {**VOTE, "user": "U3", "source": "s" * 40}]
     path = write_votes(tmp_path / "votes.jsonl", *rows)
     with open(path, "rb") as fh:
-        rep = import_votes(team, fh, source=str(path))
+        rep = import_votes(team, fh, source=str(path), feed="default")
     assert rep.applied == 2
     assert [p.split(": ")[0] for p in rep.problems] == [f"{path}:{n}" for n in range(3, len(rows) + 1)]
     assert rep.skipped == {"refused: bad user id": 4, "malformed": 1, "refused: bad vote": 3,
@@ -301,17 +301,17 @@ def slack_team(tmp_path):
     save_papers(db, "2025-03-03", [Paper("2503.00001", "Robots", ["A"], "A robot hand."),
                                    Paper("2503.00002", "Law", ["B"], "Contracts.")])
     feedback.apply_event(db, "2503.00001", "U1", "reaction", feedback.event_time("1741000000.123456"),
-                         feedback.becomes(1))
+                         feedback.becomes(1), feed="default")
     feedback.apply_event(db, "2503.00002", "U1", "button", feedback.event_time("1741000100.000042"),
-                         feedback.toggles(-1))
+                         feedback.toggles(-1), feed="default")
     feedback.apply_event(db, "2503.00001", "U2", "reaction", feedback.event_time("1741000200.5"),
-                         feedback.becomes(-1))
+                         feedback.becomes(-1), feed="default")
     return db
 
 
 def exported(db) -> str:
     buf = io.StringIO()
-    export_votes(db, buf)
+    export_votes(db, buf, feed="default")
     return buf.getvalue()
 
 
@@ -320,7 +320,7 @@ def test_slack_votes_with_microseconds_round_trip_exactly_into_a_fresh_database(
     text = exported(team)
     assert ".123456+00:00" in text
     fresh = open_db(tmp_path / "fresh.sqlite")
-    rep = import_votes(fresh, io.BytesIO(text.encode()))
+    rep = import_votes(fresh, io.BytesIO(text.encode()), feed="default")
     assert rep.applied == 3 and not rep.problems
     assert current(fresh) == current(team) and exported(fresh) == text
 
@@ -330,7 +330,7 @@ def test_reimporting_an_export_into_the_same_database_reports_unchanged_not_olde
     text = exported(team)
     rows_before = [tuple(r.values()) for r in team.query("select * from feedback order by arxiv_id, user_id")]
     history = events(team)
-    rep = import_votes(team, io.BytesIO(text.encode()))
+    rep = import_votes(team, io.BytesIO(text.encode()), feed="default")
     assert (rep.applied, rep.unchanged, rep.older) == (0, 3, 0) and not rep.problems
     assert [tuple(r.values()) for r in team.query("select * from feedback order by arxiv_id, user_id")] == rows_before
     assert events(team) == history

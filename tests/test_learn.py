@@ -90,7 +90,7 @@ def ranks(result, today) -> dict[str, int]:
 
 def vote_all(db, ps, vote, user="U1"):
     for p in ps:
-        feedback.set_vote(db, p.arxiv_id, user, vote, source="test")
+        feedback.set_vote(db, p.arxiv_id, user, vote, source="test", feed="default")
 
 
 # --- the model on plain vectors ------------------------------------------------------------
@@ -159,18 +159,18 @@ def test_explain_names_the_close_liked_papers():
 
 def test_vote_changes_and_removals_change_the_labels(db, history):
     g, l = history["grasp"], history["legal"]
-    feedback.set_vote(db, g[0].arxiv_id, "U1", 1, source="test")
-    feedback.set_vote(db, l[0].arxiv_id, "U1", 1, source="test")
-    lab = team_labels(db)
+    feedback.set_vote(db, g[0].arxiv_id, "U1", 1, source="test", feed="default")
+    feedback.set_vote(db, l[0].arxiv_id, "U1", 1, source="test", feed="default")
+    lab = team_labels(db, feed="default")
     assert {p.arxiv_id for p in lab.liked} == {g[0].arxiv_id, l[0].arxiv_id}
-    feedback.set_vote(db, l[0].arxiv_id, "U1", -1, source="test")  # changed their mind: latest wins
-    feedback.toggle_vote(db, g[0].arxiv_id, "U1", 1, source="test")  # same button again: removed
-    lab = team_labels(db)
+    feedback.set_vote(db, l[0].arxiv_id, "U1", -1, source="test", feed="default")  # changed their mind: latest wins
+    feedback.toggle_vote(db, g[0].arxiv_id, "U1", 1, source="test", feed="default")  # same button again: removed
+    lab = team_labels(db, feed="default")
     assert [p.arxiv_id for p in lab.liked] == []
     assert [p.arxiv_id for p in lab.disliked] == [l[0].arxiv_id]
     # Two users: net vote; a tie is no label.
-    feedback.set_vote(db, l[0].arxiv_id, "U2", 1, source="test")
-    lab = team_labels(db)
+    feedback.set_vote(db, l[0].arxiv_id, "U2", 1, source="test", feed="default")
+    lab = team_labels(db, feed="default")
     assert l[0].arxiv_id not in {p.arxiv_id for p in lab.liked + lab.disliked}
     # Voted papers never serve as unlabelled background; the rest do.
     assert l[0].arxiv_id not in {p.arxiv_id for p in lab.unlabeled}
@@ -178,8 +178,8 @@ def test_vote_changes_and_removals_change_the_labels(db, history):
 
 
 def test_votes_on_unknown_papers_are_skipped(db, history):
-    feedback.set_vote(db, "9999.99999", "U1", 1, source="test")
-    assert team_labels(db).liked == []
+    feedback.set_vote(db, "9999.99999", "U1", 1, source="test", feed="default")
+    assert team_labels(db, feed="default").liked == []
 
 
 # --- scoring with real embeddings ------------------------------------------------------------
@@ -189,7 +189,7 @@ def test_a_handful_of_thumbs_moves_a_similar_paper_up_and_a_disliked_one_down(db
     base = LocalScorer(cache).score(today, CRITERIA, "2025-02-12")
     vote_all(db, history["grasp"], 1)
     vote_all(db, history["legal"], -1)
-    taste = TasteScorer(LocalScorer(cache), db, cache, LearnConfig()).score(today, CRITERIA, "2025-02-12")
+    taste = TasteScorer(LocalScorer(cache), db, cache, LearnConfig(), feed="default").score(today, CRITERIA, "2025-02-12")
     before, after = ranks(base, today), ranks(taste, today)
     robot, legal = today[0].arxiv_id, today[1].arxiv_id
     assert after[robot] < before[robot]
@@ -202,7 +202,7 @@ def test_the_first_thumb_up_already_counts(db, cache, history):
     today = papers("2504", TODAY)
     base = LocalScorer(cache).score(today, CRITERIA, "2025-02-12")
     vote_all(db, history["grasp"][:1], 1)
-    taste = TasteScorer(LocalScorer(cache), db, cache).score(today, CRITERIA, "2025-02-12")
+    taste = TasteScorer(LocalScorer(cache), db, cache, feed="default").score(today, CRITERIA, "2025-02-12")
     robot = today[0].arxiv_id
     assert taste.scores[robot].raw - np.mean([s.raw for s in taste.scores.values()]) > \
         base.scores[robot].raw - np.mean([s.raw for s in base.scores.values()])
@@ -212,7 +212,7 @@ def test_the_first_thumb_down_already_counts(db, cache, history):
     today = papers("2504", TODAY)
     base = LocalScorer(cache).score(today, CRITERIA, "2025-02-12")
     vote_all(db, history["legal"][:1], -1)
-    taste = TasteScorer(LocalScorer(cache), db, cache).score(today, CRITERIA, "2025-02-12")
+    taste = TasteScorer(LocalScorer(cache), db, cache, feed="default").score(today, CRITERIA, "2025-02-12")
     legal = today[1].arxiv_id
     assert taste.scores[legal].raw - np.mean([s.raw for s in taste.scores.values()]) < \
         base.scores[legal].raw - np.mean([s.raw for s in base.scores.values()])
@@ -236,7 +236,7 @@ def test_daily_run_uses_feedback_and_says_why(settings, db, history):
                   ["B. Author"], "Mixture of experts routers that cluster tokens tightly make experts specialise; "
                   "we analyse clustering-based routing for sparse mixture-of-experts language models.")
     save_papers(db, "2025-02-20", [liked])
-    feedback.set_vote(db, liked.arxiv_id, "U1", 1, source="test")
+    feedback.set_vote(db, liked.arxiv_id, "U1", 1, source="test", feed="default")
     scorer = make_scorer(settings, db)
     assert scorer.name == "local:minilm+taste"
     out = run_day(settings, db, feed_file=DAY)
@@ -249,7 +249,7 @@ def test_daily_run_uses_feedback_and_says_why(settings, db, history):
 
 
 def test_learning_can_be_turned_off(settings, db, history):
-    feedback.set_vote(db, history["grasp"][0].arxiv_id, "U1", 1, source="test")
+    feedback.set_vote(db, history["grasp"][0].arxiv_id, "U1", 1, source="test", feed="default")
     assert make_scorer(settings.override(learning__enabled=False), db).name == "local:minilm"
 
 
@@ -262,7 +262,7 @@ def voted_history(db, n: int, day: str = "2025-01-0") -> list[Paper]:
     save_papers(db, "2025-01-02", ps)
     for i, p in enumerate(ps):
         feedback.set_vote(db, p.arxiv_id, "U1", 1 if i % 2 else -1, source="test",
-                          at=f"2025-01-02T{i // 60:02d}:{i % 60:02d}:00+00:00")
+                          at=f"2025-01-02T{i // 60:02d}:{i % 60:02d}:00+00:00", feed="default")
     return ps
 
 
@@ -285,7 +285,7 @@ def test_a_long_vote_history_is_embedded_at_most_the_bound_per_run_most_recent_f
     LocalScorer(cache).score(today, CRITERIA, "2025-02-12")  # today's papers and the criteria: cached
     steps = Steps()
     before = cache.embedder.embedded
-    taste = TasteScorer(LocalScorer(cache), db, cache, config).score(today, CRITERIA, "2025-02-12", progress=steps)
+    taste = TasteScorer(LocalScorer(cache), db, cache, config, feed="default").score(today, CRITERIA, "2025-02-12", progress=steps)
     assert cache.embedder.embedded - before == 6
     # The fit is one call: it is named while it runs, with no count that would only jump 0 -> N.
     assert steps.steps == [["embedding voted papers for the taste model", 6, 6], ["fitting the taste model", None, 0]]
@@ -297,7 +297,7 @@ def test_a_long_vote_history_is_embedded_at_most_the_bound_per_run_most_recent_f
     assert any("learned from 3 liked and 3 disliked" in n for n in taste.notes)
     # The next run embeds the next six, and only those.
     before = cache.embedder.embedded
-    again = TasteScorer(LocalScorer(cache), db, cache, config).score(today, CRITERIA, "2025-02-12", progress=Steps())
+    again = TasteScorer(LocalScorer(cache), db, cache, config, feed="default").score(today, CRITERIA, "2025-02-12", progress=Steps())
     assert cache.embedder.embedded - before == 6
     assert any("28 more voted papers" in n for n in again.notes)
 
@@ -305,7 +305,7 @@ def test_a_long_vote_history_is_embedded_at_most_the_bound_per_run_most_recent_f
 def test_explaining_a_re_render_embeds_nothing_of_the_vote_history(db, cache):
     voted_history(db, 20)
     today = papers("2504", TODAY)
-    scorer = TasteScorer(LocalScorer(cache), db, cache, LearnConfig(max_embed_per_run=4))
+    scorer = TasteScorer(LocalScorer(cache), db, cache, LearnConfig(max_embed_per_run=4), feed="default")
     cache.get_many([paper_text(p.title, p.abstract) for p in today])
     before = cache.embedder.embedded
     scorer.explain(today)  # not fitted in this run: every score was stored

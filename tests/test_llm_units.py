@@ -158,32 +158,32 @@ def test_examples_are_balanced_recent_and_diverse(tmp_path):
     disliked = [_paper(100 + i, t) for i, t in enumerate(["Medical image segmentation", "Traffic forecasting"])]
     store.save_papers(db, "2025-02-01", liked + disliked)
     for k, p in enumerate(liked):
-        feedback.set_vote(db, p.arxiv_id, "U1", 1, "test", at=f"2025-02-{20 - k:02d}T00:00:00+00:00")
+        feedback.set_vote(db, p.arxiv_id, "U1", 1, "test", at=f"2025-02-{20 - k:02d}T00:00:00+00:00", feed="default")
     for k, p in enumerate(disliked):
-        feedback.set_vote(db, p.arxiv_id, "U1", -1, "test", at=f"2025-02-{20 - k:02d}T00:00:00+00:00")
+        feedback.set_vote(db, p.arxiv_id, "U1", -1, "test", at=f"2025-02-{20 - k:02d}T00:00:00+00:00", feed="default")
     # A tie (one up, one down) is no verdict.
-    feedback.set_vote(db, disliked[1].arxiv_id, "U2", 1, "test")
+    feedback.set_vote(db, disliked[1].arxiv_id, "U2", 1, "test", feed="default")
 
-    ex = choose_examples(db, 6)
+    ex = choose_examples(db, 6, feed="default")
     assert [e.verdict for e in ex][:2] == [1, -1]  # interleaved
     titles = [e.title for e in ex]
     assert "Traffic forecasting" not in titles
     assert sum(e.verdict > 0 for e in ex) == 5  # one dislike available: likes fill the rest
     assert titles.index("Sparse mixture of experts routing") < titles.index("KV cache quantization")
     assert titles[-1] == "Sparse mixture of experts routing revisited", "the near-duplicate comes last, only to fill"
-    ex4 = choose_examples(db, 4)
+    ex4 = choose_examples(db, 4, feed="default")
     assert "Sparse mixture of experts routing revisited" not in [e.title for e in ex4]
     # Without the original, the revisited paper is no longer a duplicate: the most recent like.
-    assert choose_examples(db, 4, exclude={liked[0].arxiv_id})[0].title == "Sparse mixture of experts routing revisited"
-    assert choose_examples(db, 0) == []
+    assert choose_examples(db, 4, exclude={liked[0].arxiv_id}, feed="default")[0].title == "Sparse mixture of experts routing revisited"
+    assert choose_examples(db, 0, feed="default") == []
 
 
 def test_examples_shorten_abstracts(tmp_path):
     db = open_db(tmp_path / "f.sqlite")
     p = _paper(1, "Long one", "word " * 500)
     store.save_papers(db, "2025-02-01", [p])
-    feedback.set_vote(db, p.arxiv_id, "U1", 1, "test")
-    (e,) = choose_examples(db, 4, abstract_chars=300)
+    feedback.set_vote(db, p.arxiv_id, "U1", 1, "test", feed="default")
+    (e,) = choose_examples(db, 4, abstract_chars=300, feed="default")
     assert len(e.abstract) <= 302 and e.abstract.endswith("…")
 
 

@@ -1,5 +1,5 @@
 """Few-shot examples from the team's thumbs: the design's core loop (a thumb today changes
-tomorrow's prompt).
+tomorrow's prompt). Each feed's examples come from its own votes only.
 
 Up to N papers with a net team verdict, balanced between liked and disliked, the most
 recently voted first, skipping near-duplicates so the examples cover different ground.
@@ -40,10 +40,10 @@ def _diverse(rows: list[dict], k: int) -> list[dict]:
     return taken + skipped[:k - len(taken)]
 
 
-def team_verdicts(db, exclude: set[str] = frozenset()) -> tuple[list[dict], list[dict]]:
-    """(liked, disliked) papers with a net team verdict, most recently voted first (votes on
-    papers this database has no text for are passed over)."""
-    verdicts = [v for v in feedback.net_verdicts(db) if v["arxiv_id"] not in exclude]
+def team_verdicts(db, exclude: set[str] = frozenset(), *, feed: str) -> tuple[list[dict], list[dict]]:
+    """(liked, disliked) papers with a net verdict in the feed, most recently voted first (votes
+    on papers this database has no text for are passed over)."""
+    verdicts = [v for v in feedback.net_verdicts(db, feed=feed) if v["arxiv_id"] not in exclude]
     papers = store.get_papers(db, [v["arxiv_id"] for v in verdicts])
     liked, disliked = [], []
     for v in verdicts:
@@ -54,12 +54,14 @@ def team_verdicts(db, exclude: set[str] = frozenset()) -> tuple[list[dict], list
     return liked, disliked
 
 
-def choose_examples(db, n: int, exclude: set[str] = frozenset(), abstract_chars: int = 300) -> list[Example]:
-    """Up to n examples, half liked and half disliked when both exist (the other side fills
-    in when one is short), interleaved liked/disliked so neither verdict reads as the norm."""
+def choose_examples(db, n: int, exclude: set[str] = frozenset(), abstract_chars: int = 300, *,
+                    feed: str) -> list[Example]:
+    """Up to n examples from the feed's votes, half liked and half disliked when both exist (the
+    other side fills in when one is short), interleaved liked/disliked so neither verdict reads
+    as the norm."""
     if n <= 0:
         return []
-    liked, disliked = team_verdicts(db, exclude)
+    liked, disliked = team_verdicts(db, exclude, feed=feed)
     n_liked = min(len(liked), max(n - n // 2, n - len(disliked)))
     n_disliked = min(len(disliked), n - n_liked)
     ups, downs = _diverse(liked, n_liked), _diverse(disliked, n_disliked)

@@ -15,18 +15,26 @@ from .local import REL_HI, REL_LO, _to_scale
 class TasteScorer(Scorer):
     """Wraps the local scorer: its zero-shot relevance blended with the team's learned taste.
 
-    Retrained from the feedback table at every scoring run (cheap), so new votes count from
-    the next run on. Novelty and the comment come from the base scorer unchanged."""
+    Built for one feed and retrained from that feed's votes at every scoring run (cheap), so
+    new votes count from the next run on. Novelty and the comment come from the base scorer
+    unchanged. The name is the same in every feed: stored scores are keyed by the criteria
+    version too, and a criteria version belongs to one feed, so two feeds never share a score."""
 
-    def __init__(self, base, db, cache: EmbeddingCache, config: LearnConfig | None = None):
+    def __init__(self, base, db, cache: EmbeddingCache, config: LearnConfig | None = None, *, feed: str):
         self.base = base
         self.db = db
         self.cache = cache
         self.config = config or LearnConfig()
+        self.feed = feed
         self.name = f"{base.name}+taste"
         self._liked: list[Paper] | None = None
         self._liked_vecs: np.ndarray | None = None
         self.left_out = 0  # voted papers the last fit could not use (no vector yet, over the budget)
+
+    @classmethod
+    def for_feed(cls, base, db, cache: EmbeddingCache, settings) -> "TasteScorer":
+        """The taste scorer of the feed whose Settings these are (its [learning] settings and votes)."""
+        return cls(base, db, cache, LearnConfig.from_settings(settings), feed=settings.feed)
 
     def _vecs(self, papers: list[Paper]) -> np.ndarray:
         if not papers:
@@ -44,10 +52,10 @@ class TasteScorer(Scorer):
 
     def learned_scores(self, papers: list[Paper], date: str | None = None,
                        progress: Progress | None = None) -> tuple[TasteModel, np.ndarray]:
-        """Refit the team's model from the feedback table and score these papers with it.
+        """Refit the feed's model from its votes and score these papers with it.
         Embeds at most `max_embed_per_run` training papers that have no vector yet; the
         voted ones left out are counted in `self.left_out` and embedded by later runs."""
-        lab = team_labels(self.db, before=date, max_unlabeled=self.config.max_unlabeled)
+        lab = team_labels(self.db, before=date, max_unlabeled=self.config.max_unlabeled, feed=self.feed)
         train, kind, vecs, self.left_out = self._training_set(lab, self.config.max_embed_per_run, progress)
         self._liked = [p for p, k in zip(train, kind) if k > 0]
         self._liked_vecs = vecs[kind > 0]
@@ -98,7 +106,7 @@ class TasteScorer(Scorer):
         if self._liked is None:
             # Not fitted in this run (every score was stored): the liked papers with a vector
             # already, so explaining a re-render never embeds the whole vote history.
-            lab = team_labels(self.db, max_unlabeled=0)
+            lab = team_labels(self.db, max_unlabeled=0, feed=self.feed)
             lab.disliked = []
             self._liked, _, self._liked_vecs, _ = self._training_set(lab, 0, None)
         liked_ids = {p.arxiv_id for p in self._liked}
