@@ -218,6 +218,26 @@ def test_the_first_thumb_down_already_counts(db, cache, history):
         base.scores[legal].raw - np.mean([s.raw for s in base.scores.values()])
 
 
+def test_each_feed_learns_its_own_taste_from_its_own_votes(db, cache, history, monkeypatch):
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    today = papers("2504", TODAY)
+    for p in history["grasp"]:
+        feedback.set_vote(db, p.arxiv_id, "U1", 1, source="test", feed="robots")
+        feedback.set_vote(db, p.arxiv_id, "U1", -1, source="test", feed="law")
+    for p in history["legal"]:
+        feedback.set_vote(db, p.arxiv_id, "U1", -1, source="test", feed="robots")
+        feedback.set_vote(db, p.arxiv_id, "U1", 1, source="test", feed="law")
+    settings = load_settings()
+    robots = TasteScorer.for_feed(LocalScorer(cache), db, cache, settings.for_feed("robots"))
+    law = TasteScorer.for_feed(LocalScorer(cache), db, cache, settings.for_feed("law"))
+    assert robots.name == law.name  # scores are kept apart by the feeds' criteria versions
+    by_robots = ranks(robots.score(today, CRITERIA, "2025-02-12"), today)
+    by_law = ranks(law.score(today, CRITERIA, "2025-02-12"), today)
+    robot, legal = today[0].arxiv_id, today[1].arxiv_id
+    assert by_robots[robot] < by_robots[legal] and by_law[legal] < by_law[robot]
+    assert team_labels(db, feed="default").liked == []  # the default feed has no votes
+
+
 # --- the daily run ---------------------------------------------------------------------------
 
 @pytest.fixture
