@@ -234,10 +234,10 @@ class FeedClocks:
         runs = [r for r in runs if r is not None]
         return min(runs) if runs else None
 
-    def catch_up(self) -> None:
+    def catch_up(self, now: datetime | None = None) -> None:
         for clock in self.clocks:
             try:
-                clock.catch_up()
+                clock.catch_up(now)
             except Exception:  # one feed's catch-up must not keep the others from theirs
                 log.exception("catching up feed %s failed", clock.feed)
 

@@ -1,5 +1,6 @@
-"""The weekday scheduler: its calendar, the once-only catch-up at start-up, empty days
-and failures, driven end to end against a local arXiv feed and a local Slack."""
+"""The feeds' clocks: each feed's calendar (weekdays, or one weekly day), the once-only
+catch-up at start-up, empty days and failures (a feed's own), driven end to end against a
+local arXiv feed and a local Slack."""
 from __future__ import annotations
 
 import sys
@@ -194,7 +195,7 @@ def test_the_apps_scheduled_job_logs_each_long_step(db, arxiv, slack, tmp_path, 
 
     settings = team_settings(arxiv, tmp_path)
     app = create_app(settings, db, make_web_client(BOT_TOKEN, slack.api_url))
-    sched = DailyScheduler.from_settings(settings, db, lambda: app.ctx.run_day(), lock=app.ctx.run_lock)
+    sched = DailyScheduler.from_settings(settings, db, lambda: app.ctx.run_day(settings), lock=app.ctx.run_lock)
 
     with caplog.at_level(logging.INFO):
         result = sched.catch_up(MONDAY_8)
@@ -243,7 +244,7 @@ def test_a_stopped_scheduled_day_is_logged_once(db, arxiv, slack, tmp_path, capl
 
     settings = team_settings(arxiv, tmp_path, slack__channel="#no-such-channel")
     app = create_app(settings, db, make_web_client(BOT_TOKEN, slack.api_url))
-    sched = DailyScheduler.from_settings(settings, db, lambda: app.ctx.run_day(), lock=app.ctx.run_lock)
+    sched = DailyScheduler.from_settings(settings, db, lambda: app.ctx.run_day(settings), lock=app.ctx.run_lock)
 
     with caplog.at_level(logging.INFO):
         result = sched.catch_up(MONDAY_8)
@@ -283,3 +284,67 @@ def test_a_scheduled_days_warnings_are_logged_once_each(db, caplog):
 
     assert len(_records_saying(caplog, "posted a plain version")) == 1, caplog.text
     assert len(_records_saying(caplog, "posted 2025-02-24 to C1")) == 1, caplog.text
+
+
+# ---- every feed on its own clock ----------------------------------------------------------
+
+def two_feed_settings(arxiv, tmp_path, body: str):
+    """The team settings plus [feeds.*] tables in a settings file (how a team declares feeds)."""
+    from bot.config import load_settings as load
+
+    path = tmp_path / "feeds.toml"
+    path.write_text(body, encoding="utf-8")
+    return load(path).override(
+        arxiv__feed_url=arxiv.url, arxiv__min_interval_seconds=0, ranking__min_relevance=1, ranking__max_papers=3,
+        slack__seconds_between_posts=0, storage__digest_dir=str(tmp_path / "digests"), schedule__timezone=TZ)
+
+
+def test_each_feed_has_its_clock_and_a_weekly_feed_runs_on_its_day_only(db, arxiv, tmp_path):
+    from bot.feeds import all_feeds
+    from bot.scheduler import FeedClocks
+
+    settings = two_feed_settings(arxiv, tmp_path, '[feeds.default.schedule]\ntime = "07:00"\n'
+                                 '[feeds.weekly.schedule]\ntime = "09:30"\ndays = "friday"\n')
+    lock = threading.Lock()
+    clocks = FeedClocks.for_feeds(all_feeds(settings, db), db, lambda feed: lambda: None, lock).install()
+
+    daily, weekly = clocks.clocks
+    assert (daily.feed, weekly.feed) == ("default", "weekly") and daily.lock is weekly.lock is lock
+    assert sorted(j.start_day for j in clocks.scheduler.get_jobs("daily:default")) == sorted(WEEKDAYS)
+    assert [(j.start_day, str(j.at_time)) for j in clocks.scheduler.get_jobs("daily:weekly")] == [("friday", "09:30:00")]
+    nxt = clocks.next_run("weekly")
+    assert nxt.weekday() == 4 and (nxt.hour, nxt.minute) == (9, 30)
+    assert clocks.next_run() == min(clocks.next_run("default"), nxt)
+    assert not weekly.due_and_missing(MONDAY_8.replace(hour=10))  # Monday: not the weekly feed's day
+    assert weekly.due_and_missing(datetime(2025, 2, 28, 10, 0, tzinfo=ZoneInfo(TZ)))  # Friday, after 09:30
+    assert not weekly.due_and_missing(datetime(2025, 2, 28, 9, 0, tzinfo=ZoneInfo(TZ)))
+
+
+def test_a_feed_whose_channel_refuses_the_app_fails_alone(db, arxiv, slack, tmp_path):
+    """Catch-up with two feeds: the app is not in #vision (the stand-in Slack answers
+    not_in_channel there); #ml gets its thread, each outcome is on record for its feed."""
+    from bot.feeds import all_feeds
+    from bot.scheduler import FeedClocks
+
+    slack.add_channel("C0ML", "ml")
+    slack.add_channel("C0VISION", "vision", is_member=False)
+    settings = two_feed_settings(arxiv, tmp_path, '[feeds.default.slack]\nchannel = "C0ML"\n'
+                                 '[feeds.vision.slack]\nchannel = "C0VISION"\n')
+    client = make_web_client(BOT_TOKEN, slack.api_url)
+    ran = []
+
+    def job_for(feed):
+        def job():
+            ran.append(feed.feed)
+            return run_and_post(feed, db, client)
+        return job
+
+    clocks = FeedClocks.for_feeds(all_feeds(settings, db), db, job_for, threading.Lock()).install()
+    clocks.catch_up(MONDAY_8)
+
+    assert ran == ["default", "vision"]
+    outcome = {r["feed"]: (r["status"], r["detail"]) for r in db.query("select * from scheduled_runs")}
+    assert outcome["default"][0] == "posted" and outcome["vision"][0] == "failed"
+    assert "not a member of C0VISION" in outcome["vision"][1]
+    assert len(slack.posted("C0ML")) > 1 and not slack.posted("C0VISION")
+    assert clocks.scheduler.get_jobs("retry:vision") and not clocks.scheduler.get_jobs("retry:default")

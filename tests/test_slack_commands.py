@@ -53,7 +53,7 @@ def test_criteria_modal_round_trip_saves_a_new_version(h):
     view = opened["view"]
     assert opened["trigger_id"].endswith(".trigger")
     first = next(b for b in view["blocks"] if b.get("block_id") == "criteria_1")
-    current = criteria.current(h.db, h.settings.path("ranking.criteria_file"))
+    current = criteria.current(h.db, h.settings.path("ranking.criteria_file"), feed="default")
     assert first["element"]["initial_value"] == current.text and first["element"]["multiline"] is True
     assert not first.get("optional") and len(view["title"]["text"]) <= 24
 
@@ -64,7 +64,7 @@ def test_criteria_modal_round_trip_saves_a_new_version(h):
     rows = versions(h)
     assert [r["id"] for r in rows] == [1, 2]
     assert rows[-1]["text"] == new_text and rows[-1]["created_by"] == "U0ALICE"
-    assert criteria.current(h.db, h.settings.path("ranking.criteria_file")).text == new_text
+    assert criteria.current(h.db, h.settings.path("ranking.criteria_file"), feed="default").text == new_text
     assert ("U0ALICE", "criteria.save") in audit_actions(h)
 
     # The same text again is no new version.
@@ -78,7 +78,7 @@ def test_criteria_modal_refuses_empty_and_too_long_text_with_the_reason(h):
     assert empty == {"response_action": "errors", "errors": {"criteria_1": "Not saved: the criteria text is empty."}}
     blank = submit(h, opened, "   \n  ")
     assert "empty" in blank["errors"]["criteria_1"]
-    criteria.save_version(h.db, paragraphs(8, 7743), created_by="U0BOB")
+    criteria.save_version(h.db, paragraphs(8, 7743), created_by="U0BOB", feed="default")
     long_editor = open_editor(h)
     texts = as_opened(long_editor)
     texts[-1] = "y " * 1400  # every box within its limit, the whole over 8,000
@@ -144,7 +144,7 @@ def as_opened(opened: dict) -> list[str | None]:
 
 
 def current_text(h) -> str:
-    return criteria.current(h.db, h.settings.path("ranking.criteria_file")).text
+    return criteria.current(h.db, h.settings.path("ranking.criteria_file"), feed="default").text
 
 
 def test_eight_long_topics_open_in_several_boxes_and_every_box_is_saved(h):
@@ -152,7 +152,7 @@ def test_eight_long_topics_open_in_several_boxes_and_every_box_is_saved(h):
 
     text = paragraphs(8, 7743)
     assert len(text) == 7743 and all(900 < len(p) < 1000 for p in text.split("\n\n"))
-    criteria.save_version(h.db, text, created_by="U0BOB")
+    criteria.save_version(h.db, text, created_by="U0BOB", feed="default")
     opened = open_editor(h)
     View(**opened["view"]).validate_json()  # Slack's own limits: labels, max_length, metadata
     boxes = boxes_of(opened)
@@ -184,7 +184,7 @@ def box_count_text(n: int) -> str:
 def test_criteria_split_at_every_box_count_round_trip_exactly(h, n):
     text = box_count_text(n)
     assert len(split_parts(text)) == n
-    criteria.save_version(h.db, text, created_by="U0BOB")
+    criteria.save_version(h.db, text, created_by="U0BOB", feed="default")
     opened = open_editor(h)
     assert [t for t in as_opened(opened) if t] == split_parts(text)
     assert "Nothing changed" in json.dumps(submit_boxes(h, opened, as_opened(opened))["view"])
@@ -197,7 +197,7 @@ def test_criteria_split_at_every_box_count_round_trip_exactly(h, n):
 
 def test_a_line_too_long_for_one_box_is_cut_and_joined_without_a_new_line(h):
     text = "1. " + "unbroken" * 900  # 7,203 characters, no line end to split at
-    criteria.save_version(h.db, text, created_by="U0BOB")
+    criteria.save_version(h.db, text, created_by="U0BOB", feed="default")
     opened = open_editor(h)
     assert len([t for t in as_opened(opened) if t]) == 3
     assert "Nothing changed" in json.dumps(submit_boxes(h, opened, as_opened(opened))["view"])
@@ -205,7 +205,7 @@ def test_a_line_too_long_for_one_box_is_cut_and_joined_without_a_new_line(h):
 
 def test_an_emptied_box_drops_only_its_own_text(h):
     text = paragraphs(8, 7743)
-    criteria.save_version(h.db, text, created_by="U0BOB")
+    criteria.save_version(h.db, text, created_by="U0BOB", feed="default")
     opened = open_editor(h)
     texts = as_opened(opened)
     removed = texts[1]
@@ -222,7 +222,7 @@ def test_a_long_run_of_blank_lines_at_a_split_keeps_the_editor_within_slack_limi
     of 1,600 blank lines where the text is split must neither break the editor nor be lost."""
     first = ("1. Topic one " + "alpha beta gamma " * 200)[:2800]
     text = first + "\n" * 1601 + "2. Topic two: causal discovery and structure learning"
-    criteria.save_version(h.db, text, created_by="U0BOB")
+    criteria.save_version(h.db, text, created_by="U0BOB", feed="default")
     assert current_text(h) == text
 
     opened = open_editor(h)
@@ -234,7 +234,7 @@ def test_a_long_run_of_blank_lines_at_a_split_keeps_the_editor_within_slack_limi
 
 def test_a_box_over_its_length_or_missing_is_refused_with_a_reason_and_nothing_cut(h):
     text = paragraphs(8, 7743)
-    criteria.save_version(h.db, text, created_by="U0BOB")
+    criteria.save_version(h.db, text, created_by="U0BOB", feed="default")
     opened = open_editor(h)
     n_versions = len(versions(h))
     texts = as_opened(opened)
@@ -250,8 +250,8 @@ def test_a_box_over_its_length_or_missing_is_refused_with_a_reason_and_nothing_c
 
 
 def test_criteria_history_and_restore(h):
-    criteria.current(h.db, h.settings.path("ranking.criteria_file"))
-    criteria.save_version(h.db, "1. Second version of our criteria text", created_by="U0BOB", note="edited in Slack")
+    criteria.current(h.db, h.settings.path("ranking.criteria_file"), feed="default")
+    criteria.save_version(h.db, "1. Second version of our criteria text", created_by="U0BOB", note="edited in Slack", feed="default")
     listing = h.command("criteria history")
     assert listing.status_code == 200
     assert "*v2* (current)" in listing.text and "<@U0BOB>" in listing.text and "*v1*" in listing.text
@@ -338,7 +338,7 @@ def test_run_acks_at_once_while_the_slow_run_continues_and_refuses_a_second(harn
     started, release, finished = threading.Event(), threading.Event(), threading.Event()
     calls = []
 
-    def slow_run(date=None, channel=None, **kw):
+    def slow_run(feed, date=None, channel=None, **kw):
         calls.append(date)
         started.set()
         release.wait(30)
@@ -387,7 +387,7 @@ def test_stats_counts_votes_and_liked_picks(h):
     assert "3 picks, 1 liked (33%), 1 disliked" in resp.text
     assert "👍 2 · 👎 1 from 2 people" in resp.text
     assert "cs.LG (2 👍)" in resp.text and "Sparse autoencoders" in resp.text
-    s = team_stats(h.db)
+    s = team_stats(h.db, feed="default")
     assert (s.picked, s.liked, s.up, s.down, s.voters) == (3, 1, 2, 1, 2)
 
 
@@ -417,7 +417,7 @@ def test_a_failed_run_is_answered_and_logged_once(harness_factory, caplog):
 
     stopped = (f"Slack posting for {DATE} stopped: the app is not a member of #arxiv-papers: invite it there "
                "(/invite @arXiv Papers) and run again")
-    h = harness_factory(run_day=lambda date=None, channel=None, **kw: DayPost(date, "#arxiv-papers", "failed",
+    h = harness_factory(run_day=lambda feed, date=None, channel=None, **kw: DayPost(date, "#arxiv-papers", "failed",
                                                                             stopped, error="not_in_channel"))
     with caplog.at_level(logging.INFO):
         h.command(f"run {DATE}")
@@ -433,7 +433,7 @@ def test_a_failed_run_is_answered_and_logged_once(harness_factory, caplog):
 def test_criteria_restore_of_a_number_that_is_no_version_answers_one_sentence(h, which):
     """Huge numbers, superscript and other-script digits ('²'.isdigit() is True): a plain
     refusal naming the history command, never an OverflowError; nothing stored or audited."""
-    criteria.current(h.db, h.settings.path("ranking.criteria_file"))
+    criteria.current(h.db, h.settings.path("ranking.criteria_file"), feed="default")
     resp = h.command(f"criteria restore {which}")
     assert resp.status_code == 200 and "failed on my side" not in resp.text, resp.text
     assert ("not a version number" in resp.text or "no criteria version" in resp.text) and \
@@ -465,7 +465,7 @@ def test_a_runs_warnings_are_logged_once_each(harness_factory, caplog):
 
     warnings = ["2502.00001: Slack refused its blocks (invalid_blocks); posted a plain version",
                 "LLM scoring with gpt-5.4-nano: 4 papers ranked locally because the first 2 calls failed"]
-    h = harness_factory(run_day=lambda date=None, channel=None, **kw: DayPost(
+    h = harness_factory(run_day=lambda feed, date=None, channel=None, **kw: DayPost(
         date, "#arxiv-papers", "posted", f"posted {date} to #arxiv-papers: 4 message(s)", warnings=list(warnings)))
     with caplog.at_level(logging.INFO):
         h.command(f"run {DATE}")

@@ -328,8 +328,8 @@ def test_vote_updates_the_message_in_place(slack, settings, db, client):
     assert find_paper_message(db, DEFAULT_CHANNEL_ID, slack.posted(DEFAULT_CHANNEL_ID)[0]["ts"]) is None  # parent
     assert find_paper_message(db, DEFAULT_CHANNEL_ID, reply["ts"])["item"] == ids[0]
 
-    feedback.set_vote(db, ids[0], "U1", 1, "button")
-    feedback.set_vote(db, ids[0], "U2", -1, "reaction")
+    feedback.set_vote(db, ids[0], "U1", 1, "button", feed="default")
+    feedback.set_vote(db, ids[0], "U2", -1, "reaction", feed="default")
     assert update_paper_message(settings, db, client, DEFAULT_CHANNEL_ID, reply["ts"])
 
     updated = slack.posted(DEFAULT_CHANNEL_ID)[1]

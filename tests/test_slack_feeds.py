@@ -1,0 +1,252 @@
+"""Two feeds in two channels, end to end: the real Bolt app over real HTTP with Slack-signed
+requests, the local Slack Web API server, the real SQLite file. Feed "default" reads the
+shipped criteria and posts to #ml; feed "vision" reads the vision and embodied AI criteria
+and posts to #vision. Each feed's thread, votes, tallies and criteria are its own."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from slack_sdk.models.blocks import Block
+
+from bot import criteria, delivery, feedback, feeds, store
+from bot.config import load_settings
+from bot.db import open_db
+from bot.pipeline import stored_report
+from bot.slack.app import create_app
+from bot.slack.client import make_web_client
+from bot.slack.post import run_and_post
+from bot.slack.surface import SlackThread
+from tests.servers.slack_server import TEAM_ID, SlackServer
+from tests.slack_helpers import (APP_ID, BOT_TOKEN, SIGNING_SECRET, SlackSender, app_home_opened_event,
+                                 block_actions_payload, count_lazy_listeners, reaction_event, sample_feed, serve_app,
+                                 view_submission_payload)
+from tests.slack_listener_fixtures import DATE, PAPERS, ResponseUrlServer, eventually
+
+ROOT = Path(__file__).resolve().parent.parent
+VISION_CRITERIA = ROOT / "tests" / "fixtures" / "shared" / "vision-embodied.criteria.txt"
+ML, VISION, ELSEWHERE = "C0ML", "C0VISION", "C0LOUNGE"
+ADMIN = "U0ADMIN"
+SHARED = PAPERS[0].arxiv_id  # picked by both feeds
+
+
+def two_feeds(tmp_path: Path):
+    path = tmp_path / "feeds.toml"
+    path.write_text(f'[feeds.default.slack]\nchannel = "{ML}"\n'
+                    f'[feeds.vision.slack]\nchannel = "{VISION}"\n'
+                    f'[feeds.vision.ranking]\ncriteria_file = "{VISION_CRITERIA.as_posix()}"\n', encoding="utf-8")
+    return load_settings(path).override(slack__seconds_between_posts=0, slack__admins=[ADMIN],
+                                        storage__digest_dir=str(tmp_path / "digests"), arxiv__min_interval_seconds=0,
+                                        ranking__min_relevance=1, ranking__max_papers=4)
+
+
+def store_feed_day(db, feed: str, ids: list[str]) -> None:
+    """A done day of `feed` picking `ids` (what the pipeline leaves behind)."""
+    store.save_papers(db, DATE, PAPERS)
+    with db.conn:
+        db["runs"].insert({"feed": feed, "date": DATE, "status": "done", "scorer": "local", "criteria_version": 1,
+                           "n_feed": 10, "n_kept": 3, "n_scanned": 3, "n_picked": len(ids)})
+        for rank, aid in enumerate(ids, 1):
+            db["picks"].insert({"feed": feed, "date": DATE, "rank": rank, "arxiv_id": aid, "relevance": 8,
+                                "novelty": 7, "comment": f"{feed} on {aid}", "author_match": 0, "scorer": "local"})
+
+
+class Feeds:
+    """The app with two feeds, each with its thread of DATE posted in its channel."""
+
+    def __init__(self, tmp_path: Path):
+        self.settings = two_feeds(tmp_path)
+        self.db = open_db(tmp_path / "bot.sqlite")
+        self.slack = SlackServer().start()
+        for cid, name in ((ML, "ml"), (VISION, "vision"), (ELSEWHERE, "lounge")):
+            self.slack.add_channel(cid, name)
+        self.client = make_web_client(BOT_TOKEN, self.slack.api_url)
+        self.app = create_app(self.settings, self.db, self.client, SIGNING_SECRET, process_before_response=True)
+        self.listeners = count_lazy_listeners(self.app)
+        self._serving = serve_app(self.app)
+        self.sender = SlackSender(self._serving.__enter__())
+        self.hooks = ResponseUrlServer()
+
+    def feed(self, name: str):
+        return feeds.feed_named(self.settings, self.db, name)
+
+    def post_stored(self, name: str, ids: list[str]):
+        store_feed_day(self.db, name, ids)
+        feed = self.feed(name)
+        done = SlackThread(self.client, sleep=lambda s: None).deliver(feed, self.db, stored_report(feed, self.db, DATE))
+        assert done.ok and done.status == "posted", done.message
+        return {i: r["ts"] for i, r in delivery.delivered(self.db, DATE, feed["slack.channel"], feed=name).items()}
+
+    def handled(self):
+        eventually(lambda: self.listeners.busy == 0, what="the app's background work")
+
+    def command(self, text: str, channel_id: str, user_id: str = "U0ALICE", channel_name: str = "somewhere"):
+        fields = {"token": "legacy-verification-token", "team_id": TEAM_ID, "team_domain": "test",
+                  "channel_id": channel_id, "channel_name": channel_name, "user_id": user_id,
+                  "user_name": user_id.lower(), "command": "/arxiv", "text": text, "api_app_id": APP_ID,
+                  "is_enterprise_install": "false", "response_url": self.hooks.url,
+                  "trigger_id": f"{time.time_ns()}.trigger"}
+        resp = self.sender.post(urlencode(fields), "application/x-www-form-urlencoded")
+        assert resp.status_code == 200
+        return resp
+
+    def close(self):
+        self._serving.__exit__(None, None, None)
+        self.hooks.close()
+        self.slack.stop()
+
+
+@pytest.fixture
+def two(tmp_path):
+    f = Feeds(tmp_path)
+    yield f
+    f.close()
+
+
+def tally_of(message: dict) -> str:
+    return next(b["elements"][0]["text"] for b in message["blocks"] if b["type"] == "context")
+
+
+def test_each_feed_posts_its_own_picks_from_its_own_criteria_in_its_own_channel(two, tmp_path):
+    rss = tmp_path / "day.xml"
+    rss.write_text(sample_feed(40), encoding="utf-8")
+    results = {name: run_and_post(two.feed(name), two.db, two.client, feed_file=rss) for name in ("default", "vision")}
+    assert all(r.status == "posted" for r in results.values()), {n: r.message for n, r in results.items()}
+
+    picked = {}
+    for name, channel in (("default", ML), ("vision", VISION)):
+        rows = delivery.delivered(two.db, results[name].date, channel, feed=name)
+        picked[name] = {i for i in rows if i != delivery.PARENT}
+        posted = two.slack.posted(channel)
+        assert len(posted) == 1 + len(picked[name]) and posted[0]["ts"] == results[name].thread_ts
+    assert picked["default"] != picked["vision"], picked  # different criteria, different picks
+    assert not two.slack.posted(ELSEWHERE)
+
+
+def test_a_vote_in_one_feeds_thread_is_that_feeds_vote_and_tally_only(two):
+    ml = two.post_stored("default", [SHARED, PAPERS[2].arxiv_id])
+    vision = two.post_stored("vision", [SHARED, PAPERS[1].arxiv_id])
+    # The same paper in both feeds: one message in each thread.
+    assert ml[SHARED] != vision[SHARED]
+    assert [m["ts"] for m in two.slack.posted(ML) if SHARED in json.dumps(m["blocks"])] == [ml[SHARED]]
+    assert [m["ts"] for m in two.slack.posted(VISION) if SHARED in json.dumps(m["blocks"])] == [vision[SHARED]]
+
+    two.sender.action(block_actions_payload("U0ALICE", "vote_up", SHARED, channel=ML, message_ts=ml[SHARED]))
+    two.handled()
+    assert feedback.tally(two.db, SHARED, feed="default") == {"up": 1, "down": 0}
+    assert feedback.tally(two.db, SHARED, feed="vision") == {"up": 0, "down": 0}
+    assert feedback.stored_vote(two.db, SHARED, "U0ALICE", feed="vision") is None
+    assert "👍 1 · 👎 0" in tally_of(two.slack.messages[ML][ml[SHARED]])
+    assert "👍 0 · 👎 0" in tally_of(two.slack.messages[VISION][vision[SHARED]])
+    assert not [c for c in two.slack.calls_to("chat.update") if c.params["channel"] == VISION]
+
+    # A 👎 reaction in vision's thread is vision's: its own tally, the default feed's stays.
+    two.sender.event(reaction_event("reaction_added", "U0BOB", "-1", VISION, vision[SHARED]))
+    two.handled()
+    assert feedback.tally(two.db, SHARED, feed="vision") == {"up": 0, "down": 1}
+    assert feedback.tally(two.db, SHARED, feed="default") == {"up": 1, "down": 0}
+    assert "👍 0 · 👎 1" in tally_of(two.slack.messages[VISION][vision[SHARED]])
+    assert "👍 1 · 👎 0" in tally_of(two.slack.messages[ML][ml[SHARED]])
+
+
+def _open_editor(two, channel: str, user: str = ADMIN) -> dict:
+    two.command("criteria", channel, user_id=user)
+    return eventually(lambda: two.slack.calls_to("views.open", ok_only=True), what="views.open")[-1].params
+
+
+def _submit(two, opened: dict, text: str, user: str = ADMIN, metadata: str | None = None) -> dict:
+    values = {"criteria_1": {"text": {"type": "plain_text_input", "value": text}}}
+    meta = opened["view"]["private_metadata"] if metadata is None else metadata
+    resp = two.sender.interactive(view_submission_payload(user, "criteria_edit", values, private_metadata=meta))
+    assert resp.status_code == 200
+    return resp.json()
+
+
+def test_criteria_in_a_feeds_channel_edit_that_feeds_criteria_only(two):
+    default_before = criteria.current(two.db, two.feed("default").path("ranking.criteria_file"), feed="default")
+    opened = _open_editor(two, VISION)
+    box = next(b for b in opened["view"]["blocks"] if b.get("block_id") == "criteria_1")
+    assert box["element"]["initial_value"] == VISION_CRITERIA.read_text(encoding="utf-8").strip()
+    assert json.loads(opened["view"]["private_metadata"])["feed"] == "vision"
+
+    new_text = "1. Embodied agents that plan in 3D scenes\n   - Relevant: spatial reasoning, simulators"
+    assert _submit(two, opened, new_text)["response_action"] == "update"
+    assert criteria.current(two.db, VISION_CRITERIA, feed="vision").text == new_text
+    default_after = criteria.current(two.db, two.feed("default").path("ranking.criteria_file"), feed="default")
+    assert (default_after.version, default_after.text) == (default_before.version, default_before.text)
+
+    # An editor whose feed is gone since it opened saves nothing, and says why.
+    meta = json.loads(opened["view"]["private_metadata"]) | {"feed": "gone"}
+    refused = _submit(two, opened, "1. Something else entirely for a feed", metadata=json.dumps(meta))
+    assert refused["response_action"] == "errors" and "no longer exists" in refused["errors"]["criteria_1"]
+    assert criteria.current(two.db, VISION_CRITERIA, feed="vision").text == new_text
+
+
+def test_arxiv_in_a_channel_with_no_feed_says_where_the_feeds_are(two):
+    for text in ("criteria", "stats", ""):
+        answer = two.command(text, ELSEWHERE, channel_name="<!channel> & co").text
+        assert f"<#{ML}> (default)" in answer and f"<#{VISION}> (vision)" in answer, answer
+        assert "/arxiv feed new NAME" in answer and "#&lt;!channel&gt; &amp; co" in answer, answer
+    assert not two.slack.calls_to("views.open")
+    listed = two.command("feeds", ELSEWHERE).text
+    assert "*default*" in listed and "*vision*" in listed and f"<#{VISION}>" in listed and "next run" in listed
+
+
+def test_an_admin_starts_a_feed_in_a_channel_from_the_default_criteria_and_others_may_not(two):
+    refused = two.command("feed new vision2", ELSEWHERE, user_id="U0MALLORY").text
+    assert "Only the team's admins may start a feed" in refused
+    assert two.db["feeds"].count == 0
+
+    for bad, why in (("Vision 2", "I don't know"), ("vision", "already"), ("-x", "cannot be a feed name")):
+        assert why in two.command(f"feed new {bad}", ELSEWHERE, user_id=ADMIN).text
+    assert "has a feed already" in two.command("feed new other", VISION, user_id=ADMIN).text
+
+    started = two.command("feed new vision2", ELSEWHERE, user_id=ADMIN).text
+    assert "Feed *vision2* started" in started, started
+    made = two.feed("vision2")
+    assert made["slack.channel"] == ELSEWHERE
+    default_text = criteria.current(two.db, two.feed("default").path("ranking.criteria_file"), feed="default").text
+    assert criteria.current(two.db, made.path("ranking.criteria_file"), feed="vision2").text == default_text
+    # From now on `/arxiv` there acts on the new feed.
+    assert "Criteria versions" in two.command("criteria history", ELSEWHERE).text
+
+
+def test_app_home_shows_every_feed_within_block_kit_limits(two):
+    two.post_stored("default", [SHARED])
+    two.sender.event(app_home_opened_event("U0ALICE"))
+    view = eventually(lambda: two.slack.home_views.get("U0ALICE"), what="views.publish")
+    text = json.dumps(view)
+    assert "Feed default" in text and "Feed vision" in text and f"<#{ML}>" in text and f"<#{VISION}>" in text
+    assert text.count("criteria version ") == 2 and text.count("<!date^") == 2
+    buttons = [b["accessory"]["value"] for b in view["blocks"] if b.get("accessory", {}).get("action_id")]
+    assert buttons == ["default", "vision"]
+    assert 0 < len(view["blocks"]) <= 100
+    for block in view["blocks"]:
+        Block.parse(block).validate_json()
+
+
+def test_one_feeds_slack_error_does_not_stop_the_others_post(two, tmp_path, monkeypatch, capsys):
+    """`python -m bot post --date`: the app is not in #vision; #ml gets its thread, exit 1."""
+    from bot.cli import main
+
+    store_feed_day(two.db, "default", [SHARED, PAPERS[2].arxiv_id])
+    store_feed_day(two.db, "vision", [SHARED])
+    two.slack.add_channel(VISION, "vision", is_member=False)
+    settings_file = tmp_path / "cli.toml"
+    settings_file.write_text((tmp_path / "feeds.toml").read_text(encoding="utf-8")
+                             + "[slack]\nseconds_between_posts = 0\n", encoding="utf-8")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_API_URL", two.slack.api_url)
+
+    code = main(["post", "--settings", str(settings_file), "--date", DATE, "--db", str(tmp_path / "bot.sqlite"),
+                 "--quiet"])
+
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert len(two.slack.posted(ML)) == 3 and not two.slack.posted(VISION)
+    assert "feed default: posted 2025-02-24" in out
+    assert "feed vision: Slack posting for 2025-02-24 stopped: the app is not a member of C0VISION" in err
+    assert "--feed vision" in err  # how to continue that feed alone
