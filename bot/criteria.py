@@ -273,13 +273,13 @@ def save_version(db, text: str, created_by: str, note: str = "", *, feed: str) -
     return table.last_pk
 
 
-def seed_feed(db, text: str, who: str, *, feed: str, criteria_file: str | Path | None = None) -> int:
+def seed_feed(db, text: str, who: str, *, feed: str, note: str = "the feed's first criteria",
+              criteria_file: str | Path | None = None) -> int:
     """The first criteria version of a feed started from Slack (`text`: the default feed's
     current criteria, which the caller reads). With `criteria_file` (the new feed's
     ranking.criteria_file) that file's present text counts as seen, so the feed's runs keep
-    the seed and adopt the file only once it is edited again."""
-    version = save_version(db, text, created_by=who, note="the feed's first criteria, from the default feed's",
-                           feed=feed)
+    the seed, with no note about the file, and adopt the file only once it is edited again."""
+    version = save_version(db, text, created_by=who, note=note, feed=feed)
     path = Path(criteria_file) if criteria_file else None
     file_sha = _file_sha(path) if path and path.is_file() else None
     if file_sha is not None:
