@@ -131,8 +131,9 @@ def test_a_vote_in_one_feeds_thread_is_that_feeds_vote_and_tally_only(two):
     vision = two.post_stored("vision", [SHARED, PAPERS[1].arxiv_id])
     # The same paper in both feeds: one message in each thread.
     assert ml[SHARED] != vision[SHARED]
-    assert [m["ts"] for m in two.slack.posted(ML) if SHARED in json.dumps(m["blocks"])] == [ml[SHARED]]
-    assert [m["ts"] for m in two.slack.posted(VISION) if SHARED in json.dumps(m["blocks"])] == [vision[SHARED]]
+    for channel, thread in ((ML, ml), (VISION, vision)):
+        replies = two.slack.thread(channel, thread["parent"])
+        assert [m["ts"] for m in replies if SHARED in json.dumps(m["blocks"])] == [thread[SHARED]]
 
     two.sender.action(block_actions_payload("U0ALICE", "vote_up", SHARED, channel=ML, message_ts=ml[SHARED]))
     two.handled()
@@ -158,7 +159,10 @@ def _open_editor(two, channel: str, user: str = ADMIN) -> dict:
 
 
 def _submit(two, opened: dict, text: str, user: str = ADMIN, metadata: str | None = None) -> dict:
-    values = {"criteria_1": {"text": {"type": "plain_text_input", "value": text}}}
+    # Every box of the form comes back (the one to grow into, empty).
+    values = {b["block_id"]: {"text": {"type": "plain_text_input", "value": None}}
+              for b in opened["view"]["blocks"] if b["type"] == "input"}
+    values["criteria_1"] = {"text": {"type": "plain_text_input", "value": text}}
     meta = opened["view"]["private_metadata"] if metadata is None else metadata
     resp = two.sender.interactive(view_submission_payload(user, "criteria_edit", values, private_metadata=meta))
     assert resp.status_code == 200

@@ -19,7 +19,6 @@ from .text_parts import split_parts
 log = logging.getLogger(__name__)
 OPEN_EDITOR = "open_criteria_editor"  # action_id of the home tab's button; its value is the feed's name
 MAX_BLOCKS = 100  # Slack's limit for a home view
-SECTION_CHARS = 3000  # Block Kit's limit for a section's text
 
 
 def next_scheduled_run(hhmm: str, tz: str, days: str = "weekdays", now: datetime | None = None) -> datetime:
@@ -73,15 +72,16 @@ def _feed_head(ctx, feed: Settings, now: datetime | None) -> dict:
     saved = f", saved by {mention(row['created_by'])} on {escape(row['created_at'][:10])}" if row else ""
     text = (f"*Feed {escape(feed.feed)}* · criteria version {crit.version}{saved}\n"
             f"*Next post:* {_when(feed_next_run(ctx, feed, now))} {where} ({_schedule_words(feed)})")
-    return {"type": "section", "text": {"type": "mrkdwn", "text": safe(text, SECTION_CHARS)},
+    # Every part is escaped or bounded already (feed names are at most 32 characters).
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text},
             "accessory": {"type": "button", "action_id": OPEN_EDITOR, "value": feed.feed, "style": "primary",
                           "text": {"type": "plain_text", "text": "Edit criteria"}}}
 
 
 def _feed_blocks(ctx, feed: Settings, now: datetime | None, *, in_full: bool) -> list[dict]:
     blocks = [_feed_head(ctx, feed, now),
-              {"type": "section", "text": {"type": "mrkdwn", "text": safe(
-                  "\n".join(stats_lines(team_stats(ctx.db, feed=feed.feed))), SECTION_CHARS)}}]
+              {"type": "section", "text": {"type": "mrkdwn", "text":
+                  "\n".join(stats_lines(team_stats(ctx.db, feed=feed.feed)))}}]
     if in_full:
         crit = criteria_mod.current(ctx.db, feed.path("ranking.criteria_file"), feed=feed.feed)
         # plain_text: the criteria are shown exactly as written, with no mrkdwn parsed in them.
