@@ -188,11 +188,11 @@ def file_status(db, path: str | Path, *, feed: str) -> str:
     return "changed" if from_file or _edited_after(path, latest) else "older"
 
 
-def not_adopted_note(path: str | Path, version: int) -> str:
-    """Why a changed criteria file is not used, and how to use it."""
+def not_adopted_note(path: str | Path, version: int, *, feed: str) -> str:
+    """Why a feed's changed criteria file is not used, and how to use it."""
     return (f"criteria file {_display(Path(path))} ({SETTING}) differs from the current criteria version {version}, "
             f"which was edited in Slack or with `python -m bot criteria` after the file was saved: it stays unused "
-            f"until edited again; `python -m bot criteria set {path}` makes it the current criteria")
+            f"until edited again; `python -m bot criteria --feed {feed} set {path}` makes it the current criteria")
 
 
 def _file_sha(path: Path) -> str | None:
@@ -214,7 +214,7 @@ def adopt_file(db, path: str | Path, *, feed: str) -> str | None:
         return f"criteria file {path} ({SETTING}) does not exist: scoring with the stored version {latest['id']}"
     status = "changed" if latest is None else file_status(db, path, feed=feed)
     if status == "older":
-        return not_adopted_note(path, latest["id"])
+        return not_adopted_note(path, latest["id"], feed=feed)
     if status != "changed":
         return None
     text = load_file(path)

@@ -61,7 +61,7 @@ def _file_note(db, path, version: int, *, feed: str) -> str | None:
     status = criteria_mod.file_status(db, path, feed=feed)
     if status == "changed":
         return f"the criteria file {path} changed since it was last adopted: the next run makes it a new version"
-    return criteria_mod.not_adopted_note(path, version) if status == "older" else None
+    return criteria_mod.not_adopted_note(path, version, feed=feed) if status == "older" else None
 
 
 def show(db, settings: Settings) -> str:

@@ -138,7 +138,7 @@ def test_a_file_edit_older_than_a_slack_edit_does_not_replace_it_and_the_run_say
     assert crit == criteria.current(db, path, feed="default") and crit.version == slack and db["criteria_versions"].count == slack
     # Not silent: one warning naming the file, the newer version and the command that uses the file.
     assert len(said) == 1 and str(path) in said[0] and f"version {slack}" in said[0]
-    assert f"python -m bot criteria set {path}" in said[0]
+    assert f"python -m bot criteria --feed default set {path}" in said[0]
 
 
 # A file whose text changed since it was last adopted, but dated before the current version

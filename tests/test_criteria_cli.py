@@ -175,7 +175,7 @@ def test_a_copied_file_dated_before_a_later_set_is_not_used_and_both_show_and_th
     _run(team, capsys, "criteria", "set", str(ours))
     criteria_file = tmp_path / "criteria.txt"
     _write(criteria_file, "1. Graph neural networks for chemistry\n", age_seconds=3600)
-    use_it = f"python -m bot criteria set {criteria_file}"
+    use_it = f"python -m bot criteria --feed default set {criteria_file}"
     rc, out, _ = _run(team, capsys, "criteria", "show")
     assert rc == 0 and "differs from the current criteria version 2" in out and use_it in out
     rc, out, err = _run(team, capsys, "digest", "--feed", str(DAY), "--quiet")

@@ -158,7 +158,7 @@ def test_two_feeds_naming_one_file_each_adopt_it_as_their_own_version(team, tmp_
     assert criteria.file_status(db, shared, feed=A) == "changed" and criteria.file_status(db, shared, feed=B) == "older"
     assert "Expert parallelism" in criteria.for_run(db, shared, feed=A)[0].text
     b2, said = criteria.for_run(db, shared, feed=B)
-    assert "Graph neural networks" in b2.text and "stays unused" in said[0]
+    assert "Graph neural networks" in b2.text and "stays unused" in said[0] and "criteria --feed beta set" in said[0]
 
 
 def test_a_feed_started_from_slack_starts_from_the_default_criteria_and_keeps_them(team, tmp_path):
