@@ -104,7 +104,7 @@ def test_the_graph_sees_lazy_and_relative_imports():
     graph = import_graph()
     assert "bot.embed" in graph["bot.pipeline"]  # lazy, inside make_scorer
     assert "bot.scoring.base" in graph["bot.scoring"]  # `from .base import ...` in a package
-    assert "bot.slack.post" in graph["bot.scheduler"]
+    assert "bot.slack.app" in graph["bot.slack_cli"]  # lazy, inside build
 
 
 def test_cycles_are_found():

@@ -329,7 +329,7 @@ def test_only_admins_may_change_when_admins_are_configured(harness_factory):
 def view_for_submit(h) -> dict:
     from bot.slack.listeners.views.criteria_modal import criteria_modal
 
-    return {"view": criteria_modal(h.app.ctx)}
+    return {"view": criteria_modal(h.app.ctx, h.app.ctx.feeds()[0])}
 
 
 # ---- run --------------------------------------------------------------------------------
