@@ -59,8 +59,52 @@ def open_store(settings: Settings, db_path: str | None = None, *, must_exist: bo
 
 
 def reads_stored_day(args: argparse.Namespace) -> bool:
-    """A --date with no --feed or --sample: the command renders or posts a day stored earlier."""
-    return bool(args.date) and not args.feed and not args.sample
+    """A --date with no --rss or --sample: the command renders or posts a day stored earlier."""
+    return bool(args.date) and not vars(args).get("rss") and not args.sample
+
+
+# ---- --feed NAME: the one option, the same in every command, that selects a feed ----
+
+def add_feed_option(parser: argparse.ArgumentParser) -> None:
+    """`--feed NAME`: act on that feed only (default: every feed, or the one a command needs)."""
+    parser.add_argument("--feed", metavar="NAME", help="the feed to act on, by name (default: every feed)")
+
+
+def selected_feeds(args: argparse.Namespace, settings: Settings, db) -> list[Settings]:
+    """The feeds a command acts on: the one named by --feed, else all of them. A name that is
+    no feed is an error naming the feeds there are (bot.feeds.FeedError, a ValueError)."""
+    from .feeds import selected
+
+    return selected(settings, db, args.feed)
+
+
+def one_feed(args: argparse.Namespace, settings: Settings, db) -> Settings:
+    """The feed a single-feed command acts on: the one named by --feed, else the only one; with
+    several feeds and no --feed, an error asking for it."""
+    from .feeds import FeedError, feed_named, names
+
+    if args.feed:
+        return feed_named(settings, db, args.feed)
+    every = names(settings, db)
+    if len(every) > 1:
+        raise FeedError(f"there are several feeds ({', '.join(every)}): name one with --feed NAME")
+    return feed_named(settings, db, every[0])
+
+
+def several_feeds(settings: Settings, db) -> bool:
+    """More than one feed in the installation: output then names the feed of each line."""
+    from .feeds import names
+
+    return len(names(settings, db)) > 1
+
+
+def _rss_given_as_feed(args: argparse.Namespace, settings: Settings) -> None:
+    """`--feed FILE` from before feeds existed: a saved RSS file that is no feed's name is read
+    as `--rss FILE`, with a note saying the option's new name."""
+    if args.feed and not args.rss and args.feed not in settings.feed_names() and Path(args.feed).is_file():
+        print(f"note: reading the saved feed {args.feed}; that option is now --rss FILE "
+              "(--feed NAME selects a feed)", file=sys.stderr)
+        args.rss, args.feed = args.feed, None
 
 
 def iso_date(value: str) -> str:
@@ -89,27 +133,58 @@ def whole_number(what: str, low: int, high: int, note: str = ""):
     return parse
 
 
-def _digest_args(p: argparse.ArgumentParser) -> None:
+def add_day_source_options(p: argparse.ArgumentParser) -> None:
+    """Where the day comes from: --date (a stored day), --rss FILE or --sample; and --feed NAME."""
     p.add_argument("--date", type=iso_date, help="announcement date YYYY-MM-DD (re-renders a stored day)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--feed", metavar="FILE", help="read a saved RSS/Atom feed instead of the network")
+    src.add_argument("--rss", metavar="FILE", help="read a saved RSS/Atom feed instead of the network")
     src.add_argument("--sample", action="store_true", help="use the shipped sample day (offline)")
+    add_feed_option(p)
+
+
+def _digest_args(p: argparse.ArgumentParser) -> None:
+    add_day_source_options(p)
     p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--batch", action="store_true",
+                   help="score through the OpenAI Batch API (half price; direct calls after llm.batch_deadline_minutes)")
 
 
-@command("digest", "fetch, score and write the day's digest to data/digests/")
+@command("digest", "fetch, score and write each feed's digest (the feed default's to data/digests/)")
 @arguments(_digest_args)
 def cmd_digest(args, settings: Settings) -> int:
-    from .pipeline import SAMPLE_FEED, print_warnings, run_day
+    from .pipeline import SAMPLE_FEED, run_day, run_feeds
     from .progress import StepBars
+
+    _rss_given_as_feed(args, settings)
+    day_file = SAMPLE_FEED if args.sample else args.rss
+    db = open_store(settings, args.db, must_exist=reads_stored_day(args))
+    feeds = selected_feeds(args, settings, db)
+    batch_api = True if args.batch else None
+    notify = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    with StepBars(quiet=args.quiet) as progress:
+        if len(feeds) == 1:  # one feed: its errors are the command's, as before feeds
+            outcomes = [run_day(feeds[0], db, feed_file=day_file, date=args.date, progress=progress, notify=notify,
+                                batch_api=batch_api)]
+        else:
+            outcomes = run_feeds(settings, db, feeds, feed_file=day_file, date=args.date, progress=progress,
+                                 notify=notify, batch_api=batch_api)
+    named = several_feeds(settings, db)
+    for outcome in outcomes:
+        print_outcome(outcome, named)
+    return 0 if all(o.ok for o in outcomes) else 1
+
+
+def print_outcome(outcome, named: bool) -> None:
+    """One feed's run as the digest command shows it; `named`: a line names the feed first."""
+    from .pipeline import print_warnings
     from .text import readable
 
-    feed = SAMPLE_FEED if args.sample else args.feed
-    db = open_store(settings, args.db, must_exist=reads_stored_day(args))
-    with StepBars(quiet=args.quiet) as progress:
-        outcome = run_day(settings, db, feed_file=feed, date=args.date, progress=progress,
-                          notify=lambda line: print(line, file=sys.stderr, flush=True))
+    if named:
+        print(f"== feed {outcome.feed} ==")
+    if not outcome.ok:
+        print(f"error: feed {outcome.feed}: {outcome.message}", file=sys.stderr)
+        return
     print_warnings(outcome)
     print(outcome.message)
     if outcome.report:

@@ -539,3 +539,14 @@ def m011_feeds(db: sqlite_utils.Database) -> None:
         "name": str, "channel": str, "created_by": str, "created_at": str,
     }, pk="name")
     db["feeds"].create_index(["channel"], unique=True)
+
+
+@migration
+def m012_fetches(db: sqlite_utils.Database) -> None:
+    # One arXiv request serves every feed: each fetch of a day is recorded with the categories
+    # it asked for, so a feed run later the same day (before arXiv rebuilds its feed) reuses
+    # the stored day instead of asking again. `items`: each item's categories, replacements too.
+    db["fetches"].create({
+        "id": int, "date": str, "categories": str, "source": str, "items": str, "fetched_at": str,
+    }, pk="id")
+    db["fetches"].create_index(["fetched_at"])

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date as Date
 from pathlib import Path
 
+from .config import DEFAULT_FEED
 from .models import Paper, Score
 from .text import (ABSTRACT_CHARS, COMMENT_CHARS, author_line, one_line, readable,
                    readable_names, shown_title, strip_invisible)
@@ -51,6 +52,11 @@ class DayReport:
     usage: dict = field(default_factory=dict)  # {"model", "prompt_tokens", "cached_tokens", "completion_tokens", "prompt_cost", "completion_cost", "cost"}
     notes: list[str] = field(default_factory=list)
     prompt_text: str = ""  # the LLM prompt template when an LLM scored
+    feed: str = DEFAULT_FEED  # whose day this is; the digest names any feed but the installation's first
+
+    @property
+    def names_feed(self) -> bool:
+        return bool(self.feed) and self.feed != DEFAULT_FEED
 
     @property
     def llm_model(self) -> str:
@@ -141,6 +147,8 @@ def _usage_table(r: DayReport) -> list[str]:
 def render_markdown(r: DayReport) -> str:
     d = Date.fromisoformat(r.date)
     out = [f"# Personalized Daily Arxiv Papers {d.strftime('%m/%d/%Y')}", ""]
+    if r.names_feed:
+        out += [f"Feed: {_md_text(r.feed)}", ""]
     out += _usage_table(r)
     picks = [pk.shown() for pk in r.picks]
     out += [
@@ -193,6 +201,7 @@ def to_json(r: DayReport) -> dict:
     """The Markdown's twin: the same shown text, plus the machine codes beside the words."""
     return {
         "date": r.date,
+        **({"feed": r.feed} if r.names_feed else {}),
         "totals": {"arxiv_papers": r.n_feed, "scanned": r.n_scanned, "relevant": len(r.picks)},
         "scorer": r.scorer,
         "scorer_words": scorer_words(r.scorer),

@@ -1,4 +1,9 @@
-"""The daily job with no Slack: fetch -> store -> score -> pick -> digest.
+"""The daily job with no Slack: fetch -> store -> score -> pick -> digest, for each feed.
+
+One fetch serves every feed: the day is asked of arXiv once, for the union of the feeds'
+categories, and stored once (table `fetches` records it); each feed then runs on its own
+papers (`store.kept_by_feed`), with its own criteria, scores, picks, digest files and costs.
+A feed run later the same day reuses the stored fetch while arXiv has not rebuilt its feed.
 
 Every step records its result in SQLite before the next starts, so re-running a date
 is idempotent (nothing is duplicated) and an interrupted run resumes where it stopped
@@ -9,28 +14,35 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import date as Date
+from datetime import datetime, time, timezone
 from pathlib import Path
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 from . import criteria as criteria_mod
 from . import feedback, run_lock, store
 from . import picks as picks_mod
 from .authors import AuthorMatcher
 from .config import Settings
-from .db import check_file_unchanged, now
-from .digest import DayReport, Pick, write
-from .feed import Feed, FeedError, PoliteSession, fetch_feed, parse_feed, select
+from .db import DatabaseFileError, check_file_unchanged, now
+from .digest import DayReport, Pick
+from .embed import EmbeddingCache
+from .feed import Feed, FeedError, PoliteSession, fetch_feed, parse_feed
 from .llm import usage as llm_usage
 from .models import Paper, Score
 from .progress import Progress
 from .scoring.base import LLM_SOURCES, Scorer
+from .surfaces import DigestFiles
 from .team_settings import team_categories, watched_authors
 
 log = logging.getLogger(__name__)
 SAMPLE_FEED = Path(__file__).resolve().parent.parent / "data" / "samples" / "2025-02-24.xml"
+# arXiv rebuilds its announcement feed at midnight US/Eastern: a fetch made since then is
+# still the feed's current day.
+ARXIV_TIMEZONE = ZoneInfo("America/New_York")
+REPLACEMENTS = ("replace", "replace-cross")
 
 
 @dataclass
@@ -41,22 +53,81 @@ class RunOutcome:
     report: DayReport | None = None
     paths: tuple[Path, Path] | None = None
     warnings: list[str] = field(default_factory=list)
+    feed: str = ""  # the feed's name
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
 
 
-def _run_row(db, date: str) -> dict | None:
-    return next(db.query("select * from runs where date = ?", [date]), None)
+def _run_row(db, date: str, *, feed: str) -> dict | None:
+    return next(db.query("select * from runs where feed = ? and date = ?", [feed, date]), None)
 
 
-def _set_run(db, date: str, **fields) -> None:
-    row = _run_row(db, date)
+def _set_run(db, date: str, *, feed: str, **fields) -> None:
+    row = _run_row(db, date, feed=feed)
     with db.conn:
         if row is None:
-            db["runs"].insert({"date": date, "started_at": now(), "attempts": 1, **fields})
+            db["runs"].insert({"feed": feed, "date": date, "started_at": now(), "attempts": 1, **fields})
         else:
-            db["runs"].update(date, fields)
+            db["runs"].update((feed, date), fields)
 
 
-def load_feed(settings: Settings, db, feed_file: str | Path | None, http: PoliteSession | None = None) -> Feed:
+def last_rebuild(at: datetime | None = None) -> datetime:
+    """When arXiv last rebuilt its announcement feed before `at` (now): midnight US/Eastern."""
+    local = (at or datetime.now(timezone.utc)).astimezone(ARXIV_TIMEZONE)
+    return datetime.combine(local.date(), time(0), ARXIV_TIMEZONE).astimezone(timezone.utc)
+
+
+# ---- the day's fetch, one for every feed ----------------------------------------------------
+
+@dataclass
+class FetchedDay:
+    """One fetch of an announcement day, stored, and shared by the feeds it serves."""
+    date: str
+    source: str  # "network", or the feed file read
+    items: list[list[str]]  # each item's categories (replacements too)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.items
+
+    def n_items(self, categories: list[str]) -> int:
+        """The fetch's items in these categories: a feed's "Total ArXiv papers"."""
+        wanted = set(categories)
+        return sum(1 for cats in self.items if wanted & set(cats))
+
+
+def union_categories(feeds: list[Settings], db) -> list[str]:
+    """Every feed's categories (its settings, or as changed from Slack), each once, in order."""
+    return list(dict.fromkeys(c for f in feeds for c in team_categories(f, db)))
+
+
+def fetch_day(settings: Settings, db, feeds: list[Settings], *, feed_file: str | Path | None = None,
+              date: str | None = None, http: PoliteSession | None = None) -> FetchedDay:
+    """The day for these feeds, stored: read from `feed_file`, else the stored fetch from arXiv
+    since its last rebuild that covered all their categories, else one request for the union."""
+    categories = union_categories(feeds, db)
+    if feed_file is None:
+        earlier = store.network_fetch_since(db, last_rebuild().isoformat(timespec="seconds"), categories)
+        if earlier is not None and (date is None or date == earlier["date"]):
+            return FetchedDay(earlier["date"], "network", earlier["items"])
+    feed = _read_feed(settings, feed_file, categories, http)
+    feed_date = feed.date.isoformat() if feed.date else None
+    if date and feed_date and date != feed_date:
+        raise FeedError(f"the feed is for {feed_date}, not the requested --date {date}")
+    day = FetchedDay(date or feed_date or Date.today().isoformat(), str(feed_file or "network"),
+                     [p.categories for p in feed.papers])
+    day.warnings = [f"skipped unreadable feed item: {s}" for s in feed.skipped]
+    day.warnings += [f"repaired the feed at {s}" for s in feed.repaired]
+    store.save_papers(db, day.date, _announced(feed), None if feed_file else categories)
+    store.record_fetch(db, day.date, categories, day.source, day.items)
+    return day
+
+
+def _read_feed(settings: Settings, feed_file: str | Path | None, categories: list[str],
+               http: PoliteSession | None) -> Feed:
     if feed_file is not None:
         path = Path(feed_file)
         try:
@@ -66,7 +137,17 @@ def load_feed(settings: Settings, db, feed_file: str | Path | None, http: Polite
         return parse_feed(body, source=str(path))
     http = http or PoliteSession(min_interval=settings["arxiv.min_interval_seconds"],
                                  timeout=settings["arxiv.timeout_seconds"], max_tries=settings["arxiv.max_tries"])
-    return fetch_feed(team_categories(settings, db), http, base=settings["arxiv.feed_url"])
+    return fetch_feed(categories, http, base=settings["arxiv.feed_url"])
+
+
+def _announced(feed: Feed) -> list[Paper]:
+    """The fetch's papers worth storing: never replacements, each once."""
+    seen, kept = set(), []
+    for p in feed.papers:
+        if p.announce_type not in REPLACEMENTS and p.arxiv_id not in seen:
+            seen.add(p.arxiv_id)
+            kept.append(p)
+    return kept
 
 
 def rank(papers: list[Paper], scores: dict[str, Score], matches: dict[str, list[str]],
@@ -94,43 +175,56 @@ def rank(papers: list[Paper], scores: dict[str, Score], matches: dict[str, list[
             [Pick(p, scores[p.arxiv_id]) for p in others[:max_papers]])
 
 
-def make_scorer(settings: Settings, db, *, batch_api: bool | None = None) -> Scorer:
-    """The scorer for this run: the local one, unless an LLM is configured (OPENAI_API_KEY,
-    OPENAI_BASE_URL or llm.base_url); then the LLM scores and the local one pre-filters."""
-    from .embed import EmbeddingCache
+def make_scorer(settings: Settings, db, *, batch_api: bool | None = None, cache: EmbeddingCache | None = None) -> Scorer:
+    """The scorer for a feed's run: the local one, unless an LLM is configured (OPENAI_API_KEY,
+    OPENAI_BASE_URL or llm.base_url); then the LLM scores and the local one pre-filters.
+    `cache`: the process's embeddings, shared by every feed (a paper is embedded once)."""
     from .scoring.local import LocalScorer
     from .scoring.openai_scorer import build_openai_scorer, llm_configured
 
-    local = LocalScorer(EmbeddingCache(db))
+    local = LocalScorer(cache or EmbeddingCache(db))
     if llm_configured(settings):
         return build_openai_scorer(settings, db, local, AuthorMatcher(watched_authors(settings, db)),
-                                   batch_api=batch_api)
-    from .learn import LearnConfig
+                                   batch_api=batch_api, day_papers=lambda date: feed_papers(settings, db, date))
     from .scoring.taste import TasteScorer
 
-    if settings["learning.enabled"] and feedback.has_votes(db):
+    if settings["learning.enabled"] and feedback.has_votes(db, feed=settings.feed):
         # The team has voted: blend its learned taste into the local relevance, so the ranking
         # follows what the team liked and not only how the criteria are worded.
-        return TasteScorer(local, db, local.cache, LearnConfig.from_settings(settings))
+        return TasteScorer.for_feed(local, db, local.cache, settings)
     return local
+
+
+def feed_papers(settings: Settings, db, date: str) -> list[Paper]:
+    """The feed's papers of a stored day: its categories' and announce types' share of the fetch."""
+    return store.feed_day(db, date, team_categories(settings, db), settings["arxiv.announce_types"])
+
+
+@dataclass
+class _RunOptions:
+    """How the feeds of one process run (the same for each)."""
+    progress: Progress | None = None
+    write_digest: bool = True
+    notify: Callable[[str], None] | None = None
+    wait_seconds: float = run_lock.WAIT_SECONDS
 
 
 def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date: str | None = None,
             scorer: Scorer | None = None, http: PoliteSession | None = None, progress: Progress | None = None,
             write_digest: bool = True, notify: Callable[[str], None] | None = None,
-            wait_seconds: float = run_lock.WAIT_SECONDS) -> RunOutcome:
-    """Run (or resume, or re-render) one announcement day.
+            wait_seconds: float = run_lock.WAIT_SECONDS, cache: EmbeddingCache | None = None,
+            batch_api: bool | None = None) -> RunOutcome:
+    """Run (or resume, or re-render) one feed's announcement day (the feed of `settings`).
 
-    One process at a time per day: once the day is known this run takes its lease (waiting
-    for another holder, telling `notify` who), so a second run reuses the first one's work.
-    A database file deleted or replaced meanwhile is a DatabaseFileError, not a quiet loss."""
+    One process at a time per feed and day: once the day is known this run takes its lease
+    (waiting for another holder, telling `notify` who), so a second run reuses the first one's
+    work. A database file deleted or replaced meanwhile is a DatabaseFileError, not a quiet loss."""
+    options = _RunOptions(progress, write_digest, notify, wait_seconds)
     try:
-        with ExitStack() as held:
-            def hold(day: str) -> run_lock.RunLease:
-                return held.enter_context(run_lock.RunLease(db, day, wait_seconds=wait_seconds, notify=notify))
-
-            outcome = _run_day(settings, db, hold, feed_file=feed_file, date=date, scorer=scorer, http=http,
-                               progress=progress, write_digest=write_digest)
+        fetched = None if date and feed_file is None else \
+            fetch_day(settings, db, [settings], feed_file=feed_file, date=date, http=http)
+        outcome = _run_feed(settings, db, fetched, date, scorer or make_scorer(settings, db, batch_api=batch_api, cache=cache),
+                            options)
     except Exception:
         check_file_unchanged(db)  # a run that failed because its file changed under it says so
         raise
@@ -138,9 +232,57 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
     return outcome
 
 
+def run_feeds(settings: Settings, db, feeds: list[Settings], *, feed_file: str | Path | None = None,
+              date: str | None = None, http: PoliteSession | None = None, progress: Progress | None = None,
+              write_digest: bool = True, notify: Callable[[str], None] | None = None,
+              wait_seconds: float = run_lock.WAIT_SECONDS, batch_api: bool | None = None,
+              scorer_for: Callable[[Settings], Scorer] | None = None,
+              cache: EmbeddingCache | None = None) -> list[RunOutcome]:
+    """Run these feeds' day: one fetch (or the stored one) for all, then each feed on its own
+    papers. A feed that fails (its criteria file, its budget, its LLM) is that feed's failed
+    outcome, with its message; the others go on. `scorer_for` builds a feed's scorer (default:
+    make_scorer, all feeds sharing one embedding cache)."""
+    options = _RunOptions(progress, write_digest, notify, wait_seconds)
+    cache = cache or EmbeddingCache(db)
+    scorer_for = scorer_for or (lambda f: make_scorer(f, db, batch_api=batch_api, cache=cache))
+    try:
+        fetched = None if date and feed_file is None else \
+            fetch_day(settings, db, feeds, feed_file=feed_file, date=date, http=http)
+    except DatabaseFileError:
+        raise
+    except Exception as exc:  # arXiv down, a bad file: no feed has a day
+        check_file_unchanged(db)
+        return [_failed(f, date, exc) for f in feeds]
+    outcomes = [_run_isolated(f, db, fetched, date, scorer_for, options) for f in feeds]
+    check_file_unchanged(db)
+    return outcomes
+
+
+def _run_isolated(feed: Settings, db, fetched: FetchedDay | None, date: str | None,
+                  scorer_for: Callable[[Settings], Scorer], options: _RunOptions) -> RunOutcome:
+    try:
+        return _run_feed(feed, db, fetched, date, scorer_for(feed), options)
+    except DatabaseFileError:
+        raise  # the database is gone for every feed
+    except Exception as exc:
+        log.debug("feed %s failed", feed.feed, exc_info=True)
+        return _failed(feed, fetched.date if fetched else date, exc)
+
+
+def _failed(feed: Settings, date: str | None, exc: Exception) -> RunOutcome:
+    from .embed import ModelError
+    from .run_lock import RunInProgress, RunLeaseLost
+
+    # Errors whose message says what is wrong and what to do are shown as they are.
+    said = isinstance(exc, (FeedError, ModelError, ValueError, RunInProgress, RunLeaseLost))
+    message = str(exc) if said else f"{type(exc).__name__}: {exc}"
+    return RunOutcome(date, "failed", message, feed=feed.feed)
+
+
 @dataclass
 class _Day:
-    """The papers of the day being run, and what the run has to tell."""
+    """The feed's papers of the day being run, and what the run has to tell."""
+    feed: str
     date: str
     papers: list[Paper]
     n_feed: int
@@ -148,75 +290,80 @@ class _Day:
     warnings: list[str] = field(default_factory=list)
 
 
-def _run_day(settings: Settings, db, hold: Callable[[str], run_lock.RunLease], *, feed_file: str | Path | None,
-             date: str | None, scorer: Scorer | None, http: PoliteSession | None, progress: Progress | None,
-             write_digest: bool) -> RunOutcome:
-    day = _fetch_day(settings, db, hold, feed_file=feed_file, date=date, http=http)
-    if isinstance(day, RunOutcome):
-        return day
-    if day.lease.waited and _is_done(db, day.date):
-        # Another run of this day finished while this one waited: its digest is the day's.
-        return _stored_outcome(settings, db, day)
-    crit, said = criteria_mod.for_run(db, settings.path("ranking.criteria_file"))
+def _run_feed(settings: Settings, db, fetched: FetchedDay | None, date: str | None, scorer: Scorer,
+              options: _RunOptions) -> RunOutcome:
+    """One feed's day from the fetch (None: the stored day of `date`), holding its lease."""
+    day_date = fetched.date if fetched else date
+    with run_lock.RunLease(db, day_date, feed=settings.feed, wait_seconds=options.wait_seconds,
+                           notify=options.notify) as lease:
+        day = _stored_day(settings, db, date, lease) if fetched is None else _feed_day(settings, db, fetched, lease)
+        if isinstance(day, RunOutcome):
+            return day
+        if day.lease.waited and _is_done(db, day.date, feed=day.feed):
+            # Another run of this day finished while this one waited: its digest is the day's.
+            return _stored_outcome(settings, db, day)
+        return _score_and_pick(settings, db, day, scorer, options)
+
+
+def _score_and_pick(settings: Settings, db, day: _Day, scorer: Scorer, options: _RunOptions) -> RunOutcome:
+    crit, said = criteria_mod.for_run(db, settings.path("ranking.criteria_file"), feed=day.feed)
     day.warnings += said
-    scorer = scorer or make_scorer(settings, db)
-    scores, notes, usage = _score_day(db, day, crit, scorer, progress)
+    scores, notes, usage = _score_day(db, day, crit, scorer, options.progress)
     day.lease.ensure_held()  # a run taken over while it stalled must not overwrite the new holder's day
     picks = _pick(settings, db, day, scores, scorer)
     report = DayReport(date=day.date, n_feed=day.n_feed, n_scanned=len(day.papers), picks=picks,
                        scorer=scorer.label([pk.score for pk in picks], list(scores.values())),
                        criteria_text=crit.text, criteria_version=crit.version, usage=usage, notes=notes,
-                       prompt_text=scorer.last_prefix)
-    return _render(settings, db, day, report, write_digest)
+                       prompt_text=scorer.last_prefix, feed=day.feed)
+    return _render(settings, db, day, report, options.write_digest)
 
 
-def _fetch_day(settings: Settings, db, hold: Callable[[str], run_lock.RunLease], *, feed_file: str | Path | None,
-               date: str | None, http: PoliteSession | None) -> _Day | RunOutcome:
-    """The day's papers: the stored ones for a --date without a feed, else the feed's, stored
-    (an empty day is an outcome of its own). Holds the day's lease from when the day is known."""
-    if date and feed_file is None:
-        return _stored_day(db, date, hold(date))
-    feed = load_feed(settings, db, feed_file, http)
-    warnings = [f"skipped unreadable feed item: {s}" for s in feed.skipped]
-    warnings += [f"repaired the feed at {s}" for s in feed.repaired]
-    feed_date = feed.date.isoformat() if feed.date else None
-    if date and feed_date and date != feed_date:
-        raise FeedError(f"the feed is for {feed_date}, not the requested --date {date}")
-    date = date or feed_date or Date.today().isoformat()
-    lease = hold(date)
-    if lease.waited and _is_done(db, date):
-        # The run waited for finished the day from the same feed: nothing to store again.
-        day = _stored_day(db, date, lease)
-        day.warnings = warnings
+def _feed_day(settings: Settings, db, fetched: FetchedDay, lease: run_lock.RunLease) -> _Day | RunOutcome:
+    """The feed's share of a fetched day (an empty day is an outcome of its own)."""
+    feed, date = settings.feed, fetched.date
+    if lease.waited and _is_done(db, date, feed=feed):
+        # The run waited for finished the day from the same fetch: nothing to record again.
+        day = _stored_day(settings, db, date, lease)
+        if isinstance(day, _Day):
+            day.warnings = list(fetched.warnings)
         return day
-    if feed.empty:
+    if fetched.empty:
         # Weekends and holidays: a normal day with nothing to do. Never fall back to older papers.
-        _set_run(db, date, status="empty", n_feed=0, n_kept=0, n_scanned=0, n_picked=0, finished_at=now())
-        return RunOutcome(date, "empty", f"no announcements for {date}", warnings=warnings)
-    papers = select(feed, settings["arxiv.announce_types"])
-    store.save_papers(db, date, papers)
-    _set_run(db, date, status="fetched", source=str(feed_file or "network"), n_feed=len(feed.papers),
-             n_kept=len(papers), error=None)
+        _set_run(db, date, feed=feed, status="empty", n_feed=0, n_kept=0, n_scanned=0, n_picked=0,
+                 finished_at=now())
+        return RunOutcome(date, "empty", f"no announcements for {date}", warnings=list(fetched.warnings), feed=feed)
+    papers = feed_papers(settings, db, date)
+    n_feed = fetched.n_items(team_categories(settings, db))
+    _set_run(db, date, feed=feed, status="fetched", source=fetched.source, n_feed=n_feed, n_kept=len(papers),
+             error=None)
+    warnings = list(fetched.warnings)
     if settings["arxiv.enrich"]:
         from .enrich import enrich
 
         warnings += enrich(db, papers)
-        papers = store.load_papers(db, date)
-    return _Day(date, papers, len(feed.papers), lease, warnings)
+        papers = feed_papers(settings, db, date)
+    return _Day(feed, date, papers, n_feed, lease, warnings)
 
 
-def _stored_day(db, date: str, lease: run_lock.RunLease) -> _Day | RunOutcome:
-    row = _run_row(db, date)
+def _stored_day(settings: Settings, db, date: str, lease: run_lock.RunLease) -> _Day | RunOutcome:
+    feed = settings.feed
+    row = _run_row(db, date, feed=feed)
     if row and row["status"] == "empty":
-        return RunOutcome(date, "empty", f"no announcements for {date}")
+        return RunOutcome(date, "empty", f"no announcements for {date}", feed=feed)
     if row is None or row["status"] not in ("fetched", "scored", "done"):
-        raise FeedError(f"no stored papers for {date}: arXiv's feed only serves the latest "
-                        "announcement day; pass --feed FILE to score a saved feed for another day")
-    return _Day(date, store.load_papers(db, date), row["n_feed"], lease)
+        raise FeedError(f"no stored papers for {date}{_of_feed(feed)}: arXiv's feed only serves the latest "
+                        "announcement day; pass --rss FILE to score a saved feed for another day")
+    return _Day(feed, date, feed_papers(settings, db, date), row["n_feed"], lease)
 
 
-def _is_done(db, date: str) -> bool:
-    row = _run_row(db, date)
+def _of_feed(feed: str) -> str:
+    from .config import DEFAULT_FEED
+
+    return "" if feed == DEFAULT_FEED else f" in feed {feed}"
+
+
+def _is_done(db, date: str, *, feed: str) -> bool:
+    row = _run_row(db, date, feed=feed)
     return row is not None and row["status"] in ("done", "empty")
 
 
@@ -241,12 +388,13 @@ def _score_day(db, day: _Day, crit, scorer: Scorer, progress: Progress | None) -
         have.update(result.scores)
         notes, usage = result.notes, result.usage
         day.warnings += result.warnings  # one line when the LLM failed (its notes say the rest)
-    elif (prior := _run_row(db, day.date)) and prior["scorer"] == scorer.name and prior["criteria_version"] == crit.version:
+    elif (prior := _run_row(db, day.date, feed=day.feed)) and prior["scorer"] == scorer.name \
+            and prior["criteria_version"] == crit.version:
         # Every score was stored (a re-run or a re-render): keep what the scoring run told the
         # reader, so the same day renders the same digest.
         notes = json.loads(prior["notes"] or "[]")
         usage = json.loads(prior["usage"] or "{}")
-    _set_run(db, day.date, status="scored", scorer=scorer.name, criteria_version=crit.version,
+    _set_run(db, day.date, feed=day.feed, status="scored", scorer=scorer.name, criteria_version=crit.version,
              n_scanned=len(day.papers), notes=json.dumps(notes), usage=json.dumps(usage))
     return have, notes, usage
 
@@ -261,28 +409,30 @@ def _pick(settings: Settings, db, day: _Day, scores: dict[str, Score], scorer: S
     why = scorer.explain([pk.paper for pk in picks])
     for pk in picks:
         pk.why = pk.why or why.get(pk.paper.arxiv_id, "")
-    picks_mod.save_day(db, day.date, picks, scorer.name)
+    picks_mod.save_day(db, day.date, picks, scorer.name, feed=day.feed)
     return picks
 
 
 def _render(settings: Settings, db, day: _Day, report: DayReport, write_digest: bool) -> RunOutcome:
-    paths = write(report, settings.path("storage.digest_dir")) if write_digest else None
-    _set_run(db, day.date, status="done", n_picked=len(report.picks), finished_at=now(), scorer_label=report.scorer,
-             digest_md=str(paths[0]) if paths else None, digest_json=str(paths[1]) if paths else None)
+    """The digest files, through their delivery surface, and the run recorded done."""
+    paths = DigestFiles().deliver(settings, db, report).paths if write_digest else None
+    _set_run(db, day.date, feed=day.feed, status="done", n_picked=len(report.picks), finished_at=now(),
+             scorer_label=report.scorer, digest_md=str(paths[0]) if paths else None,
+             digest_json=str(paths[1]) if paths else None)
     return RunOutcome(day.date, "done", f"{len(report.picks)} of {len(day.papers)} papers picked for {day.date}",
-                      report, paths, day.warnings)
+                      report, paths, day.warnings, feed=day.feed)
 
 
 def _stored_outcome(settings: Settings, db, day: _Day) -> RunOutcome:
     """The day as the run that finished it left it (its picks, notes and digest files): no
     scoring, no LLM call, nothing written."""
-    row = _run_row(db, day.date)
+    row = _run_row(db, day.date, feed=day.feed)
     if row["status"] == "empty":
-        return RunOutcome(day.date, "empty", f"no announcements for {day.date}", warnings=day.warnings)
+        return RunOutcome(day.date, "empty", f"no announcements for {day.date}", warnings=day.warnings, feed=day.feed)
     report = stored_report(settings, db, day.date)
     paths = (Path(row["digest_md"]), Path(row["digest_json"])) if row["digest_md"] and row["digest_json"] else None
     return RunOutcome(day.date, "done", f"{len(report.picks)} of {len(day.papers)} papers picked for {day.date}",
-                      report, paths, day.warnings)
+                      report, paths, day.warnings, feed=day.feed)
 
 
 # ---- a finished day, read back: what `post --date`, a resumed thread and a waiting run show ----
@@ -291,22 +441,23 @@ def stored_report(settings: Settings, db, date: str) -> DayReport | None:
     """The day as it was picked, from the database (no re-scoring), None until it is done:
     the label its scorer gave it and each pick with its own score's source, so it reads as
     the digest did even if the criteria or the scorer changed since."""
-    run = _run_row(db, date)
+    feed = settings.feed
+    run = _run_row(db, date, feed=feed)
     if run is None or run["status"] not in ("done", "empty"):
         return None
-    by_id = {p.arxiv_id: p for p in store.load_papers(db, date)}
+    by_id = {p.arxiv_id: p for p in feed_papers(settings, db, date)}
     matcher = AuthorMatcher(watched_authors(settings, db))
     picks = [_stored_pick(r, by_id[r["arxiv_id"]], matcher)
-             for r in picks_mod.day_rows(db, date) if r["arxiv_id"] in by_id]
+             for r in picks_mod.day_rows(db, date, feed=feed) if r["arxiv_id"] in by_id]
     return DayReport(date=date, n_feed=run["n_feed"] or 0, n_scanned=run["n_scanned"] or 0, picks=picks,
                      scorer=run["scorer_label"] or run["scorer"] or "", criteria_text="",
                      criteria_version=run["criteria_version"], usage=_stored_usage(db, run),
-                     notes=json.loads(run["notes"] or "[]"))
+                     notes=json.loads(run["notes"] or "[]"), feed=feed)
 
 
 def stored_pick(settings: Settings, db, date: str, arxiv_id: str) -> tuple[Pick, int] | None:
-    """One stored pick and its rank, to re-render its message (after a vote, on resume)."""
-    row = picks_mod.pick_row(db, date, arxiv_id)
+    """One stored pick of the feed's day and its rank, to re-render its message (after a vote, on resume)."""
+    row = picks_mod.pick_row(db, date, arxiv_id, feed=settings.feed)
     paper = store.get_paper(db, arxiv_id)
     if row is None or paper is None:
         return None
@@ -325,7 +476,7 @@ def _stored_usage(db, run: dict) -> dict:
     """The usage the scoring run reported; for a run stored without it, what the day billed."""
     if run["usage"] and (usage := json.loads(run["usage"])):
         return usage
-    totals = llm_usage.day_totals(db, run["date"])
+    totals = llm_usage.day_totals(db, run["date"], feed=run["feed"])
     return totals.as_digest_usage() if totals else {}
 
 

@@ -229,7 +229,7 @@ def test_scores_already_stored_are_reused(settings, db, scorer):
 def test_new_criteria_version_rescores_the_day(settings, db, scorer):
     run_day(settings, db, feed_file=DAY, scorer=scorer)
     v2 = criteria_mod.save_version(db, "1. Mixture-of-experts routing and load balancing in large models",
-                                   created_by="U1")
+                                   created_by="U1", feed="default")
     out = run_day(settings, db, feed_file=DAY, scorer=scorer)
     assert scorer.calls == [KEPT, KEPT]
     assert count(db, "scores") == 10  # one set per criteria version, the first kept
@@ -314,7 +314,7 @@ def test_empty_feed_via_cli_is_a_normal_day_with_no_fallback(settings, db, score
     settings_file.write_text(f'[storage]\ndigest_dir = "{settings.path("storage.digest_dir")}"\n', encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "ARXIV_SETTINGS"}
     proc = subprocess.run([sys.executable, "-m", "bot", "--settings", str(settings_file), "digest",
-                           "--feed", str(WEEKEND), "--db", settings["storage.database"]],
+                           "--rss", str(WEEKEND), "--db", settings["storage.database"]],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "no announcements for 2025-03-01"
@@ -353,7 +353,7 @@ def test_feed_for_another_date_is_refused_and_nothing_stored(settings, db, score
 
 
 def test_date_without_stored_papers_explains_the_feed_option(settings, db, scorer):
-    with pytest.raises(FeedError, match=r"no stored papers for 2025-01-06: .*--feed FILE"):
+    with pytest.raises(FeedError, match=r"no stored papers for 2025-01-06: .*--rss FILE"):
         run_day(settings, db, date="2025-01-06", scorer=scorer, http=NoNetwork())
 
 
@@ -510,12 +510,12 @@ def test_cli_reports_a_crash_mid_run_in_one_line_and_keeps_what_was_stored(tmp_p
     team = tmp_path / "team.toml"
     db_path = tmp_path / "crash.sqlite"
     team.write_text(f'[storage]\ndatabase = "{db_path}"\ndigest_dir = "{tmp_path / "digests"}"\n', encoding="utf-8")
-    assert cli.main(["--settings", str(team), "digest", "--feed", str(DAY), "--quiet"]) == 1
+    assert cli.main(["--settings", str(team), "digest", "--rss", str(DAY), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "error: digest stopped: ConnectionResetError: scoring backend went away" in err
     assert "re-run the same command to resume" in err and "Traceback" not in err
     assert count(open_db(db_path), "papers") == 5
-    assert cli.main(["--settings", str(team), "-v", "digest", "--feed", str(DAY), "--quiet"]) == 1
+    assert cli.main(["--settings", str(team), "-v", "digest", "--rss", str(DAY), "--quiet"]) == 1
     assert "Traceback" in capsys.readouterr().err
 
 
@@ -535,7 +535,7 @@ def test_database_deleted_mid_run_is_an_error_not_a_quiet_loss(tmp_path, monkeyp
     monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
     team = tmp_path / "team.toml"
     team.write_text(f'[storage]\ndatabase = "{db_path}"\ndigest_dir = "{tmp_path / "digests"}"\n', encoding="utf-8")
-    assert cli.main(["--settings", str(team), "digest", "--feed", str(DAY), "--quiet"]) == 1
+    assert cli.main(["--settings", str(team), "digest", "--rss", str(DAY), "--quiet"]) == 1
     out, err = capsys.readouterr()
     assert f"the database {db_path} was deleted while this run was using it" in err
     assert "is lost" in err and "papers picked" not in out and not db_path.exists()
@@ -567,7 +567,8 @@ def test_a_live_holder_makes_the_run_wait_then_stop_saying_who(settings, db, sco
                     "since 2025-02-24 06:00:00 UTC); waiting for it to finish (up to 0.5 s), "
                     "then this run uses what it stored"]
     assert f"still in progress (process {sleeper.pid}" in str(err.value)
-    assert scorer.calls == [] and count(db, "scores") == 0 and count(db, "papers") == 0
+    # The day's fetch is every feed's, stored before any feed's lease; this feed's run did nothing.
+    assert scorer.calls == [] and count(db, "scores") == 0 and count(db, "runs") == 0
 
 
 @pytest.mark.parametrize("holder_kind", ["dead-process-this-host", "expired-other-host"])
@@ -708,7 +709,7 @@ def test_the_heartbeat_of_a_lease_taken_over_stops_claiming_it(db, monkeypatch):
     from bot import run_lock
 
     monkeypatch.setattr(run_lock, "HEARTBEAT_SECONDS", 0.02)
-    with run_lock.RunLease(db, "2025-02-24") as lease:
+    with run_lock.RunLease(db, "2025-02-24", feed="default") as lease:
         with db.conn:
             db.conn.execute("update run_leases set holder = 'elsewhere#1:4242:1', expires = 1 where date = '2025-02-24'")
         assert lease.heartbeat.lost.wait(timeout=10)
@@ -796,7 +797,7 @@ def test_a_heartbeat_that_finds_its_table_gone_marks_the_lease_lost_with_the_fil
     db = open_db(db_path)
     with caplog.at_level(logging.WARNING, logger="bot.run_lock"):
         with pytest.raises(DatabaseFileError) as err:
-            with run_lock.RunLease(db, "2025-02-24") as lease:
+            with run_lock.RunLease(db, "2025-02-24", feed="default") as lease:
                 db.execute("pragma wal_checkpoint(truncate)")
                 with open(db_path, "r+b") as file:
                     file.truncate(0)

@@ -32,10 +32,11 @@ class BatchReply:
 
 
 class BatchRunner:
-    def __init__(self, client, db, scorer_name: str, model: str, *, deadline_seconds: float,
+    def __init__(self, client, db, scorer_name: str, model: str, *, feed: str, deadline_seconds: float,
                  poll_seconds: float = 30.0, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time):
         self.client, self.db = client, db
+        self.feed = feed  # the feed whose run submits: a resumed run of another feed never collects its batch
         self.scorer_name, self.model = scorer_name, model
         self.deadline_seconds, self.poll_seconds = deadline_seconds, poll_seconds
         self.sleep, self.clock = sleep, clock
@@ -43,8 +44,9 @@ class BatchRunner:
 
     def _pending(self, date: str, criteria_version: int | None) -> dict | None:
         return next(self.db.query(
-            """select * from llm_batches where date = ? and scorer = ? and criteria_version is ? and status = 'submitted'
-               order by submitted_at desc limit 1""", [date, self.scorer_name, criteria_version]), None)
+            """select * from llm_batches where feed = ? and date = ? and scorer = ? and criteria_version is ?
+               and status = 'submitted' order by submitted_at desc limit 1""",
+            [self.feed, date, self.scorer_name, criteria_version]), None)
 
     def _submit(self, date: str, criteria_version: int | None, requests: dict[str, tuple[list[str], dict]]) -> dict:
         lines = [json.dumps({"custom_id": cid, "method": "POST", "url": "/v1/chat/completions", "body": body},
@@ -54,7 +56,7 @@ class BatchRunner:
         batch = self.client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
                                            completion_window="24h")
         deadline = datetime.fromtimestamp(self.clock() + self.deadline_seconds, timezone.utc)
-        row = {"id": batch.id, "date": date, "scorer": self.scorer_name, "criteria_version": criteria_version,
+        row = {"id": batch.id, "feed": self.feed, "date": date, "scorer": self.scorer_name, "criteria_version": criteria_version,
                "model": self.model, "status": "submitted",
                "requests": json.dumps({cid: ids for cid, (ids, _) in requests.items()}),
                "input_file_id": upload.id, "output_file_id": None, "submitted_at": now(),

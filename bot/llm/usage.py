@@ -1,5 +1,6 @@
 """One row per LLM call in `llm_calls` (tokens, latency, cost), day totals and the summary
-behind `python -m bot costs`. Failed calls are recorded too: a 500 can still be billed."""
+behind `python -m bot costs`. Failed calls are recorded too: a 500 can still be billed.
+Every call belongs to the feed whose run made it: its spending, budget and costs are its own."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -49,30 +50,31 @@ class UsageTotals:
                 "prompt_cost": self.prompt_cost, "completion_cost": self.completion_cost, "cost": self.cost}
 
 
-def record_call(db, date: str, scorer: str, rec: CallRecord, prices: PriceTable) -> float | None:
-    """Store one call; returns its cost in USD (None when the model's price is unknown)."""
+def record_call(db, date: str, scorer: str, rec: CallRecord, prices: PriceTable, *, feed: str) -> float | None:
+    """Store one call of a feed's run; returns its cost in USD (None when the model's price is unknown)."""
     cost = prices.cost(rec.model, rec.prompt_tokens, rec.cached_tokens, rec.completion_tokens,
                        batch=rec.kind == "batch")
     with db.conn:
         db.conn.execute(
-            """insert into llm_calls (date, model, prompt_tokens, cached_tokens, completion_tokens, latency_ms,
+            """insert into llm_calls (feed, date, model, prompt_tokens, cached_tokens, completion_tokens, latency_ms,
                    cost_usd, prompt_cost_usd, completion_cost_usd, ok, error, batch_key, kind, n_papers,
-                   finish_reason, scorer, created_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-            (date, rec.model, rec.prompt_tokens, rec.cached_tokens, rec.completion_tokens, rec.latency_ms,
+                   finish_reason, scorer, created_at) values (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            (feed, date, rec.model, rec.prompt_tokens, rec.cached_tokens, rec.completion_tokens, rec.latency_ms,
              cost.total if cost else None, cost.prompt if cost else None, cost.completion if cost else None,
              int(rec.ok), rec.error[:500], rec.batch_key, rec.kind, rec.n_papers, rec.finish_reason, scorer, now()))
     return cost.total if cost else None
 
 
-def spent(db, date: str) -> float:
-    """Dollars already spent on calls for an announcement date (unknown prices count 0)."""
-    row = next(db.query("select coalesce(sum(cost_usd), 0) as s from llm_calls where date = ?", [date]))
+def spent(db, date: str, *, feed: str) -> float:
+    """Dollars the feed already spent on calls for an announcement date (unknown prices count 0)."""
+    row = next(db.query("select coalesce(sum(cost_usd), 0) as s from llm_calls where feed = ? and date = ?",
+                        [feed, date]))
     return float(row["s"])
 
 
-def day_totals(db, date: str, scorer: str | None = None) -> UsageTotals | None:
-    """Everything billed for a date (by one scorer when given), across resumed runs."""
-    where, args = "date = ?", [date]
+def day_totals(db, date: str, scorer: str | None = None, *, feed: str) -> UsageTotals | None:
+    """Everything the feed was billed for a date (by one scorer when given), across resumed runs."""
+    where, args = "feed = ? and date = ?", [feed, date]
     if scorer:
         where, args = where + " and scorer = ?", args + [scorer]
     rows = list(db.query(f"select * from llm_calls where {where}", args))
@@ -98,16 +100,21 @@ def day_totals(db, date: str, scorer: str | None = None) -> UsageTotals | None:
     return t
 
 
-def summary(db, days: int = 0) -> list[dict]:
-    """Spending by announcement date and model, newest first, over the `days` most recent
-    announcement days with calls recorded (0 = all), for `python -m bot costs`."""
-    since = next(db.query("select date from llm_calls group by date order by date desc limit 1 offset ?",
-                          [days - 1]), None) if days else None
-    where, args = ("where date >= ?", [since["date"]]) if since else ("", [])
+def summary(db, days: int = 0, *, feeds: list[str]) -> list[dict]:
+    """Spending of these feeds by announcement date, feed and model, newest first, over the
+    `days` most recent announcement days with calls of theirs recorded (0 = all), for
+    `python -m bot costs`."""
+    if not feeds:
+        return []
+    of_feeds = f"feed in ({','.join('?' * len(feeds))})"
+    since = next(db.query(f"select date from llm_calls where {of_feeds} group by date order by date desc "
+                          "limit 1 offset ?", [*feeds, days - 1]), None) if days else None
+    where, args = (f"where {of_feeds} and date >= ?", [*feeds, since["date"]]) if since else \
+        (f"where {of_feeds}", list(feeds))
     return list(db.query(
-        f"""select date, model, count(*) as calls, sum(ok = 0) as failed,
+        f"""select date, feed, model, count(*) as calls, sum(ok = 0) as failed,
                    sum(prompt_tokens) as prompt_tokens, sum(cached_tokens) as cached_tokens,
                    sum(completion_tokens) as completion_tokens,
                    sum(coalesce(n_papers, 0) * ok) as papers,
                    sum(cost_usd) as cost_usd, sum(cost_usd is null) as unpriced
-            from llm_calls {where} group by date, model order by date desc, model""", args))
+            from llm_calls {where} group by date, feed, model order by date desc, feed, model""", args))

@@ -152,10 +152,14 @@ class _Cut:
 class OpenAIScorer(Scorer):
     provisional_sources = PROVISIONAL_SOURCES
 
-    def __init__(self, config: LLMConfig, db, provider: ChatProvider, prefilter, *, authors=None,
-                 prices: PriceTable | None = None, prompts_dir: Path = PROMPTS_DIR, batch_runner=None):
+    def __init__(self, config: LLMConfig, db, provider: ChatProvider, prefilter, *, feed: str, authors=None,
+                 prices: PriceTable | None = None, prompts_dir: Path = PROMPTS_DIR, batch_runner=None,
+                 day_papers: Callable[[str], list[Paper]] | None = None):
         self.config = config
         self.db = db
+        self.feed = feed  # whose run this is: its calls, budget and few-shot examples are the feed's
+        # The feed's stored day (its own papers of the day's fetch): the cut is taken over it.
+        self.day_papers = day_papers or (lambda date: store.load_papers(db, date))
         self.provider = provider
         self.prefilter = prefilter  # the local scorer: pre-filter and fallback
         self.authors = authors  # AuthorMatcher or None
@@ -174,7 +178,8 @@ class OpenAIScorer(Scorer):
         local = self.prefilter.score(day_papers, criteria, date, progress=progress).scores
         cut = self._cut(day_papers, local)
         out, send = cut.kept_local(papers, local)
-        examples = choose_examples(self.db, self.config.fewshot_examples, exclude={p.arxiv_id for p in day_papers})
+        examples = choose_examples(self.db, self.config.fewshot_examples, exclude={p.arxiv_id for p in day_papers},
+                                   feed=self.feed)
         self.last_prefix = build_prefix(criteria.text, examples, self.prompts_dir)
         earlier = self._stored_llm_scores(day_papers, criteria.version)
         run = _Run(self, self.last_prefix, date, local, save or (lambda scores: None), earlier)
@@ -186,7 +191,7 @@ class OpenAIScorer(Scorer):
 
     def _whole_day(self, papers: list[Paper], date: str) -> list[Paper]:
         """The stored day plus `papers` (newest text wins): the cut is taken over all of it."""
-        day = {p.arxiv_id: p for p in store.load_papers(self.db, date)}
+        day = {p.arxiv_id: p for p in self.day_papers(date)}
         day.update({p.arxiv_id: p for p in papers})
         return list(day.values())
 
@@ -212,10 +217,11 @@ class OpenAIScorer(Scorer):
         return notes + run.notes()
 
     def _usage(self, run: _Run, date: str) -> dict:
-        usage = self.day_usage(date)
-        if usage:
-            usage["papers_sent"] = len(run.day_sent())
-        return usage
+        """Billed usage of the feed's day so far, across resumed runs."""
+        totals = usage_mod.day_totals(self.db, date, self.name, feed=self.feed)
+        if not totals:
+            return {}
+        return {**totals.as_digest_usage(), "papers_sent": len(run.day_sent())}
 
     def label(self, picks: list[Score], day: list[Score]) -> str:
         """"openai:gpt-5.4-nano" when the LLM scored every pick, "local:minilm (the LLM calls
@@ -231,11 +237,6 @@ class OpenAIScorer(Scorer):
         if not any(s.source in LLM_SOURCES for s in judged):
             return f"{self.prefilter.name} ({why})"
         return f"{self.name} and {self.prefilter.name} ({len(local)} of {len(judged)} {of} ranked locally: {why})"
-
-    def day_usage(self, date: str) -> dict:
-        """Billed usage of the day so far (for re-rendering a day that needs no new calls)."""
-        totals = usage_mod.day_totals(self.db, date, self.name)
-        return totals.as_digest_usage() if totals else {}
 
 
 def _log_reply_problems(parsed: ParsedReply, content: str | None, finish_reason: str) -> None:
@@ -264,7 +265,7 @@ class _Run:
         self.earlier = earlier or {}  # the day's LLM scores stored by earlier runs
         self.scores: dict[str, Score] = {}
         self.rounds: dict[str, int] = {}
-        self.spent = usage_mod.spent(scorer.db, date)
+        self.spent = usage_mod.spent(scorer.db, date, feed=scorer.feed)
         self.reserved = 0.0  # estimated cost of the calls in flight
         self.price_known = scorer.prices.price(self.cfg.model) is not None
         self.budget_cut: list[str] = []
@@ -337,7 +338,7 @@ class _Run:
         return bool(budget) and self.price_known and self.spent + self.reserved + estimate > budget
 
     def _record(self, rec) -> None:
-        cost = usage_mod.record_call(self.s.db, self.date, self.s.name, rec, self.s.prices)
+        cost = usage_mod.record_call(self.s.db, self.date, self.s.name, rec, self.s.prices, feed=self.s.feed)
         self.spent += cost or 0.0
 
     # -- one reply -------------------------------------------------------------------------
@@ -650,8 +651,10 @@ def llm_configured(settings) -> bool:
     return bool(secret("OPENAI_API_KEY") or secret("OPENAI_BASE_URL") or settings.get("llm.base_url"))
 
 
-def build_openai_scorer(settings, db, prefilter, authors=None, *, batch_api: bool | None = None) -> OpenAIScorer:
-    """The scorer from settings and the environment (the key is never logged or stored)."""
+def build_openai_scorer(settings, db, prefilter, authors=None, *, batch_api: bool | None = None,
+                        day_papers: Callable[[str], list[Paper]] | None = None) -> OpenAIScorer:
+    """The scorer of a feed (`settings.feed`) from its settings and the environment (the key is
+    never logged or stored); `day_papers` gives the feed's stored day."""
     from ..config import secret
     from ..llm.batch_api import BatchRunner
     from ..llm.provider import OpenAIChat
@@ -666,9 +669,9 @@ def build_openai_scorer(settings, db, prefilter, authors=None, *, batch_api: boo
         max_tries=cfg.max_tries, response_format=cfg.response_format, reasoning_effort=cfg.reasoning_effort,
         # Routing hint for OpenAI's prompt cache; other servers may reject unknown fields.
         prompt_cache_key="arxiv-paper-scoring" if not base_url else "")
-    scorer = OpenAIScorer(cfg, db, provider, prefilter, authors=authors)
+    scorer = OpenAIScorer(cfg, db, provider, prefilter, feed=settings.feed, authors=authors, day_papers=day_papers)
     if cfg.batch_api:
-        scorer.batch_runner = BatchRunner(provider.client, db, scorer.name, cfg.model,
+        scorer.batch_runner = BatchRunner(provider.client, db, scorer.name, cfg.model, feed=settings.feed,
                                           deadline_seconds=cfg.batch_deadline_minutes * 60,
                                           poll_seconds=cfg.batch_poll_seconds)
     return scorer
