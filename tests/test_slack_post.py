@@ -19,8 +19,9 @@ from bot.config import load_settings  # noqa: E402
 from bot.db import open_db  # noqa: E402
 from bot.slack.client import make_web_client  # noqa: E402
 from bot.pipeline import stored_report  # noqa: E402
-from bot.slack.post import (find_paper_message, post_day, run_and_post,  # noqa: E402
-                            update_paper_message)
+from bot.delivery import find_paper_message  # noqa: E402
+from bot.slack.post import post_day, run_and_post  # noqa: E402
+from bot.slack.surface import SlackThread  # noqa: E402
 from tests.servers.slack_server import DEFAULT_CHANNEL_ID, SlackServer  # noqa: E402
 from tests.slack_helpers import BOT_TOKEN, sample_feed, stored_day  # noqa: E402
 
@@ -330,12 +331,14 @@ def test_vote_updates_the_message_in_place(slack, settings, db, client):
 
     feedback.set_vote(db, ids[0], "U1", 1, "button", feed="default")
     feedback.set_vote(db, ids[0], "U2", -1, "reaction", feed="default")
-    assert update_paper_message(settings, db, client, DEFAULT_CHANNEL_ID, reply["ts"])
+    surface = SlackThread(client)
+    assert surface.refresh(settings, db, DATE, ids[0])
 
     updated = slack.posted(DEFAULT_CHANNEL_ID)[1]
     texts = [e["text"]["text"] for e in updated["blocks"][-1]["elements"]]
     assert texts[:2] == ["👍 1", "👎 1"] and "edited" in updated
-    assert not update_paper_message(settings, db, client, DEFAULT_CHANNEL_ID, "1.000")
+    assert not surface.refresh(settings, db, DATE, "2502.99999")  # not delivered here
+    assert not surface.refresh(settings, db, "2025-02-25", ids[0])
 
 
 def _feed_with(tmp_path: Path, n_items: int) -> Path:
@@ -407,7 +410,7 @@ def test_post_command_shows_its_steps_and_says_when_it_waits_for_a_run_of_the_da
 
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
-        assert run_lock.take(db, DATE, f"{run_lock.this_host()}:{sleeper.pid}:1") is None
+        assert run_lock.take(db, DATE, f"{run_lock.this_host()}:{sleeper.pid}:1", feed="default") is None
         env = {**os.environ, "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_API_URL": slack.api_url}
         proc = subprocess.Popen([sys.executable, "-m", "bot", "post", "--feed", str(_feed_with(tmp_path, 8)),
                                  "--channel", "#arxiv-papers", "--db", str(tmp_path / "bot.sqlite")],
@@ -461,15 +464,16 @@ def test_posting_lease_live_expired_and_dead_holders(db):
     from bot.run_lock import LEASE_SECONDS, POST_LEASES, this_host
 
     me, other = "hostA:1:1", "elsewhere:42:7"
-    assert POST_LEASES.take(db, (DATE, "#c"), other, now_s=1000.0) is None
-    busy = POST_LEASES.take(db, (DATE, "#c"), me, now_s=1050.0)
+    assert POST_LEASES.take(db, ("default", DATE, "#c"), other, now_s=1000.0) is None
+    busy = POST_LEASES.take(db, ("default", DATE, "#c"), me, now_s=1050.0)
     assert busy and busy.holder == other  # alive on another machine: wait for it
-    assert POST_LEASES.take(db, ("2025-02-25", "#c"), me, now_s=1100.0) is None  # other days are free
-    assert POST_LEASES.take(db, (DATE, "#d"), me, now_s=1100.0) is None  # and other channels
+    assert POST_LEASES.take(db, ("default", "2025-02-25", "#c"), me, now_s=1100.0) is None  # other days are free
+    assert POST_LEASES.take(db, ("default", DATE, "#d"), me, now_s=1100.0) is None  # and other channels
+    assert POST_LEASES.take(db, ("vision", DATE, "#c"), me, now_s=1100.0) is None  # and other feeds
     # No refresh for LEASE_SECONDS: the holder is taken for dead.
-    assert POST_LEASES.take(db, (DATE, "#c"), me, now_s=1000.0 + LEASE_SECONDS + 1) is None
-    assert POST_LEASES.take(db, (DATE, "#c"), other, now_s=1000.0 + LEASE_SECONDS + 2).holder == me
-    POST_LEASES.release(db, (DATE, "#c"), me)
+    assert POST_LEASES.take(db, ("default", DATE, "#c"), me, now_s=1000.0 + LEASE_SECONDS + 1) is None
+    assert POST_LEASES.take(db, ("default", DATE, "#c"), other, now_s=1000.0 + LEASE_SECONDS + 2).holder == me
+    POST_LEASES.release(db, ("default", DATE, "#c"), me)
     # A holder on this machine whose process is gone (killed) frees the lease at once.
     import socket
     import subprocess
@@ -477,13 +481,13 @@ def test_posting_lease_live_expired_and_dead_holders(db):
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
     dead = f"{this_host()}:{gone.pid}:1"
-    assert POST_LEASES.take(db, (DATE, "#c"), dead, now_s=2000.0) is None
-    assert POST_LEASES.take(db, (DATE, "#c"), me, now_s=2001.0) is None
+    assert POST_LEASES.take(db, ("default", DATE, "#c"), dead, now_s=2000.0) is None
+    assert POST_LEASES.take(db, ("default", DATE, "#c"), me, now_s=2001.0) is None
     # The same hostname in another container (PID namespace): its PIDs mean nothing here.
-    POST_LEASES.release(db, (DATE, "#c"), me)
+    POST_LEASES.release(db, ("default", DATE, "#c"), me)
     twin = f"{socket.gethostname()}#1:{gone.pid}:1"
-    assert POST_LEASES.take(db, (DATE, "#c"), twin, now_s=3000.0) is None
-    assert POST_LEASES.take(db, (DATE, "#c"), me, now_s=3001.0).holder == twin
+    assert POST_LEASES.take(db, ("default", DATE, "#c"), twin, now_s=3000.0) is None
+    assert POST_LEASES.take(db, ("default", DATE, "#c"), me, now_s=3001.0).holder == twin
 
 
 def test_a_day_being_posted_elsewhere_is_refused_naming_the_process_as_the_run_lease_does(slack, settings, db,
