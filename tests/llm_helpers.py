@@ -58,7 +58,7 @@ def server():
 
 @pytest.fixture
 def criteria(db):
-    return criteria_mod.current(db, ROOT / "prompts" / "criteria.txt")
+    return criteria_mod.current(db, ROOT / "prompts" / "criteria.txt", feed="default")
 
 
 class Sleeps(list):
@@ -80,7 +80,8 @@ def make_scorer(db, server, embed_cache, *, provider=None, authors=("Yoshua Beng
     defaults.update(cfg)
     config = LLMConfig(**defaults)
     provider = provider or make_provider(server, model=config.model)
-    return OpenAIScorer(config, db, provider, LocalScorer(embed_cache), authors=AuthorMatcher(list(authors)))
+    return OpenAIScorer(config, db, provider, LocalScorer(embed_cache), feed="default",
+                        authors=AuthorMatcher(list(authors)))
 
 
 def stored_day(db, papers) -> None:

@@ -31,7 +31,7 @@ def calls_db(tmp_path):
     for day in DAYS:
         usage.record_call(db, day, "openai:gpt-5.4-nano",
                           usage.CallRecord(model="gpt-5.4-nano", prompt_tokens=1000, completion_tokens=100,
-                                           n_papers=5), prices)
+                                           n_papers=5), prices, feed="default")
     db.conn.close()
     return path
 

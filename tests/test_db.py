@@ -286,9 +286,9 @@ def test_a_database_damaged_mid_run_gives_one_message_not_a_lease_warning_first(
     """The scores' page is damaged: the run stops on it after taking the day's lease, and
     releasing the lease fails on the same damage. The user reads the damage, once."""
     path = tmp_path / "arxiv.sqlite"
-    assert _digest(path, tmp_path, "--feed", str(FEED_7))[0] == 0
+    assert _digest(path, tmp_path, "--rss", str(FEED_7))[0] == 0
     _overwrite_root_page(path, "scores")
-    rc, err = _digest(path, tmp_path, "--feed", str(FEED_7))
+    rc, err = _digest(path, tmp_path, "--rss", str(FEED_7))
     assert rc == 1
     assert f"the database {path} is damaged" in err and RESUME not in err
     assert "run lease" not in err and "WARNING" not in err

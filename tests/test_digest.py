@@ -542,7 +542,7 @@ def test_cli_digest_prints_hostile_titles_readable_and_inert(tmp_path, monkeypat
     team.write_text(f'[storage]\ndatabase = "{tmp_path / "day.sqlite"}"\ndigest_dir = "{tmp_path / "digests"}"\n'
                     '[ranking]\nmin_relevance = 1\nmin_novelty = 1\n[arxiv]\nenrich = false\n', encoding="utf-8")
     feed = _hostile_feed(tmp_path / "feed.xml")
-    assert cli.main(["--settings", str(team), "digest", "--feed", str(feed), "--quiet"]) == 0
+    assert cli.main(["--settings", str(team), "digest", "--rss", str(feed), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "Fréchet Nets for Sören" in out and "Invoice gpj.exe review" in out
     assert not INVISIBLE.search(out)

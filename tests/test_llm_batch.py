@@ -14,7 +14,7 @@ def with_runner(scorer, db, server, **kw):
     kw.setdefault("deadline_seconds", 5)
     kw.setdefault("poll_seconds", 0.01)
     scorer.config.batch_api = True
-    scorer.batch_runner = BatchRunner(scorer.provider.client, db, scorer.name, scorer.config.model, **kw)
+    scorer.batch_runner = BatchRunner(scorer.provider.client, db, scorer.name, scorer.config.model, feed="default", **kw)
     return scorer
 
 

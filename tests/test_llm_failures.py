@@ -237,7 +237,7 @@ def test_the_cli_prints_one_warning_line_for_a_dead_endpoint(tmp_path, monkeypat
     settings = tmp_path / "team.toml"
     settings.write_text(f'[storage]\ndigest_dir = "{tmp_path / "digests"}"\n'
                         "[llm]\nbatch_size = 1\nprefilter_share = 1.0\nprefilter_floor = 0\nmax_tries = 2\n")
-    rc = main(["--settings", str(settings), "digest", "--feed", str(DAY), "--db", str(tmp_path / "a.sqlite"),
+    rc = main(["--settings", str(settings), "digest", "--rss", str(DAY), "--db", str(tmp_path / "a.sqlite"),
                "--quiet"])
     out, err = capsys.readouterr()
     assert rc == 0 and "digest written to" in out

@@ -121,13 +121,14 @@ def test_usage_records_and_day_totals(tmp_path):
     db = open_db(tmp_path / "u.sqlite")
     prices = PriceTable.load()
     usage.record_call(db, "2025-02-24", "openai:gpt-5.4-nano",
-                      usage.CallRecord("gpt-5.4-nano", 5000, 2048, 600, n_papers=20), prices)
+                      usage.CallRecord("gpt-5.4-nano", 5000, 2048, 600, n_papers=20), prices, feed="default")
     usage.record_call(db, "2025-02-24", "openai:gpt-5.4-nano",
-                      usage.CallRecord("gpt-5.4-nano", 0, 0, 0, ok=False, error="HTTP 500"), prices)
-    t = usage.day_totals(db, "2025-02-24", "openai:gpt-5.4-nano")
+                      usage.CallRecord("gpt-5.4-nano", 0, 0, 0, ok=False, error="HTTP 500"), prices, feed="default")
+    t = usage.day_totals(db, "2025-02-24", "openai:gpt-5.4-nano", feed="default")
     assert (t.calls, t.failed_calls, t.prompt_tokens, t.cached_tokens, t.papers) == (2, 1, 5000, 2048, 20)
     assert t.cost == pytest.approx((2952 * 0.20 + 2048 * 0.02 + 600 * 1.25) / 1e6)
-    assert usage.spent(db, "2025-02-24") == pytest.approx(t.cost) and usage.spent(db, "2025-02-25") == 0
+    assert usage.spent(db, "2025-02-24", feed="default") == pytest.approx(t.cost)
+    assert usage.spent(db, "2025-02-25", feed="default") == 0 and usage.spent(db, "2025-02-24", feed="vision") == 0
 
 
 # --- Retry-After ---------------------------------------------------------------------------
