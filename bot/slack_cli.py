@@ -13,7 +13,8 @@ import signal
 import sys
 import threading
 
-from .cli import arguments, command, iso_date, open_store, whole_number
+from .cli import (_rss_given_as_feed, add_day_source_options, arguments, command, open_store, reads_stored_day,
+                  selected_feeds, whole_number)
 from .config import ConfigError, Settings, secret
 from .scheduler import WEEKDAYS
 
@@ -181,40 +182,38 @@ def _serve_http(args, settings: Settings) -> int:
 
 
 def _post_args(p):
-    p.add_argument("--date", type=iso_date, help="post a stored announcement day YYYY-MM-DD (default: fetch the latest)")
-    p.add_argument("--feed", metavar="NAME", help="post this feed only (default: every feed)")
+    add_day_source_options(p)
     p.add_argument("--channel", help="channel ID or #name (default: the feed's slack.channel; with one feed only)")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--rss", metavar="FILE", help="score a saved RSS/Atom feed instead of fetching")
-    src.add_argument("--sample", action="store_true", help="use the shipped sample day (offline)")
     p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _rss_given_as_feed(args, settings: Settings, db) -> None:
-    """`--feed FILE` from before feeds had names: an existing file that names no feed is the RSS file."""
-    from pathlib import Path
-
-    from .feeds import names
-
-    if args.feed and args.feed not in names(settings, db) and Path(args.feed).is_file() and not args.rss:
-        print(f"note: --feed {args.feed} is a file, not a feed: reading it as --rss {args.feed} (the RSS option "
-              "is now --rss)", file=sys.stderr)
-        args.rss, args.feed = args.feed, None
-
-
 def _posted_feeds(args, settings: Settings, db) -> list[Settings]:
     """The feeds to post; ConfigError for an unknown feed or --channel with several feeds."""
-    from .feeds import FeedError, selected
+    from .feeds import FeedError
 
     try:
-        feeds = selected(settings, db, args.feed)
+        feeds = selected_feeds(args, settings, db)
     except FeedError as exc:
         raise ConfigError(f"--feed: {exc}") from None
     if args.channel and len(feeds) > 1:
         raise ConfigError(f"--channel applies to one feed: add --feed NAME (the feeds are "
                           f"{', '.join(f.feed for f in feeds)})")
     return feeds
+
+
+def _post_feeds(args, settings: Settings, db, client, feeds: list[Settings], progress, notify) -> list:
+    """Each feed's DayPost. Several feeds to run share one fetch (pipeline.run_feeds); one
+    feed's failure (its channel, its budget, its criteria) is its own, the others still post."""
+    from .pipeline import SAMPLE_FEED, run_feeds
+    from .slack.post import post_outcome, run_and_post
+
+    rss = SAMPLE_FEED if args.sample else args.rss
+    if len(feeds) == 1 or reads_stored_day(args):
+        return [run_and_post(feed, db, client, date=args.date, channel=args.channel, feed_file=rss,
+                             progress=progress, notify=notify) for feed in feeds]
+    outcomes = run_feeds(settings, db, feeds, feed_file=rss, date=args.date, progress=progress, notify=notify)
+    return [post_outcome(feed, db, client, outcome, progress=progress) for feed, outcome in zip(feeds, outcomes)]
 
 
 def _said(feed: Settings, several: bool, line: str) -> str:
@@ -224,23 +223,18 @@ def _said(feed: Settings, several: bool, line: str) -> str:
 @command("post", "run the day now and post each feed's thread to its channel (exactly once per feed, date and channel)")
 @arguments(_post_args)
 def cmd_post(args, settings: Settings) -> int:
-    from .pipeline import SAMPLE_FEED
     from .progress import StepBars
-    from .slack.post import run_and_post
 
     client = _client()
-    db = open_store(settings, args.db, must_exist=bool(args.date) and not args.rss and not args.sample)
-    _rss_given_as_feed(args, settings, db)
+    _rss_given_as_feed(args, settings)
+    db = open_store(settings, args.db, must_exist=reads_stored_day(args))
     feeds = _posted_feeds(args, settings, db)
-    rss = SAMPLE_FEED if args.sample else args.rss
-    failed = 0
-    for feed in feeds:
-        # One feed's failure (its channel, its budget, its criteria) is its own: the others still post.
-        with StepBars(quiet=args.quiet) as progress:
-            result = run_and_post(feed, db, client, date=args.date, channel=args.channel, feed_file=rss,
-                                  progress=progress, notify=lambda line: print(line, file=sys.stderr, flush=True))
+    notify = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    with StepBars(quiet=args.quiet) as progress:
+        results = _post_feeds(args, settings, db, client, feeds, progress, notify)
+    several = len(feeds) > 1
+    for feed, result in zip(feeds, results):
         for w in result.warnings:
-            print(f"warning: {_said(feed, len(feeds) > 1, w)}", file=sys.stderr)
-        print(_said(feed, len(feeds) > 1, result.message), file=sys.stderr if not result.ok else sys.stdout)
-        failed += not result.ok
-    return 1 if failed else 0
+            print(f"warning: {_said(feed, several, w)}", file=sys.stderr)
+        print(_said(feed, several, result.message), file=sys.stderr if not result.ok else sys.stdout)
+    return 0 if all(r.ok for r in results) else 1

@@ -232,21 +232,48 @@ def test_app_home_shows_every_feed_within_block_kit_limits(two):
         Block.parse(block).validate_json()
 
 
-def test_one_feeds_slack_error_does_not_stop_the_others_post(two, tmp_path, monkeypatch, capsys):
+def cli_settings(tmp_path: Path) -> Path:
+    """The two feeds' settings file for `python -m bot`, with the test's cutoffs and folders."""
+    path = tmp_path / "cli.toml"
+    path.write_text((tmp_path / "feeds.toml").read_text(encoding="utf-8")
+                    + "[slack]\nseconds_between_posts = 0\n"
+                    + "[ranking]\nmin_relevance = 1\nmax_papers = 4\n"
+                    + f'[storage]\ndigest_dir = "{(tmp_path / "digests").as_posix()}"\n', encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def slack_env(two, monkeypatch):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
+    monkeypatch.setenv("SLACK_API_URL", two.slack.api_url)
+
+
+def test_post_runs_every_feed_on_one_day_and_posts_each_thread(two, tmp_path, slack_env, capsys):
+    from bot.cli import main
+
+    rss = tmp_path / "day.xml"
+    rss.write_text(sample_feed(20), encoding="utf-8")
+    code = main(["post", "--settings", str(cli_settings(tmp_path)), "--rss", str(rss),
+                 "--db", str(tmp_path / "bot.sqlite"), "--quiet"])
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "feed default: posted 2025-02-24 to C0ML" in out and "feed vision: posted 2025-02-24 to C0VISION" in out
+    assert len(two.slack.posted(ML)) > 1 and len(two.slack.posted(VISION)) > 1
+    assert (tmp_path / "digests" / "2025-02-24.md").is_file()  # the feed default's digest, where it always was
+    assert (tmp_path / "digests" / "vision" / "2025-02-24.md").is_file()
+
+
+def test_one_feeds_slack_error_does_not_stop_the_others_post(two, tmp_path, slack_env, capsys):
     """`python -m bot post --date`: the app is not in #vision; #ml gets its thread, exit 1."""
     from bot.cli import main
 
     store_feed_day(two.db, "default", [SHARED, PAPERS[2].arxiv_id])
     store_feed_day(two.db, "vision", [SHARED])
     two.slack.add_channel(VISION, "vision", is_member=False)
-    settings_file = tmp_path / "cli.toml"
-    settings_file.write_text((tmp_path / "feeds.toml").read_text(encoding="utf-8")
-                             + "[slack]\nseconds_between_posts = 0\n", encoding="utf-8")
-    monkeypatch.setenv("SLACK_BOT_TOKEN", BOT_TOKEN)
-    monkeypatch.setenv("SLACK_API_URL", two.slack.api_url)
 
-    code = main(["post", "--settings", str(settings_file), "--date", DATE, "--db", str(tmp_path / "bot.sqlite"),
-                 "--quiet"])
+    code = main(["post", "--settings", str(cli_settings(tmp_path)), "--date", DATE,
+                 "--db", str(tmp_path / "bot.sqlite"), "--quiet"])
 
     out, err = capsys.readouterr()
     assert code == 1
@@ -254,3 +281,7 @@ def test_one_feeds_slack_error_does_not_stop_the_others_post(two, tmp_path, monk
     assert "feed default: posted 2025-02-24" in out
     assert "feed vision: Slack posting for 2025-02-24 stopped: the app is not a member of C0VISION" in err
     assert "--feed vision" in err  # how to continue that feed alone
+    # --channel names one feed's target: with several feeds it asks which.
+    assert main(["post", "--settings", str(cli_settings(tmp_path)), "--date", DATE, "--channel", ML,
+                 "--db", str(tmp_path / "bot.sqlite"), "--quiet"]) == 2
+    assert "--channel applies to one feed: add --feed NAME" in capsys.readouterr().err

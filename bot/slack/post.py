@@ -33,7 +33,7 @@ from .. import delivery, feedback, store
 from ..config import DEFAULT_FEED, Settings
 # A stored day is read back by the pipeline that stored it: a resume posts exactly the picks
 # the thread started with (even if the criteria changed in between), as they were scored.
-from ..pipeline import run_day, stored_pick, stored_report
+from ..pipeline import RunOutcome, run_day, stored_pick, stored_report
 # The posting lease is the run lease's mechanism keyed by (date, channel): same holders,
 # same refresh (a heartbeat while this process lives), same expiry, same wording.
 from ..run_lock import LEASE_SECONDS, POST_LEASES, process_holder, start_heartbeat
@@ -386,7 +386,7 @@ def refresh_paper(settings: Settings, db, client: WebClient, row: dict) -> bool:
 def run_and_post(settings: Settings, db, client: WebClient, *, date: str | None = None, channel: str | None = None,
                  feed_file=None, scorer=None, progress: Progress | None = None,
                  notify: Callable[[str], None] | None = None) -> DayPost:
-    """Run the day's pipeline (or reuse a stored day) and post it; never raises for Slack.
+    """Run the feed's day (or reuse a stored day) and post it; never raises for Slack.
 
     With a date whose picks are stored, the stored picks are posted as they are (a resume
     must not re-rank); otherwise the pipeline runs (fetch, score, pick) first. `progress`
@@ -396,21 +396,33 @@ def run_and_post(settings: Settings, db, client: WebClient, *, date: str | None 
 
     channel = channel or settings["slack.channel"]
     report = stored_report(settings, db, date) if date and feed_file is None else None
-    if report is None:
-        try:
-            outcome = run_day(settings, db, feed_file=feed_file, date=date, scorer=scorer, progress=progress,
-                              notify=notify)
-        except (FeedError, ValueError, RuntimeError, OSError) as exc:
-            return DayPost(date, channel, "failed", f"the day's run failed before posting: {exc}", error="pipeline")
-        if outcome.status == "empty":
-            return DayPost(outcome.date, channel, "empty", f"{outcome.message}: nothing to post",
-                           warnings=outcome.warnings)
-        report = outcome.report
-        warnings = outcome.warnings
-    else:
-        warnings = []
+    if report is not None:
+        return _post_report(settings, db, client, report, channel, [], progress)
+    try:
+        outcome = run_day(settings, db, feed_file=feed_file, date=date, scorer=scorer, progress=progress,
+                          notify=notify)
+    except (FeedError, ValueError, RuntimeError, OSError) as exc:
+        return DayPost(date, channel, "failed", f"the day's run failed before posting: {exc}", error="pipeline")
+    return post_outcome(settings, db, client, outcome, channel, progress=progress)
+
+
+def post_outcome(settings: Settings, db, client: WebClient, outcome: RunOutcome, channel: str | None = None, *,
+                 progress: Progress | None = None) -> DayPost:
+    """Post what a run of the feed's day gave (`pipeline.run_feeds` runs several feeds on one fetch)."""
+    channel = channel or settings["slack.channel"]
+    if outcome.status == "failed":
+        return DayPost(outcome.date, channel, "failed", f"the day's run failed before posting: {outcome.message}",
+                       error="pipeline", warnings=outcome.warnings)
+    if outcome.status == "empty":
+        return DayPost(outcome.date, channel, "empty", f"{outcome.message}: nothing to post", warnings=outcome.warnings)
+    return _post_report(settings, db, client, outcome.report, channel, outcome.warnings, progress)
+
+
+def _post_report(settings: Settings, db, client: WebClient, report: DayReport, channel: str, warnings: list[str],
+                 progress: Progress | None) -> DayPost:
     if report.date and not report.picks and report.n_scanned == 0:
-        return DayPost(report.date, channel, "empty", f"no announcements for {report.date}: nothing to post")
+        return DayPost(report.date, channel, "empty", f"no announcements for {report.date}: nothing to post",
+                       warnings=warnings)
     if not channel:  # a feed without a channel writes digests only
         return DayPost(report.date, "", "posted", f"{report.date}: {len(report.picks)} picks in the digest files; "
                        f"feed {settings.feed!r} has no Slack channel", warnings=warnings, total=len(report.picks))
