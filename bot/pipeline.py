@@ -175,7 +175,8 @@ def rank(papers: list[Paper], scores: dict[str, Score], matches: dict[str, list[
             [Pick(p, scores[p.arxiv_id]) for p in others[:max_papers]])
 
 
-def make_scorer(settings: Settings, db, *, batch_api: bool | None = None, cache: EmbeddingCache | None = None) -> Scorer:
+def make_scorer(settings: Settings, db, *, batch_api: bool | None = None,
+                cache: EmbeddingCache | None = None) -> Scorer:
     """The scorer for a feed's run: the local one, unless an LLM is configured (OPENAI_API_KEY,
     OPENAI_BASE_URL or llm.base_url); then the LLM scores and the local one pre-filters.
     `cache`: the process's embeddings, shared by every feed (a paper is embedded once)."""
@@ -223,8 +224,8 @@ def run_day(settings: Settings, db, *, feed_file: str | Path | None = None, date
     try:
         fetched = None if date and feed_file is None else \
             fetch_day(settings, db, [settings], feed_file=feed_file, date=date, http=http)
-        outcome = _run_feed(settings, db, fetched, date, scorer or make_scorer(settings, db, batch_api=batch_api, cache=cache),
-                            options)
+        scorer = scorer or make_scorer(settings, db, batch_api=batch_api, cache=cache)
+        outcome = _run_feed(settings, db, fetched, date, scorer, options)
     except Exception:
         check_file_unchanged(db)  # a run that failed because its file changed under it says so
         raise

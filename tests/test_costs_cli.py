@@ -95,3 +95,28 @@ def test_a_bad_price_names_the_setting_and_what_is_wrong(value, problem):
     with pytest.raises(ConfigError, match="llm.price") as err:
         load_settings().override(llm__price=value)
     assert problem in str(err.value)
+
+
+def test_costs_per_feed_a_feed_column_with_several_feeds_and_feed_filters(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    path = tmp_path / "arxiv.sqlite"
+    db = open_db(path)
+    prices = PriceTable.load()
+    for feed, tokens in (("default", 1000), ("vision", 3000)):
+        usage.record_call(db, DATE, "openai:gpt-5.4-nano",
+                          usage.CallRecord(model="gpt-5.4-nano", prompt_tokens=tokens, n_papers=5), prices, feed=feed)
+    team = tmp_path / "team.toml"
+    team.write_text("[feeds.default.ranking]\nmax_papers = 30\n[feeds.vision.ranking]\nmax_papers = 10\n",
+                    encoding="utf-8")
+    assert main(["--settings", str(team), "costs", "--db", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["date", "feed", "model"]
+    assert [ln.split()[1:4] for ln in lines if ln.startswith(DATE)] == \
+        [["default", "gpt-5.4-nano", "1"], ["vision", "gpt-5.4-nano", "1"]]
+    assert main(["--settings", str(team), "costs", "--db", str(path), "--feed", "vision"]) == 0
+    rows = [ln.split() for ln in capsys.readouterr().out.splitlines() if ln.startswith(DATE)]
+    assert [(r[1], r[6]) for r in rows] == [("vision", "3000")]
+    # One feed (no [feeds] tables): today's table, no feed column; its own calls only.
+    assert main(["costs", "--db", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:2] == ["date", "model"] and [ln.split()[5] for ln in out if ln.startswith(DATE)] == ["1000"]

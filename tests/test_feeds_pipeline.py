@@ -17,6 +17,7 @@ from bot.embed import Embedder, EmbeddingCache
 from bot.feeds import all_feeds, feed_named
 from bot.pipeline import last_rebuild, run_day, run_feeds
 from tests.servers.arxiv_server import ArxivServer, Reply
+from tests.test_pipeline import NoNetwork, RecordingEmbedder
 
 ROOT = Path(__file__).resolve().parent.parent
 DAY = ROOT / "tests" / "fixtures" / "rss-2025-02-24-7items.xml"
@@ -24,24 +25,6 @@ VISION_CRITERIA = ROOT / "tests" / "fixtures" / "shared" / "vision-embodied.crit
 DEFAULT_KEPT = {"2502.15657", "2502.15315", "2502.10603", "2502.15451", "2502.15118"}
 VISION_KEPT = {"2502.10603"}  # the one cs.RO/cs.CV paper that is not a replacement
 UNION_PATH = "/rss/cs.LG+cs.AI+cs.CV+cs.RO"
-
-
-class RecordingEmbedder(Embedder):
-    """The real embedder (one loaded model for the module) that remembers what it embedded."""
-
-    def __init__(self, loaded: Embedder):
-        super().__init__()
-        self._session, self._tokenizer = loaded._session, loaded._tokenizer
-        self.texts: list[str] = []
-
-    def embed(self, texts):
-        self.texts += list(texts)
-        return super().embed(texts)
-
-
-class NoNetwork:
-    def get(self, url):
-        raise AssertionError(f"unexpected fetch of {url}")
 
 
 @pytest.fixture(scope="module")

@@ -334,14 +334,14 @@ def test_new_thumb_changes_the_next_runs_prompt(db, server, embed_cache, criteri
 
     history = sample_papers(40)[20:]
     store.save_papers(db, "2025-02-20", history)
-    feedback.set_vote(db, history[0].arxiv_id, "U1", 1, "test", at="2025-02-20T10:00:00+00:00")
+    feedback.set_vote(db, history[0].arxiv_id, "U1", 1, "test", at="2025-02-20T10:00:00+00:00", feed="default")
     today = sample_papers(4)
     stored_day(db, today)
     make_scorer(db, server, embed_cache).score(today, criteria, DATE)
     before = server.chat_calls()[-1].messages[0]["content"]
     assert history[0].title[:40] in before and history[1].title[:40] not in before
 
-    feedback.set_vote(db, history[1].arxiv_id, "U2", -1, "test", at="2025-02-21T10:00:00+00:00")
+    feedback.set_vote(db, history[1].arxiv_id, "U2", -1, "test", at="2025-02-21T10:00:00+00:00", feed="default")
     make_scorer(db, server, embed_cache).score(today, criteria, "2025-02-25")
     after = server.chat_calls()[-1].messages[0]["content"]
     assert after != before

@@ -56,7 +56,8 @@ class BatchRunner:
         batch = self.client.batches.create(input_file_id=upload.id, endpoint="/v1/chat/completions",
                                            completion_window="24h")
         deadline = datetime.fromtimestamp(self.clock() + self.deadline_seconds, timezone.utc)
-        row = {"id": batch.id, "feed": self.feed, "date": date, "scorer": self.scorer_name, "criteria_version": criteria_version,
+        row = {"id": batch.id, "feed": self.feed, "date": date, "scorer": self.scorer_name,
+               "criteria_version": criteria_version,
                "model": self.model, "status": "submitted",
                "requests": json.dumps({cid: ids for cid, (ids, _) in requests.items()}),
                "input_file_id": upload.id, "output_file_id": None, "submitted_at": now(),
