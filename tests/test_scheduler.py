@@ -320,6 +320,22 @@ def test_each_feed_has_its_clock_and_a_weekly_feed_runs_on_its_day_only(db, arxi
     assert not weekly.due_and_missing(datetime(2025, 2, 28, 9, 0, tzinfo=ZoneInfo(TZ)))
 
 
+def test_run_says_when_each_feed_posts_next(db, arxiv, tmp_path):
+    from bot.feeds import all_feeds
+    from bot.scheduler import FeedClocks
+    from bot.slack_cli import clock_lines
+
+    settings = two_feed_settings(arxiv, tmp_path, '[feeds.default.schedule]\ntime = "07:00"\n'
+                                 '[feeds.weekly.schedule]\ntime = "09:30"\ndays = "friday"\n'
+                                 '[feeds.weekly.slack]\nchannel = "C0WEEKLY"\n')
+    clocks = FeedClocks.for_feeds(all_feeds(settings, db), db, lambda feed: lambda: None, threading.Lock()).install()
+    lines = clock_lines(clocks)
+    assert lines[0].startswith(f"scheduler: feed default: weekdays at 07:00 {TZ}, next post ")
+    assert lines[0].endswith("to #arxiv-papers")
+    assert lines[1].startswith(f"scheduler: feed weekly: fridays at 09:30 {TZ}, next post Fri ")
+    assert lines[1].endswith("to C0WEEKLY")
+
+
 def test_a_feed_whose_channel_refuses_the_app_fails_alone(db, arxiv, slack, tmp_path):
     """Catch-up with two feeds: the app is not in #vision (the stand-in Slack answers
     not_in_channel there); #ml gets its thread, each outcome is on record for its feed."""

@@ -199,6 +199,25 @@ def test_arxiv_in_a_channel_with_no_feed_says_where_the_feeds_are(two):
     assert "*default*" in listed and "*vision*" in listed and f"<#{VISION}>" in listed and "next run" in listed
 
 
+def test_commands_in_a_feeds_channel_act_on_that_feed(two):
+    from bot.team_settings import authors
+
+    added = two.command("authors add Fei-Fei Li", VISION, user_id=ADMIN).text
+    assert "Added: Fei-Fei Li" in added
+    assert "Fei-Fei Li" in authors(two.feed("vision"), two.db)
+    assert "Fei-Fei Li" not in authors(two.feed("default"), two.db)
+    assert "Fei-Fei Li" not in two.command("authors list", ML).text
+
+    # `/arxiv run DATE` in #vision posts vision's stored day there, and nothing in #ml.
+    store_feed_day(two.db, "vision", [SHARED, PAPERS[2].arxiv_id])
+    store_feed_day(two.db, "default", [PAPERS[2].arxiv_id])
+    assert "Running the stored day" in two.command(f"run {DATE}", VISION, user_id=ADMIN).text
+    said = eventually(lambda: two.hooks.texts(), what="the run's follow-up")
+    assert "posted 2025-02-24 to C0VISION" in said[0], said
+    assert len(two.slack.posted(VISION)) == 3 and not two.slack.posted(ML)
+    assert "2 picks" in two.command("stats", VISION).text and "1 picks" in two.command("stats", ML).text
+
+
 def test_an_admin_starts_a_feed_in_a_channel_from_the_default_criteria_and_others_may_not(two):
     refused = two.command("feed new vision2", ELSEWHERE, user_id="U0MALLORY").text
     assert "Only the team's admins may start a feed" in refused
