@@ -304,3 +304,17 @@ def test_one_feeds_slack_error_does_not_stop_the_others_post(two, tmp_path, slac
     assert main(["post", "--settings", str(cli_settings(tmp_path)), "--date", DATE, "--channel", ML,
                  "--db", str(tmp_path / "bot.sqlite"), "--quiet"]) == 2
     assert "--channel applies to one feed: add --feed NAME" in capsys.readouterr().err
+
+
+def test_a_home_tab_with_more_feeds_than_slack_shows_says_how_many_are_left_out(two):
+    from bot.slack.home import MAX_BLOCKS, home_view
+
+    for i in range(30):
+        feeds.start_feed(two.settings, two.db, f"topic-{i:02d}", f"C0T{i:02d}", ADMIN)
+    view = home_view(two.app.ctx)
+    assert len(view["blocks"]) <= MAX_BLOCKS
+    for block in view["blocks"]:
+        Block.parse(block).validate_json()
+    shown = sum(1 for b in view["blocks"] if b.get("accessory", {}).get("action_id") == "open_criteria_editor")
+    assert 2 < shown < 32
+    assert f"{32 - shown} more feed(s) not shown here" in json.dumps(view)
