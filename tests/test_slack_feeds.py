@@ -318,3 +318,16 @@ def test_a_home_tab_with_more_feeds_than_slack_shows_says_how_many_are_left_out(
     shown = sum(1 for b in view["blocks"] if b.get("accessory", {}).get("action_id") == "open_criteria_editor")
     assert 2 < shown < 32
     assert f"{32 - shown} more feed(s) not shown here" in json.dumps(view)
+
+
+def test_a_feed_without_a_channel_is_skipped_by_slack_and_says_so(two):
+    from bot.surfaces import DigestFiles, Surface
+
+    store_feed_day(two.db, "notes", [SHARED])
+    notes = two.settings.for_feed("notes")  # no [feeds.notes.slack] channel: digests only
+    surfaces: list[Surface] = [DigestFiles(), SlackThread(two.client)]
+    done = [s.deliver(notes, two.db, stored_report(notes, two.db, DATE)) for s in surfaces]
+    assert [(d.surface, d.ok, d.status) for d in done] == [("digest files", True, "written"), ("Slack", True, "skipped")]
+    assert "feed 'notes' has no Slack channel" in done[1].message
+    assert not two.slack.calls_to("chat.postMessage")
+    assert not surfaces[1].refresh(notes, two.db, DATE, SHARED)

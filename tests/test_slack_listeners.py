@@ -7,7 +7,7 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.slack.home import next_weekday_run
+from bot.slack.home import next_scheduled_run
 from bot.slack.votes import reaction_vote
 from tests.servers.slack_server import DEFAULT_CHANNEL_ID
 from tests.slack_helpers import app_home_opened_event, block_actions_payload, reaction_event
@@ -272,12 +272,18 @@ def test_home_button_opens_the_criteria_editor(h):
     assert '"home": true' in opened.params["view"]["private_metadata"]
 
 
-def test_next_weekday_run_skips_weekends_and_past_times():
+def test_next_scheduled_run_skips_weekends_past_times_and_other_days_of_a_weekly_feed():
     ny = ZoneInfo("America/New_York")
     friday_late = datetime(2026, 11, 27, 8, 0, tzinfo=ny)  # a Friday, after 07:00
-    assert next_weekday_run("07:00", "America/New_York", friday_late) == datetime(2026, 11, 30, 7, 0, tzinfo=ny)
+    assert next_scheduled_run("07:00", "America/New_York", "weekdays", friday_late) == \
+        datetime(2026, 11, 30, 7, 0, tzinfo=ny)
     monday_early = datetime(2026, 11, 30, 6, 59, tzinfo=ny)
-    assert next_weekday_run("07:00", "America/New_York", monday_early) == datetime(2026, 11, 30, 7, 0, tzinfo=ny)
+    assert next_scheduled_run("07:00", "America/New_York", "weekdays", monday_early) == \
+        datetime(2026, 11, 30, 7, 0, tzinfo=ny)
+    assert next_scheduled_run("07:00", "America/New_York", "friday", monday_early) == \
+        datetime(2026, 12, 4, 7, 0, tzinfo=ny)
+    assert next_scheduled_run("07:00", "America/New_York", "friday", datetime(2026, 12, 4, 6, 0, tzinfo=ny)) == \
+        datetime(2026, 12, 4, 7, 0, tzinfo=ny)
 
 
 # ---- signatures -------------------------------------------------------------------------

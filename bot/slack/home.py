@@ -37,10 +37,6 @@ def next_scheduled_run(hhmm: str, tz: str, days: str = "weekdays", now: datetime
     raise AssertionError("a scheduled day always comes within 8 days")
 
 
-def next_weekday_run(hhmm: str, tz: str, now: datetime | None = None) -> datetime:
-    return next_scheduled_run(hhmm, tz, "weekdays", now)
-
-
 def _when(at: datetime) -> str:
     """A Slack date token: every reader sees it in their own timezone."""
     fallback = at.strftime("%a %d %b %Y %H:%M %Z")

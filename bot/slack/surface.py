@@ -1,7 +1,7 @@
 """Slack as a delivery surface: a feed's day is a thread in the feed's channel.
 
 `SlackThread` implements `bot.surfaces.Surface` over `post.post_day` (exactly once per feed,
-date and channel, resumable) and `post.update_paper_message` (a paper's tally after a vote).
+date and channel, resumable) and `post.refresh_paper` (a paper's tally after a vote).
 A feed with no channel (`slack.channel = ""`) writes digests only: Slack skips it, ok.
 """
 from __future__ import annotations
