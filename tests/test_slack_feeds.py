@@ -331,3 +331,20 @@ def test_a_feed_without_a_channel_is_skipped_by_slack_and_says_so(two):
     assert "feed 'notes' has no Slack channel" in done[1].message
     assert not two.slack.calls_to("chat.postMessage")
     assert not surfaces[1].refresh(notes, two.db, DATE, SHARED)
+
+
+def test_two_feeds_on_one_channel_are_answered_as_a_setting_to_fix(two, tmp_path):
+    """A feed started from Slack in #lounge, then the settings file gives #lounge to another."""
+    import dataclasses
+
+    from bot.slack.listeners.commands.arxiv import dispatch
+    from bot.slack.listeners.commands.invocation import parse
+
+    feeds.start_feed(two.settings, two.db, "lounge", ELSEWHERE, ADMIN)
+    clash = tmp_path / "clash.toml"
+    clash.write_text((tmp_path / "feeds.toml").read_text(encoding="utf-8")
+                     + f'[feeds.other.slack]\nchannel = "{ELSEWHERE}"\n', encoding="utf-8")
+    ctx = dataclasses.replace(two.app.ctx, settings=load_settings(clash))
+    answer = dispatch(ctx, parse({"text": "stats", "channel_id": ELSEWHERE, "user_id": "U0ALICE"}))
+    assert answer.text.startswith(":warning: The app's settings need fixing before `/arxiv stats` can work")
+    assert "feeds 'other' and 'lounge' both post to Slack channel C0LOUNGE" in answer.text

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 
+from ....config import ConfigError
+from ...mrkdwn import escape
 from . import authors, categories, criteria, feed_list, run, stats, usage
 from .invocation import Answer, parse, start_later
 
@@ -49,6 +51,9 @@ def dispatch(ctx, inv) -> Answer:
         if handler is None:
             return usage.unknown(" ".join([inv.sub, inv.rest]).strip())
         return handler(ctx, inv)
+    except ConfigError as exc:  # e.g. two feeds on one channel: the operator's to fix, said as it is
+        return Answer(f":warning: The app's settings need fixing before `/arxiv {escape(inv.sub)}` can work: "
+                      f"{escape(str(exc))}")
     except Exception as exc:
         log.exception("/arxiv %s failed", inv.sub)
         return Answer(f":warning: `/arxiv {inv.sub}` failed on my side ({type(exc).__name__}); "
