@@ -65,9 +65,13 @@ def reads_stored_day(args: argparse.Namespace) -> bool:
 
 # ---- --feed NAME: the one option, the same in every command, that selects a feed ----
 
-def add_feed_option(parser: argparse.ArgumentParser) -> None:
-    """`--feed NAME`: act on that feed only (default: every feed, or the one a command needs)."""
-    parser.add_argument("--feed", metavar="NAME", help="the feed to act on, by name (default: every feed)")
+FEED_HELP = "the feed to act on, by name (default: every feed)"
+
+
+def add_feed_option(parser: argparse.ArgumentParser, default=None, says: str = FEED_HELP) -> None:
+    """`--feed NAME`, the one option every command selects a feed with. `default=SUPPRESS` on a
+    sub-command's parser keeps a --feed given before the sub-command."""
+    parser.add_argument("--feed", metavar="NAME", default=default, help=says)
 
 
 def selected_feeds(args: argparse.Namespace, settings: Settings, db) -> list[Settings]:
@@ -76,19 +80,6 @@ def selected_feeds(args: argparse.Namespace, settings: Settings, db) -> list[Set
     from .feeds import selected
 
     return selected(settings, db, args.feed)
-
-
-def one_feed(args: argparse.Namespace, settings: Settings, db) -> Settings:
-    """The feed a single-feed command acts on: the one named by --feed, else the only one; with
-    several feeds and no --feed, an error asking for it."""
-    from .feeds import FeedError, feed_named, names
-
-    if args.feed:
-        return feed_named(settings, db, args.feed)
-    every = names(settings, db)
-    if len(every) > 1:
-        raise FeedError(f"there are several feeds ({', '.join(every)}): name one with --feed NAME")
-    return feed_named(settings, db, every[0])
 
 
 def several_feeds(settings: Settings, db) -> bool:

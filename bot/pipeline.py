@@ -446,7 +446,10 @@ def stored_report(settings: Settings, db, date: str) -> DayReport | None:
     run = _run_row(db, date, feed=feed)
     if run is None or run["status"] not in ("done", "empty"):
         return None
-    by_id = {p.arxiv_id: p for p in feed_papers(settings, db, date)}
+    # The whole stored day, as the feed sees it where it still keeps a paper: a pick stays when
+    # the feed's categories changed since.
+    by_id = {p.arxiv_id: p for p in store.load_papers(db, date)}
+    by_id.update((p.arxiv_id, p) for p in feed_papers(settings, db, date))
     matcher = AuthorMatcher(watched_authors(settings, db))
     picks = [_stored_pick(r, by_id[r["arxiv_id"]], matcher)
              for r in picks_mod.day_rows(db, date, feed=feed) if r["arxiv_id"] in by_id]
