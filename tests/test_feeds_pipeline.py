@@ -206,3 +206,30 @@ def test_feed_given_a_saved_file_reads_it_as_rss_with_a_note(tmp_path, monkeypat
     assert code == 0 and "now --rss FILE" in err
     assert "== feed" not in out  # one feed, default: today's output
     assert f"digest written to {tmp_path / 'd' / '2025-02-24.md'}" in out
+
+
+def test_each_feeds_llm_calls_prompts_and_usage_are_its_own(tmp_path, monkeypatch, model):
+    from tests.servers.openai_server import OpenAIServer
+
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    team = write_settings(tmp_path)
+    with team.open("a", encoding="utf-8") as fh:
+        fh.write("[llm]\nbatch_size = 1\nconcurrency = 1\nprefilter_share = 1.0\nprefilter_floor = 0\n"
+                 "daily_budget_usd = 0.0\n")
+    with OpenAIServer() as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        settings = load_settings(team)
+        db = open_db(settings["storage.database"])
+        default, vision = run_feeds(settings, db, all_feeds(settings, db), feed_file=DAY,
+                                    cache=EmbeddingCache(db, RecordingEmbedder(model)))
+        calls = srv.chat_calls()
+    assert (default.status, vision.status) == ("done", "done")
+    papers_by_feed = {}
+    for r in db.query("select feed, n_papers from llm_calls"):
+        papers_by_feed[r["feed"]] = papers_by_feed.get(r["feed"], 0) + r["n_papers"]
+    assert papers_by_feed == {"default": 5, "vision": 1}  # the LLM's cut is over the feed's own day
+    # The paper both feeds keep went out twice, each time under its feed's criteria.
+    shared = [c for c in calls if c.paper_ids == list(VISION_KEPT)]
+    assert len(shared) == 2 and sum("embodied" in json.dumps(c.messages) for c in shared) == 1
+    assert vision.report.usage["calls"] == 1 and default.report.usage["calls"] == 5
