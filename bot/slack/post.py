@@ -17,7 +17,7 @@ is reported with what to do about it.
 
 The returned DayPost is the report: its message and warnings are said once, by whoever
 called (the `post` command prints them, the scheduler and `/arxiv run` log them with
-`log_day_post`, `/arxiv run` also answers with them). So posting does not log them too.
+`scheduler.log_result`, `/arxiv run` also answers with them). So posting does not log them too.
 """
 from __future__ import annotations
 
@@ -89,15 +89,6 @@ class DayPost:
     def ok(self) -> bool:
         """Everything picked is in the thread (or there was nothing to post)."""
         return self.status not in ("failed", "partial")
-
-
-def log_day_post(where: str, result: DayPost) -> None:
-    """Say a day's report in the server's log, once: its line (an error unless everything
-    picked is in the thread), then each warning. The scheduler and `/arxiv run` call it,
-    since a server's log is all its operator sees of a run."""
-    log.log(logging.INFO if result.ok else logging.ERROR, "%s: %s", where, result.message)
-    for warning in result.warnings:
-        log.warning("%s: %s", where, warning)
 
 
 class _Stop(Exception):

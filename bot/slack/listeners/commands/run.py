@@ -12,7 +12,8 @@ from datetime import date as Date
 
 from ...mrkdwn import escape, safe
 from ...permissions import may_change, refusal
-from ...post import DayPost, log_day_post
+from ....scheduler import log_result
+from ...post import DayPost
 from .invocation import Answer, Invocation
 from .usage import unknown
 
@@ -59,7 +60,7 @@ def answer(ctx, inv: Invocation) -> Answer:
         finally:
             ctx.run_lock.release()
         # The poster leaves its report to its caller: the server's log gets it once too.
-        log_day_post(where, result)
+        log_result(where, result)
         inv.respond(outcome_text(result))
 
     what = f"the stored day {day}" if day else "the latest announcements"
