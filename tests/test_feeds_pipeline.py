@@ -233,3 +233,21 @@ def test_each_feeds_llm_calls_prompts_and_usage_are_its_own(tmp_path, monkeypatc
     shared = [c for c in calls if c.paper_ids == list(VISION_KEPT)]
     assert len(shared) == 2 and sum("embodied" in json.dumps(c.messages) for c in shared) == 1
     assert vision.report.usage["calls"] == 1 and default.report.usage["calls"] == 5
+
+
+def test_a_feed_keeps_its_categories_papers_as_new_or_cross_and_a_fetch_for_others_keeps_them(tmp_path):
+    from bot import store
+    from bot.models import Paper
+
+    lg = Paper("2502.00001", "On LG", ["A"], "x", categories=["cs.LG", "cs.CV"], announce_type="new")
+    cv = Paper("2502.00002", "On CV", ["B"], "y", categories=["cs.CV", "cs.LG"], announce_type="cross")
+    ro = Paper("2502.00003", "On RO", ["C"], "z", categories=["cs.RO"], announce_type="new")
+    seen = {p.arxiv_id: p.announce_type for p in store.kept_by_feed([lg, cv, ro], ["cs.CV"], ["new", "cross"])}
+    assert seen == {"2502.00001": "cross", "2502.00002": "new"}  # by the first listed category, not arXiv's word
+    assert [p.arxiv_id for p in store.kept_by_feed([lg, cv, ro], ["cs.CV"], ["new"])] == ["2502.00002"]
+    db = open_db(tmp_path / "a.sqlite")
+    store.save_papers(db, "2025-02-24", [lg, cv], ["cs.LG", "cs.CV"])
+    store.save_papers(db, "2025-02-24", [ro], ["cs.RO"])  # another feed's fetch later that day
+    assert {p.arxiv_id for p in store.load_papers(db, "2025-02-24")} == {"2502.00001", "2502.00002", "2502.00003"}
+    store.save_papers(db, "2025-02-24", [lg], ["cs.LG", "cs.CV"])  # arXiv withdrew the cs.CV one
+    assert {p.arxiv_id for p in store.load_papers(db, "2025-02-24")} == {"2502.00001", "2502.00003"}
