@@ -211,9 +211,12 @@ class FeedClocks:
     time, one at a time, and a feed that fails (its channel, its budget, its criteria file)
     fails alone."""
 
-    def __init__(self, clocks: list[DailyScheduler], scheduler: schedule.Scheduler):
+    def __init__(self, clocks: list[DailyScheduler], scheduler: schedule.Scheduler, db=None,
+                 lock: threading.Lock | None = None):
         self.clocks = clocks
         self.scheduler = scheduler
+        self.db = db
+        self.lock = lock or threading.Lock()
 
     @classmethod
     def for_feeds(cls, feeds: list, db, job_for: Callable[[object], Callable[[], DayResult]],
@@ -221,7 +224,13 @@ class FeedClocks:
         """Clocks for the feeds (their Settings); `job_for(feed)` is the feed's day's job."""
         shared = schedule.Scheduler()
         clocks = [DailyScheduler.from_settings(f, db, job_for(f), lock=lock, scheduler=shared) for f in feeds]
-        return cls(clocks, shared)
+        return cls(clocks, shared, db, lock)
+
+    def add(self, feed, job: Callable[[], DayResult]) -> DailyScheduler:
+        """A clock for a feed started while the clocks run (`/arxiv feed new`), installed now."""
+        clock = DailyScheduler.from_settings(feed, self.db, job, lock=self.lock, scheduler=self.scheduler).install()
+        self.clocks.append(clock)
+        return clock
 
     def install(self) -> "FeedClocks":
         for clock in self.clocks:

@@ -67,10 +67,14 @@ def build(settings: Settings, db_path: str | None, *, signing_secret: str | None
 
     db = open_store(settings, db_path)
     holder: dict = {}
-    app = create_app(settings, db, _client(), signing_secret, next_run=lambda feed: holder["c"].next_run(feed))
+    app = create_app(settings, db, _client(), signing_secret, next_run=lambda feed: holder["c"].next_run(feed),
+                     feed_started=lambda feed: holder["c"].add(feed, job_for(feed)))
     run_day = app.ctx.run_day
-    clocks = FeedClocks.for_feeds(all_feeds(settings, db), db, lambda feed: lambda: run_day(feed),
-                                  app.ctx.run_lock).install()
+
+    def job_for(feed: Settings):
+        return lambda: run_day(feed)
+
+    clocks = FeedClocks.for_feeds(all_feeds(settings, db), db, job_for, app.ctx.run_lock).install()
     holder["c"] = clocks
     return app, clocks
 

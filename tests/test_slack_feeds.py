@@ -54,6 +54,19 @@ def store_feed_day(db, feed: str, ids: list[str]) -> None:
                                 "novelty": 7, "comment": f"{feed} on {aid}", "author_match": 0, "scorer": "local"})
 
 
+def slash(sender: SlackSender, response_url: str, text: str, channel_id: str, user_id: str = "U0ALICE",
+          channel_name: str = "somewhere"):
+    """`/arxiv TEXT` typed in a channel, as Slack sends it."""
+    fields = {"token": "legacy-verification-token", "team_id": TEAM_ID, "team_domain": "test",
+              "channel_id": channel_id, "channel_name": channel_name, "user_id": user_id,
+              "user_name": user_id.lower(), "command": "/arxiv", "text": text, "api_app_id": APP_ID,
+              "is_enterprise_install": "false", "response_url": response_url,
+              "trigger_id": f"{time.time_ns()}.trigger"}
+    resp = sender.post(urlencode(fields), "application/x-www-form-urlencoded")
+    assert resp.status_code == 200
+    return resp
+
+
 class Feeds:
     """The app with two feeds, each with its thread of DATE posted in its channel."""
 
@@ -84,14 +97,7 @@ class Feeds:
         eventually(lambda: self.listeners.busy == 0, what="the app's background work")
 
     def command(self, text: str, channel_id: str, user_id: str = "U0ALICE", channel_name: str = "somewhere"):
-        fields = {"token": "legacy-verification-token", "team_id": TEAM_ID, "team_domain": "test",
-                  "channel_id": channel_id, "channel_name": channel_name, "user_id": user_id,
-                  "user_name": user_id.lower(), "command": "/arxiv", "text": text, "api_app_id": APP_ID,
-                  "is_enterprise_install": "false", "response_url": self.hooks.url,
-                  "trigger_id": f"{time.time_ns()}.trigger"}
-        resp = self.sender.post(urlencode(fields), "application/x-www-form-urlencoded")
-        assert resp.status_code == 200
-        return resp
+        return slash(self.sender, self.hooks.url, text, channel_id, user_id, channel_name)
 
     def close(self):
         self._serving.__exit__(None, None, None)
@@ -348,3 +354,23 @@ def test_two_feeds_on_one_channel_are_answered_as_a_setting_to_fix(two, tmp_path
     answer = dispatch(ctx, parse({"text": "stats", "channel_id": ELSEWHERE, "user_id": "U0ALICE"}))
     assert answer.text.startswith(":warning: The app's settings need fixing before `/arxiv stats` can work")
     assert "feeds 'other' and 'lounge' both post to Slack channel C0LOUNGE" in answer.text
+
+
+def test_a_feed_started_from_slack_gets_its_clock_in_the_running_app(two, tmp_path, slack_env):
+    """The app and clocks as `python -m bot run` builds them: the new feed runs on its own
+    clock without a restart, and `/arxiv feeds` says when."""
+    from bot.slack_cli import build
+
+    app, clocks = build(two.settings, str(tmp_path / "bot.sqlite"), signing_secret=SIGNING_SECRET)
+    assert [c.feed for c in clocks.clocks] == ["default", "vision"]
+    with serve_app(app) as url:
+        sender = SlackSender(url)
+        said = slash(sender, two.hooks.url, "feed new vision2", ELSEWHERE, user_id=ADMIN).text
+        assert "Feed *vision2* started" in said, said
+        assert [c.feed for c in clocks.clocks] == ["default", "vision", "vision2"]
+        clock = clocks.clocks[-1]
+        assert clock.channel == ELSEWHERE and clock.lock is clocks.clocks[0].lock
+        at = clocks.next_run("vision2")
+        assert at is not None
+        listed = slash(sender, two.hooks.url, "feeds", ELSEWHERE).text
+        assert f"*vision2* — <#{ELSEWHERE}>" in listed and f"next run {at:%a %d %b %H:%M}" in listed

@@ -42,10 +42,11 @@ def default_run_day(db, client: WebClient):
 
 
 def create_app(settings: Settings, db, client: WebClient, signing_secret: str | None = None, *,
-               process_before_response: bool = False, run_day=None, next_run=None,
+               process_before_response: bool = False, run_day=None, next_run=None, feed_started=None,
                token_verification_enabled: bool | None = None) -> App:
     """Build the app for the installation `settings` (its feeds come from bot.feeds).
-    `next_run(feed_name)` says when the clocks run a feed next. Only `client=` goes to App:
+    `next_run(feed_name)` says when the clocks run a feed next, `feed_started(feed)` gives a
+    feed started from Slack its clock. Only `client=` goes to App:
     given a token too, Bolt ignores the client's."""
     if token_verification_enabled is None:
         # auth.test at start-up catches a bad token early on real Slack; against a local
@@ -62,6 +63,8 @@ def create_app(settings: Settings, db, client: WebClient, signing_secret: str | 
                      run_day=run_day or default_run_day(db, client))
     if next_run is not None:
         ctx.next_run = next_run
+    if feed_started is not None:
+        ctx.feed_started = feed_started
     app.ctx = ctx  # reachable from tests and the CLI
     register_listeners(app, ctx)
     return app

@@ -26,6 +26,8 @@ class AppContext:
     # Held while a day is being run and posted, so `/arxiv run` and the clocks never
     # run two days at once from one process.
     run_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Told of a feed started from Slack, so the clocks of this process run it from now on.
+    feed_started: Callable[[Settings], None] = lambda feed: None
 
     def feeds(self) -> list[Settings]:
         """Every feed's settings (the settings file's, then those started from Slack)."""

@@ -67,6 +67,7 @@ def start_here(ctx, inv: Invocation) -> Answer:
                                         note=f"started from feed {DEFAULT_FEED}'s version {crit.version}",
                                         feed=feed.feed)
     audit(ctx.db, inv.user_id, "feed.start", f"{feed.feed} in {inv.channel_id}", feed=feed.feed)
+    ctx.feed_started(feed)
     return Answer(f":white_check_mark: Feed *{escape(feed.feed)}* started in this channel with the default "
                   f"feed's criteria (its version {version}). `/arxiv criteria` here edits them; the feed posts "
                   f"here from its next run ({escape(feed['schedule.days'])} at {escape(feed['schedule.time'])} "
