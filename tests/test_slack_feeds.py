@@ -374,3 +374,16 @@ def test_a_feed_started_from_slack_gets_its_clock_in_the_running_app(two, tmp_pa
         assert at is not None
         listed = slash(sender, two.hooks.url, "feeds", ELSEWHERE).text
         assert f"*vision2* — <#{ELSEWHERE}>" in listed and f"next run {at:%a %d %b %H:%M}" in listed
+
+
+def test_the_home_tabs_edit_button_opens_the_criteria_of_its_feed(two):
+    for user, name in ((ADMIN, "vision"), (ADMIN, "gone")):
+        payload = block_actions_payload(user, "open_criteria_editor", name, message_ts="")
+        payload["container"] = {"type": "view", "view_id": "V0HOME"}
+        payload.pop("channel"), payload.pop("message")
+        assert two.sender.action(payload).status_code == 200
+        two.handled()
+    vision, gone = [c.params["view"] for c in two.slack.calls_to("views.open", ok_only=True)]
+    meta = json.loads(vision["private_metadata"])
+    assert meta["feed"] == "vision" and meta["home"] is True and vision["title"]["text"] == "Criteria: vision"
+    assert "There is no feed" in json.dumps(gone) and "callback_id" not in gone
