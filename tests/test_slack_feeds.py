@@ -239,6 +239,8 @@ def test_an_admin_starts_a_feed_in_a_channel_from_the_default_criteria_and_other
     assert made["slack.channel"] == ELSEWHERE
     default_text = criteria.current(two.db, two.feed("default").path("ranking.criteria_file"), feed="default").text
     assert criteria.current(two.db, made.path("ranking.criteria_file"), feed="vision2").text == default_text
+    # The seed stays the new feed's criteria on its runs: the file it shares with the default feed is seen.
+    assert criteria.for_run(two.db, made.path("ranking.criteria_file"), feed="vision2")[0].text == default_text
     # From now on `/arxiv` there acts on the new feed.
     assert "Criteria versions" in two.command("criteria history", ELSEWHERE).text
 

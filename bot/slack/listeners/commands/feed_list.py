@@ -63,9 +63,9 @@ def start_here(ctx, inv: Invocation) -> Answer:
         return Answer(f"No feed started: {escape(str(exc))}.")
     source = ctx.settings.for_feed(DEFAULT_FEED)
     crit = criteria_mod.current(ctx.db, source.path("ranking.criteria_file"), feed=DEFAULT_FEED)
-    version = criteria_mod.save_version(ctx.db, crit.text, created_by=inv.user_id,
-                                        note=f"started from feed {DEFAULT_FEED}'s version {crit.version}",
-                                        feed=feed.feed)
+    version = criteria_mod.seed_feed(ctx.db, crit.text, inv.user_id, feed=feed.feed,
+                                     note=f"started from feed {DEFAULT_FEED}'s version {crit.version}",
+                                     criteria_file=feed.path("ranking.criteria_file"))
     audit(ctx.db, inv.user_id, "feed.start", f"{feed.feed} in {inv.channel_id}", feed=feed.feed)
     ctx.feed_started(feed)
     return Answer(f":white_check_mark: Feed *{escape(feed.feed)}* started in this channel with the default "
