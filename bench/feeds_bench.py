@@ -4,7 +4,8 @@ Every feed has its own criteria (distinct texts built from the topics of the shi
 and of tests/fixtures/shared/vision-embodied.criteria.txt) and its own mix of cs.LG, cs.AI and
 cs.CV. Each count runs as separate processes (`python -m bot digest --sample`) on a fresh
 temporary database, local scorer, no LLM: a cold run (nothing embedded) and a warm re-run of
-the same command on that database. Prints wall seconds and the child's peak RSS.
+the same command on that database. Prints wall and CPU seconds and the child's peak RSS
+(CPU time is what the run itself cost, on a machine shared with other work).
 
 The first feed reads all three categories, so every count embeds the same papers and the
 ratio measures what each further feed costs. Targets: 20 feeds cold at most 2x one feed cold,
@@ -72,7 +73,8 @@ def write_settings(folder: Path, n_feeds: int) -> Path:
 
 @dataclass
 class Measure:
-    seconds: float
+    seconds: float  # wall
+    cpu_seconds: float  # user + system: what the run itself cost, less moved by other load
     peak_mib: float
 
 
@@ -88,7 +90,7 @@ def run_digest(settings: Path, db: Path) -> Measure:
         sys.exit(f"digest with {settings} failed (exit {os.waitstatus_to_exitcode(status)}):\n"
                  f"{proc.stderr.read().decode()[-3000:]}")
     proc.stderr.close()
-    return Measure(seconds, usage.ru_maxrss / 1024)  # KiB -> MiB on Linux
+    return Measure(seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)  # KiB -> MiB on Linux
 
 
 def cold_and_warm(n_feeds: int) -> tuple[Measure, Measure]:
@@ -121,8 +123,9 @@ def main() -> None:
         pairs = [cold_and_warm(n) for _ in range(args.runs)]
         results[n] = ([c for c, _ in pairs], [w for _, w in pairs])
         for i, (cold, warm) in enumerate(pairs, 1):
-            print(f"  {n:2} feeds, run {i}: cold {cold.seconds:.1f} s, {cold.peak_mib:.0f} MiB | "
-                  f"warm {warm.seconds:.2f} s, {warm.peak_mib:.0f} MiB", flush=True)
+            print(f"  {n:2} feeds, run {i}: cold {cold.seconds:.1f} s (cpu {cold.cpu_seconds:.1f} s), "
+                  f"{cold.peak_mib:.0f} MiB | warm {warm.seconds:.2f} s (cpu {warm.cpu_seconds:.2f} s), "
+                  f"{warm.peak_mib:.0f} MiB", flush=True)
     print_table(results)
 
 
@@ -130,17 +133,22 @@ def median_seconds(measures: list[Measure]) -> float:
     return statistics.median(m.seconds for m in measures)
 
 
+def median_cpu(measures: list[Measure]) -> float:
+    return statistics.median(m.cpu_seconds for m in measures)
+
+
 def print_table(results: dict[int, tuple[list[Measure], list[Measure]]]) -> None:
     print()
-    print("| feeds | cold s (median) | warm s (median) | peak MiB (max) | cold per extra feed s |")
-    print("|---|---|---|---|---|")
+    print("| feeds | cold s | cold CPU s | warm s | warm CPU s | peak MiB | CPU s per extra feed, cold |")
+    print("|---|---|---|---|---|---|---|")
     base_n = min(results)
-    base = median_seconds(results[base_n][0])
+    base, base_cpu = median_seconds(results[base_n][0]), median_cpu(results[base_n][0])
     for n, (colds, warms) in sorted(results.items()):
-        cold = median_seconds(colds)
-        marginal = f"{(cold - base) / (n - base_n):.2f}" if n > base_n else ""
+        marginal = f"{(median_cpu(colds) - base_cpu) / (n - base_n):.2f}" if n > base_n else ""
         peak = max(m.peak_mib for m in colds + warms)
-        print(f"| {n} | {cold:.1f} | {median_seconds(warms):.2f} | {peak:.0f} | {marginal} |")
+        print(f"| {n} | {median_seconds(colds):.1f} | {median_cpu(colds):.1f} | {median_seconds(warms):.2f} | "
+              f"{median_cpu(warms):.2f} | {peak:.0f} | {marginal} |")
+    print("(medians over the runs; peak: the largest of any run)")
     top = max(results)
     ratio = median_seconds(results[top][0]) / base
     peak = max(m.peak_mib for colds, warms in results.values() for m in colds + warms)
