@@ -60,6 +60,15 @@ def sent_ids(exchange: llama_cpp.Exchange) -> list[str]:
     return [json.loads(line)["id"] for line in user.splitlines() if line.startswith("{")]
 
 
+def strings_in(node) -> set[str]:
+    """Every string value anywhere in a JSON document (where a schema names the ids)."""
+    if isinstance(node, dict):
+        return set().union(*map(strings_in, node.values()))
+    if isinstance(node, list):
+        return set().union(*map(strings_in, node))
+    return {node} if isinstance(node, str) else set()
+
+
 def llm_scored(db, outcome, ids) -> dict:
     stored = store.load_scores(db, f"openai:{MODEL}", outcome.report.criteria_version, ids)
     return {pid: s for pid, s in stored.items() if s.source in LLM_SOURCES}
@@ -88,7 +97,7 @@ def test_json_object_carries_the_schema_and_the_reply_parses(tmp_path, proxy):
     assert out.ok, out.error
     fmt = proxy.chats()[-1].request["response_format"]
     assert fmt["type"] == "json_object" and "schema" in fmt
-    assert set(ids) <= set(json.dumps(fmt["schema"]).replace('"', " ").split()), "the batch's ids are in the schema"
+    assert set(ids) <= strings_in(fmt["schema"]), "the batch's ids are in the schema"
     # The grammar holds the reply to the schema: exactly one item per paper, each naming one of
     # the batch's ids (a 135M model may still name one paper twice: the enum does not forbid it).
     items = json.loads(out.content)["scores"]
