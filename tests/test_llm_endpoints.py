@@ -105,10 +105,13 @@ def test_json_object_mode_sends_the_schema_narrowed_to_the_call():
         formats = [c.body["response_format"] for c in srv.chat_calls()]
         assert [f["type"] for f in formats] == ["json_schema", "json_schema", "json_object", "json_object"]
         for fmt, ids in ((formats[2], IDS), (formats[3], IDS[:2])):
-            scores = fmt["schema"]["properties"]["scores"]
-            assert scores["items"]["properties"]["id"] == {"type": "string", "enum": ids}
+            props = fmt["schema"]["properties"]
+            scores = props["scores"]
+            assert props["comments"]["items"]["properties"]["i"] == {"type": "integer",
+                                                                      "enum": list(range(1, len(ids) + 1))}
             assert scores["minItems"] == scores["maxItems"] == len(ids)
-            assert scores["items"]["properties"]["novelty"] == {"type": "integer", "enum": list(range(1, 11))}
+            assert scores["items"]["items"] == {"type": "integer", "enum": list(range(1, 11))}
+            assert scores["items"]["minItems"] == scores["items"]["maxItems"] == 3
         assert formats[0]["json_schema"]["schema"]["properties"]["scores"]["maxItems"] == 3, \
             "json_schema to a self-hosted server is narrowed too"
 

@@ -240,18 +240,22 @@ class _Probe:
 # ---- what a call sends --------------------------------------------------------------------
 
 def call_schema(ids: list[str] | None) -> dict:
-    """The reply schema for one call: its ids as an enum and exactly one item per paper, so
-    a grammar-constrained server cannot invent, repeat or drop a paper, and the scores as the
-    enum 1..10 (llama-cpp-python's grammar ignores minimum/maximum; SmolLM2 wrote novelty 27);
-    static without ids."""
+    """The reply schema for one call: exactly one [i, r, n] per paper and the papers' numbers
+    as an enum, so a grammar-constrained server cannot invent or drop a paper, and every
+    number in 1..10 where the call has at most 10 papers (llama-cpp-python's grammar ignores
+    minimum/maximum; SmolLM2 wrote novelty 27; beyond 10 the reply check refuses such
+    scores); static without ids."""
     if not ids:
         return REPLY_SCHEMA
     schema = copy.deepcopy(REPLY_SCHEMA)
-    scores = schema["properties"]["scores"]
-    fields = scores["items"]["properties"]
-    fields["id"] = {"type": "string", "enum": list(dict.fromkeys(ids))}
-    fields["relevance"] = fields["novelty"] = {"type": "integer", "enum": list(range(1, 11))}
-    scores["minItems"] = scores["maxItems"] = len(ids)
+    n = len(dict.fromkeys(ids))
+    numbers = {"type": "integer", "enum": list(range(1, n + 1))}
+    props = schema["properties"]
+    props["scores"]["items"] = {"type": "array", "items": {"type": "integer", "enum": list(range(1, max(n, 10) + 1))},
+                                "minItems": 3, "maxItems": 3}
+    props["scores"]["minItems"] = props["scores"]["maxItems"] = len(ids)
+    props["comments"]["items"]["properties"]["i"] = numbers
+    props["flagged"]["items"] = props["read"]["items"] = numbers
     return schema
 
 
