@@ -8,7 +8,7 @@ import json
 
 from bot.cli import main
 from bot.llm.prefilter import Prefilter, local_relevance
-from tests.llm_helpers import DATE, criteria, db, embed_cache, make_scorer, sample_papers, server, stored_day  # noqa: F401
+from tests.llm_helpers import DATE, calls_rows, criteria, db, embed_cache, make_scorer, sample_papers, server, stored_day  # noqa: F401
 from tests.servers.openai_server import expected_scores
 
 
@@ -77,6 +77,18 @@ def test_a_failed_title_screen_sends_the_whole_band_on(db, server, embed_cache, 
     result = make_scorer(db, server, embed_cache, title_screen=True, prefilter_margin=20).score(papers, criteria, DATE)
     sent = {pid for c in server.chat_calls()[1:] for pid in c.paper_ids}
     assert len(sent) == 11 and all(result.scores[i].source == "llm" for i in sent)
+
+
+def test_no_title_screen_once_the_daily_budget_is_spent(db, server, embed_cache, criteria):
+    papers = sample_papers(12)
+    stored_day(db, papers)
+    make_scorer(db, server, embed_cache, title_screen=True, prefilter_margin=20).score(papers, criteria, DATE)
+    spent = sum(r["cost_usd"] for r in calls_rows(db))
+    calls = len(server.chat_calls())
+    again = make_scorer(db, server, embed_cache, title_screen=True, prefilter_margin=20, daily_budget_usd=spent / 2)
+    result = again.score(papers, criteria, DATE)
+    assert len(server.chat_calls()) == calls, "no call at all, the screen included"
+    assert not any(n.startswith("Title screen") for n in result.notes)
 
 
 def test_eval_reports_prefilter_recall_and_share_sent(tmp_path, capsys):

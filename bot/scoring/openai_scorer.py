@@ -226,8 +226,9 @@ class OpenAIScorer(Scorer):
         those it keeps, the local ranker's picks and suspect papers go on to the abstracts."""
         band = [p for p in send if local_relevance(local[p.arxiv_id].raw) < self.config.pick_cutoff
                 and not suspicious(p.title, p.abstract)]
-        if not band:
-            return None
+        budget = self.config.daily_budget_usd
+        if not band or (budget and usage_mod.spent(self.db, date) >= budget):
+            return None  # a spent budget: the scoring calls say so (local-budget)
         result = ScreenResult(read=[p for p in send if p not in band])
         prefix = screen_prefix(criteria.text, self.config.pick_cutoff, self.prompts_dir)
         deadline = time.monotonic() + time_limit_seconds(self.config, self.provider.kind)
