@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 # the day tries those papers again (after an outage, or with tomorrow's budget).
 PROVISIONAL_SOURCES = ("local-fallback", "local-budget")
 CHARS_PER_TOKEN = 3.5  # conservative for o200k on English + JSON: over-estimates, never under
-COMPLETION_TOKENS_PER_PAPER = 60  # estimate for the budget: a pick's item with its 20-word comment (most get no comment)
+COMPLETION_TOKENS_PER_PAPER = 60  # estimate for the budget, on the high side: a pick's [i, r, n] and 12-word comment take ~35
 # The output cap of a call (max tokens): room for each item, the reply's frame, and a
 # reasoning model's hidden tokens. On llama.cpp the cap counts against the context.
 OUTPUT_TOKENS_PER_PAPER = 150
@@ -229,7 +229,8 @@ class OpenAIScorer(Scorer):
         budget = self.config.daily_budget_usd
         if not band or (budget and usage_mod.spent(self.db, date) >= budget):
             return None  # a spent budget: the scoring calls say so (local-budget)
-        result = ScreenResult(read=[p for p in send if p not in band])
+        in_band = {p.arxiv_id for p in band}
+        result = ScreenResult(read=[p for p in send if p.arxiv_id not in in_band])
         prefix = screen_prefix(criteria.text, self.config.pick_cutoff, self.prompts_dir)
         deadline = time.monotonic() + time_limit_seconds(self.config, self.provider.kind)
         n = max(1, self.config.screen_batch_size)
