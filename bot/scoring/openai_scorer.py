@@ -186,7 +186,8 @@ class OpenAIScorer(Scorer):
         local = self.prefilter.score(day_papers, criteria, date, progress=progress).scores
         cut = self._cut(day_papers, local)
         out, send = cut.kept_local(papers, local)
-        screened = self._screen_titles(send, criteria, local, date) if self.config.title_screen else None
+        started = time.monotonic()  # the title screen and the scoring calls share one time limit
+        screened = self._screen_titles(send, criteria, local, date, started) if self.config.title_screen else None
         if screened:
             send = screened.read
             out.update({p.arxiv_id: _below_cut(local[p.arxiv_id]) for p in screened.skipped})
@@ -194,6 +195,8 @@ class OpenAIScorer(Scorer):
         self.last_prefix = build_prefix(criteria.text, examples, self.prompts_dir, self.config.pick_cutoff)
         earlier = self._stored_llm_scores(day_papers, criteria.version)
         run = _Run(self, self.last_prefix, date, local, save or (lambda scores: None), earlier)
+        # The Batch API's wait comes between them: then the direct calls get their own limit.
+        run.started = started if screened and not self.config.batch_api else None
         if send:
             run.score_all(send, criteria.version)
         out.update(run.scores)
@@ -221,7 +224,7 @@ class OpenAIScorer(Scorer):
         return _Cut(authored, {p.arxiv_id for p in ranked[:k]}, len(ranked), k)
 
     def _screen_titles(self, send: list[Paper], criteria: Criteria, local: dict[str, Score],
-                       date: str) -> ScreenResult | None:
+                       date: str, started: float) -> ScreenResult | None:
         """The title screen of the papers sent below the local pick cutoff (the uncertain band):
         those it keeps, the local ranker's picks and suspect papers go on to the abstracts."""
         band = [p for p in send if local_relevance(local[p.arxiv_id].raw) < self.config.pick_cutoff
@@ -232,7 +235,7 @@ class OpenAIScorer(Scorer):
         in_band = {p.arxiv_id for p in band}
         result = ScreenResult(read=[p for p in send if p.arxiv_id not in in_band])
         prefix = screen_prefix(criteria.text, self.config.pick_cutoff, self.prompts_dir)
-        deadline = time.monotonic() + time_limit_seconds(self.config, self.provider.kind)
+        deadline = started + time_limit_seconds(self.config, self.provider.kind)
         n = max(1, self.config.screen_batch_size)
         for batch in (band[i:i + n] for i in range(0, len(band), n)):
             outcome = self.provider.complete(screen_messages(prefix, batch), screen_max_tokens(len(batch)),
@@ -315,6 +318,7 @@ class _Run:
         self.failed_in_a_row = 0
         self.failed_requests_in_a_row = 0  # the HTTP requests those calls made (a call retries)
         self.deadline = math.inf  # time.monotonic() at which the direct calls stop
+        self.started: float | None = None  # when the LLM phase began (a title screen first); None: at score_all
         self.time_limit = scorer.config.time_limit_seconds
         self.batch_notes: list[str] = []
         self.context: int | None = None  # the endpoint's context window in tokens, once known
@@ -479,7 +483,7 @@ class _Run:
         queue = self._batches(papers)
         if self.cfg.batch_api and self.s.batch_runner is not None:
             queue = self._via_batch_api(queue, criteria_version)
-        self.deadline = time.monotonic() + self.time_limit
+        self.deadline = (self.started or time.monotonic()) + self.time_limit
         pool = ThreadPoolExecutor(max_workers=max(1, self.cfg.concurrency), thread_name_prefix="llm")
         in_flight: dict = {}
         try:
