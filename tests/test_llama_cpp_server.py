@@ -90,12 +90,11 @@ def test_json_object_carries_the_schema_and_the_reply_parses(tmp_path, proxy):
     assert fmt["type"] == "json_object" and "schema" in fmt
     numbers = fmt["schema"]["properties"]["comments"]["items"]["properties"]["i"]["enum"]
     assert numbers == list(range(1, len(ids) + 1)), "the batch's paper numbers are in the schema"
-    # The grammar holds the reply to the schema: exactly one [i, r, n] per paper (a 135M model
-    # may still name one paper twice: the enum does not forbid it).
+    # The grammar holds the reply to the schema: exactly one [i, r, n] per paper, in order.
     items = json.loads(out.content)["scores"]
-    assert len(items) == len(ids) and all(len(it) == 3 for it in items)
+    assert [it[0] for it in items] == list(range(1, len(ids) + 1)) and all(len(it) == 3 for it in items)
     parsed = parse_reply(out.content, ids)
-    assert parsed.items and set(parsed.items) <= set(ids) and not parsed.not_json
+    assert set(parsed.items) == set(ids) and not parsed.not_json
     assert all(1 <= it.relevance <= 10 and 1 <= it.novelty <= 10 for it in parsed.items.values())
 
 

@@ -55,7 +55,8 @@ def _strict_ok(schema: dict) -> bool:
             return False
         return all(_strict_ok(v) for v in props.values())
     if schema.get("type") == "array":
-        return _strict_ok(schema["items"])
+        items = schema.get("prefixItems") or [schema["items"]]
+        return all(_strict_ok(item) for item in items)
     return True
 
 
@@ -64,7 +65,8 @@ def test_reply_schema_is_fit_for_strict_structured_output():
     one = call_schema(IDS)
     assert _strict_ok(one)
     assert one["properties"]["scores"]["minItems"] == one["properties"]["scores"]["maxItems"] == 3
-    assert one["properties"]["scores"]["items"]["minItems"] == 3
+    assert [entry["prefixItems"][0] for entry in one["properties"]["scores"]["prefixItems"]] == [
+        {"const": 1}, {"const": 2}, {"const": 3}], "one [i, r, n] per paper, in order"
     assert one["properties"]["comments"]["items"]["properties"]["i"]["enum"] == [1, 2, 3]
 
 
