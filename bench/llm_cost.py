@@ -1,18 +1,21 @@
-"""What LLM scoring of the sample day costs, next to the seed's prompt layout.
+"""What LLM scoring of the sample day costs, against what the seed really spent.
 
-    python bench/llm_cost.py [--model gpt-5.4-nano] [--examples 8] [--share 0.35]
+    python bench/llm_cost.py [--examples 8] [--margin M] [--abstract-chars N] [--batch-size N]
+                             [--labels FILE --criteria FILE --score-from DATE]
 
 Ours: the real pipeline (pre-filter, cached prefix, batches, few-shot examples) runs the
 sample day against the local OpenAI-compatible server (tests/servers/openai_server.py),
 which counts tokens with the o200k tokenizer the way OpenAI bills them, cached prefix
-included. Its replies carry a 20-word comment per paper, the length our prompt asks for.
+included, and answers like a model that follows the prompt (scores for every paper, a
+12-word comment for those at or above the pick cutoff, in the compact reply shape).
 
-Seed layout, on the same papers: the seed's full prompt (its intro, criteria, rubric and
-instructions, from the seed digest) repeated for every batch of 5 papers, no cache, no
-pre-filter, each paper as the seed rendered it (id, title, authors, abstract), and one
-JSONL reply line per paper with the same comment. Tokens counted offline with o200k.
+The seed: its own digest records what it spent on its day: 37,854 prompt and 5,611
+completion tokens for 284 scanned papers (no cache). Both are priced at the same model's
+prices (data/prices.toml), per scanned paper, for gpt-5.4-mini and gpt-5.4-nano.
 
-Both are priced at the same model's prices (data/prices.toml). No network, no key.
+prefilter_recall: the replay (`python -m bot eval`) of a labelled stream, with the same
+pre-filter settings, when --labels is given (it needs the stream's embedding cache).
+No network, no key.
 """
 from __future__ import annotations
 
@@ -33,64 +36,58 @@ from bot.db import open_db  # noqa: E402
 from bot.feed import parse_feed, select  # noqa: E402
 from bot.llm.prices import PriceTable  # noqa: E402
 from bot.pipeline import SAMPLE_FEED, run_day  # noqa: E402
-from tests.servers.openai_server import OpenAIServer, default_comment, expected_scores, tokens  # noqa: E402
+from tests.servers.openai_server import OpenAIServer, papers_in, screen_reply  # noqa: E402
 
-SEED = ROOT.parent / "shared" / "seed" / "000_55ecf5fd6290fc9e.txt"
 DATE = "2025-02-24"
-SEED_BATCH = 5
-
-
-def chat_tokens(messages: list[dict]) -> int:
-    """Prompt tokens of a chat request, counted as the test server counts them."""
-    return sum(len(tokens(f"<|{m['role']}|>")) + len(tokens(m["content"])) + 1 for m in messages) + 3
-
-
-def seed_template() -> str:
-    text = SEED.read_text(encoding="utf-8")
-    return text.split("# Paper Selection Prompt", 1)[1].strip() + "\n"
-
-
-def seed_paper(p) -> str:
-    return (f"ArXiv ID: {p.arxiv_id}\nTitle: {p.title}\nAuthors: {' and '.join(p.authors)}\n"
-            f"Abstract: {p.abstract[:4000]}")
-
-
-def seed_layout(papers, template: str) -> dict:
-    prompt = completion = calls = 0
-    for i in range(0, len(papers), SEED_BATCH):
-        batch = papers[i:i + SEED_BATCH]
-        content = template.replace("[PAPER LIST HERE]", "\n\n".join(seed_paper(p) for p in batch))
-        prompt += chat_tokens([{"role": "user", "content": content}])
-        reply = "\n".join(json.dumps({"ARXIVID": p.arxiv_id, "COMMENT": default_comment({"title": p.title}),
-                                      "RELEVANCE": expected_scores(p.arxiv_id)[0],
-                                      "NOVELTY": expected_scores(p.arxiv_id)[1]}) for p in batch)
-        completion += len(tokens(reply))
-        calls += 1
-    return {"calls": calls, "sent": len(papers), "prompt": prompt, "cached": 0, "completion": completion}
+# What the seed's digest records for its day (gpt-4o, $0.15): tokens and papers scanned.
+SEED = {"prompt": 37854, "cached": 0, "completion": 5611, "scanned": 284}
+MODELS = ("gpt-5.4-mini", "gpt-5.4-nano")
+TARGET = 1 / 3  # of the seed's cost per scanned paper
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", default=None, help="model to price (default: llm.model in settings.toml)")
     ap.add_argument("--examples", type=int, default=8, help="few-shot examples (voted papers held out of the day)")
-    ap.add_argument("--share", type=float, default=None, help="pre-filter share (default: settings)")
+    ap.add_argument("--margin", type=float, default=None, help="llm.prefilter_margin (default: settings)")
+    ap.add_argument("--abstract-chars", type=int, default=None, help="llm.abstract_chars (default: settings)")
+    ap.add_argument("--batch-size", type=int, default=None, help="llm.batch_size (default: settings)")
+    ap.add_argument("--ceiling", type=int, default=None, help="llm.prefilter_ceiling (default: settings)")
+    ap.add_argument("--labels", help="labelled stream for prefilter_recall (python -m bot eval)")
+    ap.add_argument("--criteria", help="the stream's criteria file")
+    ap.add_argument("--score-from", help="average over days on or after this date")
     args = ap.parse_args()
+    changes = {"llm__daily_budget_usd": 0.0}
+    for name in ("margin", "abstract_chars", "batch_size", "ceiling"):
+        if getattr(args, name) is not None:
+            key = {"margin": "prefilter_margin", "ceiling": "prefilter_ceiling"}.get(name, name)
+            changes[f"llm__{key}"] = getattr(args, name)
+    settings = load_settings().override(**changes)
+    ours, scanned, wall = run_sample_day(settings, args.examples)
+    print(f"sample day {DATE}: {scanned} papers scanned (new + cross, {args.examples} held out as few-shot "
+          f"examples); {ours['titles']} titles screened in {ours['screens']} call(s), {ours['sent']} papers sent "
+          f"with abstracts; {ours['calls']} calls in all; pre-filter margin "
+          f"{settings['llm.prefilter_margin']}, abstracts {settings['llm.abstract_chars']} chars, "
+          f"batches of {settings['llm.batch_size']}")
+    print(f"tokens: ours {ours['prompt']} prompt ({ours['cached']} cached) + {ours['completion']} completion; "
+          f"the seed's day (recorded) {SEED['prompt']} prompt + {SEED['completion']} completion for "
+          f"{SEED['scanned']} scanned")
+    print_costs(ours, scanned)
+    if args.labels:
+        print_recall(args, settings)
+    print(f"pipeline wall time (embedding included): {wall:.1f} s")
+    return 0
 
+
+def run_sample_day(settings, examples: int) -> tuple[dict, int, float]:
+    """The sample day through run_day against the local server: usage, papers scanned, seconds."""
     feed = parse_feed(SAMPLE_FEED.read_bytes())
     kept = select(feed, ["new", "cross"])
     # Papers the team voted on earlier: held out of the day so they can be few-shot examples.
-    history, day = kept[:args.examples], kept[args.examples:]
-    settings = load_settings()
-    model = args.model or settings["llm.model"]
-    changes = {"llm__model": model, "llm__daily_budget_usd": 0.0}
-    if args.share is not None:
-        changes["llm__prefilter_share"] = args.share
-    prices = PriceTable.load()
-
+    history = kept[:examples]
     with tempfile.TemporaryDirectory() as tmp, OpenAIServer() as srv:
         os.environ.pop("OPENAI_API_KEY", None)
         os.environ["OPENAI_BASE_URL"] = srv.base_url
-        s = settings.override(storage__digest_dir=str(Path(tmp) / "digests"), **changes)
+        s = settings.override(storage__digest_dir=str(Path(tmp) / "digests"))
         db = open_db(Path(tmp) / "bench.sqlite")
         store.save_papers(db, "2025-02-20", history)
         for i, p in enumerate(history):
@@ -101,32 +98,50 @@ def main() -> int:
         t0 = time.monotonic()
         outcome = run_day(s, db, feed_file=feed_file)
         wall = time.monotonic() - t0
-        u = outcome.report.usage
-        scanned = outcome.report.n_scanned
-        ours = {"calls": u["calls"], "sent": u["papers_sent"], "prompt": u["prompt_tokens"],
-                "cached": u["cached_tokens"], "completion": u["completion_tokens"]}
-        day_papers = store.load_papers(db, DATE)
+        screens = [c for c in srv.chat_calls() if screen_reply(c.body) is not None]
+        titles = sum(len(papers_in(c.body)) for c in screens)
+        if os.environ.get("LLM_COST_CALLS"):  # one line per call, to see where the tokens go
+            for c in srv.chat_calls():
+                print(f"  call: {len(c.paper_ids) or len(papers_in(c.body))} papers, {c.usage}, "
+                      f"reply {c.content[:60]!r}")
+    u = outcome.report.usage
+    ours = {"calls": u["calls"], "sent": u["papers_sent"], "prompt": u["prompt_tokens"],
+            "cached": u["cached_tokens"], "completion": u["completion_tokens"], "titles": titles,
+            "screens": len(screens)}
+    return ours, outcome.report.n_scanned, wall
 
-    seed = seed_layout(day_papers, seed_template())
-    rows = [("ours", ours), ("seed layout", seed)]
-    print(f"sample day {DATE}: {len(feed.papers)} feed items, {scanned} scanned (new + cross, "
-          f"{args.examples} held out as few-shot examples); model priced: {model}")
-    print(f"{'':<12} {'sent':>5} {'calls':>5} {'prompt':>8} {'cached':>8} {'completion':>10} {'cost $':>9} {'$/scanned':>10}")
-    costs = {}
-    for name, r in rows:
-        c = prices.cost(model, r["prompt"], r["cached"], r["completion"])
-        costs[name] = c.total if c else None
-        per = f"{c.total / scanned * 1e6:.1f}µ" if c else "unknown"
-        print(f"{name:<12} {r['sent']:>5} {r['calls']:>5} {r['prompt']:>8} {r['cached']:>8} {r['completion']:>10} "
-              f"{(f'{c.total:.4f}' if c else 'unknown'):>9} {per:>10}")
-    if costs["ours"] is not None and costs["seed layout"]:
-        ratio = costs["ours"] / costs["seed layout"]
-        print(f"ours / seed layout per scanned paper: {ratio:.2f} (target <= 0.33: {'met' if ratio <= 1 / 3 else 'NOT met'})")
-    g4o = prices.cost("gpt-4o", seed["prompt"], 0, seed["completion"])
-    print(f"for reference, the seed layout at gpt-4o prices: ${g4o.total:.3f} "
-          f"(the seed's own day: $0.15 for 284 papers, 43,465 tokens)")
-    print(f"pipeline wall time (embedding included, 2 cores): {wall:.1f} s")
-    return 0
+
+def print_costs(ours: dict, scanned: int) -> None:
+    prices = PriceTable.load()
+    print(f"{'model':<14} {'ours $':>8} {'$/scanned':>10} {'seed $/scanned':>15} {'ratio':>6}  target <= {TARGET:.2f}")
+    for model in MODELS:
+        c = prices.cost(model, ours["prompt"], ours["cached"], ours["completion"])
+        seed = prices.cost(model, SEED["prompt"], SEED["cached"], SEED["completion"])
+        per, seed_per = c.total / scanned, seed.total / SEED["scanned"]
+        ratio = per / seed_per
+        print(f"{model:<14} {c.total:>8.4f} {per * 1e6:>9.1f}µ {seed_per * 1e6:>14.1f}µ {ratio:>6.2f}  "
+              f"{'met' if ratio <= TARGET else 'NOT met'}")
+
+
+def print_recall(args, settings) -> None:
+    """prefilter_recall from the replay (what `python -m bot eval` reports), with this run's
+    pre-filter settings."""
+    from sqlite_utils import Database
+
+    from bot import criteria as criteria_mod
+    from bot.embed import EmbeddingCache, Embedder
+    from bot.eval import read_labels, replay
+    from bot.learn import LearnConfig
+    from bot.learn_cli import EVAL_CACHE
+    from bot.scoring.openai_scorer import LLMConfig
+
+    crit = criteria_mod.parse(criteria_mod.read_text_file(args.criteria))
+    cache = EmbeddingCache(Database(str(EVAL_CACHE)), Embedder())
+    out = replay(read_labels(args.labels).papers, crit, cache, LearnConfig.from_settings(settings),
+                 score_from=args.score_from, prefilter=LLMConfig.from_settings(settings).prefilter()).to_json()
+    since = f" from {args.score_from}" if args.score_from else ""
+    print(f"prefilter_recall on {Path(args.labels).name} ({out['days']} days{since}): {out['prefilter_recall']:.3f} "
+          f"of the positives sent to the LLM, {out['prefilter_sent']:.3f} of the papers sent")
 
 
 def _feed_without(xml: bytes, drop: set[str]) -> bytes:

@@ -59,7 +59,10 @@ def extra_settings(pairs: list[str]) -> dict:
 def settings_for(tmp: Path, args: argparse.Namespace, base_url: str, model: str):
     changes = dict(storage__database=str(tmp / "bench.sqlite"), storage__digest_dir=str(tmp / "digests"),
                    llm__base_url=base_url, llm__model=model, llm__prefilter_ceiling=args.papers,
-                   llm__prefilter_floor=0, llm__concurrency=args.concurrency, llm__daily_budget_usd=0.0)
+                   llm__prefilter_floor=0, llm__concurrency=args.concurrency, llm__daily_budget_usd=0.0,
+                   # Every paper of the ceiling is scored with its abstract: the count scored shows the
+                   # scoring wire (a 135M model's title screen only drops papers at random).
+                   llm__title_screen=False)
     if args.batch_size:
         changes["llm__batch_size"] = args.batch_size
     changes.update(extra_settings(args.set))

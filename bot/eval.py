@@ -12,7 +12,10 @@ exactly as bot.scoring.taste.TasteScorer does in the daily run).
 Metrics are per day, averaged over the days on or after `score_from` (feedback accumulates
 from the first day): `auc` (positives vs negatives, days with both), `p_at_top` (share of
 the top that is positive, days with a positive), `oracle_p_at_top` (the best possible) and
-`random_p_at_top` (what a random ranking scores: the share of positives). A stream without
+`random_p_at_top` (what a random ranking scores: the share of positives), and, given the
+LLM's pre-filter (bot.llm.prefilter), `prefilter_recall` (the share of the day's positives
+it would send to the LLM: a paper it drops can never be an LLM pick) and `prefilter_sent`
+(the share of the day's papers it sends). A stream without
 negatives or positives makes some of these meaningless; `caveats` says so in words.
 """
 from __future__ import annotations
@@ -29,6 +32,7 @@ from .criteria import Criteria
 from .embed import EmbeddingCache, paper_text
 from .jsonl import JsonLine, at_line, open_binary, read_lines
 from .learn import LearnConfig, TasteModel, blend, blend_weight, text_features
+from .llm.prefilter import Prefilter
 from .models import Paper
 
 POSITIVE_MIN = 8  # relevance >= 8: the team would want it
@@ -147,6 +151,8 @@ class ReplayResult:
     papers: int
     embedded: int
     seconds: float
+    prefilter_recall: list[float] = field(default_factory=list)  # per day with a positive
+    prefilter_sent: list[float] = field(default_factory=list)  # per day
 
     def to_json(self) -> dict:
         return {
@@ -154,6 +160,8 @@ class ReplayResult:
             "with_feedback": self.with_feedback.summary(),
             "oracle_p_at_top": _mean(self.oracle),
             "random_p_at_top": _mean(self.random),
+            "prefilter_recall": _mean(self.prefilter_recall),
+            "prefilter_sent": _mean(self.prefilter_sent),
             "caveats": self.caveats(),
             "labels": {"pos": self.pos, "neg": self.neg},
             "days": self.days,
@@ -276,9 +284,24 @@ class _Tally:
     stream_pos: int = 0
     stream_neg: int = 0
     days: int = 0
+    prefilter: Prefilter | None = None
+    prefilter_recall: list[float] = field(default_factory=list)
+    prefilter_sent: list[float] = field(default_factory=list)
+
+    def add_prefilter(self, ranked: _RankedDay, r: np.ndarray) -> None:
+        """What the LLM's pre-filter would send of the day: it ranks by the zero-shot score."""
+        if self.prefilter is None:
+            return
+        order = top_order(ranked.zero, ranked.ids)
+        sent = order[:self.prefilter.size([float(ranked.zero[i]) for i in order])]
+        self.prefilter_sent.append(len(sent) / len(ranked.ids))
+        positives = int((r >= POSITIVE_MIN).sum())
+        if positives:
+            self.prefilter_recall.append(int((r[sent] >= POSITIVE_MIN).sum()) / positives)
 
     def add(self, ranked: _RankedDay, r: np.ndarray) -> None:
         self.days += 1
+        self.add_prefilter(ranked, r)
         self.stream_pos += int((r >= POSITIVE_MIN).sum())
         self.stream_neg += int((r <= NEGATIVE_MAX).sum())
         for arm, s in ((self.zero_shot, ranked.zero), (self.with_feedback, ranked.mixed)):
@@ -296,19 +319,19 @@ class _Tally:
     def result(self, team: _Team, stream: _Stream, seconds: float) -> ReplayResult:
         return ReplayResult(self.zero_shot, self.with_feedback, self.oracle, self.random, self.stream_pos,
                             self.stream_neg, len(team.liked), len(team.disliked), self.days, len(stream.items),
-                            stream.embedded, seconds)
+                            stream.embedded, seconds, self.prefilter_recall, self.prefilter_sent)
 
 
 def replay(items: list[LabelledPaper], criteria: Criteria, cache: EmbeddingCache,
            config: LearnConfig | None = None, top: int = 10, score_from: str | None = None,
-           progress=None, started: float | None = None) -> ReplayResult:
+           progress=None, started: float | None = None, prefilter: Prefilter | None = None) -> ReplayResult:
     from .scoring.local import LocalScorer
 
     started = time.monotonic() if started is None else started
     config = config or LearnConfig()
     stream = _load_stream(items, cache, config, progress)
     scorer = LocalScorer(cache)
-    team, tally = _Team(), _Tally()
+    team, tally = _Team(), _Tally(prefilter=prefilter)
     for day, idx in stream.days():
         ranked = _rank_day(stream, idx, day, scorer, team, criteria, config, top)
         if score_from is None or day >= score_from:

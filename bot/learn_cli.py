@@ -59,6 +59,7 @@ def cmd_eval(args, settings: Settings) -> int:
     from .embed import EmbeddingCache, Embedder
     from .eval import read_labels, replay
     from .learn import LearnConfig
+    from .scoring.openai_scorer import LLMConfig
 
     started = time.monotonic()
     try:
@@ -78,7 +79,8 @@ def cmd_eval(args, settings: Settings) -> int:
     cache = EmbeddingCache(Database(args.cache), Embedder(threads=args.threads))
     with StepBars(quiet=args.quiet) as progress:
         result = replay(labels.papers, crit, cache, LearnConfig.from_settings(settings), top=args.top,
-                        score_from=args.score_from, progress=progress, started=started)
+                        score_from=args.score_from, progress=progress, started=started,
+                        prefilter=LLMConfig.from_settings(settings).prefilter())
     out = result.to_json()
     if args.json:
         print(json.dumps(out))
@@ -92,6 +94,9 @@ def cmd_eval(args, settings: Settings) -> int:
         print(f"  {arm:14s} {fmt(out[arm]['auc']):>6s} {fmt(out[arm]['p_at_top']):>6s}")
     print(f"  {'oracle':14s} {'':>6s} {fmt(out['oracle_p_at_top']):>6s}")
     print(f"  {'random':14s} {'':>6s} {fmt(out['random_p_at_top']):>6s}")
+    if out["prefilter_sent"] is not None:
+        print(f"  LLM pre-filter (llm.prefilter_*): sends {fmt(out['prefilter_sent'])} of a day's papers, "
+              f"{fmt(out['prefilter_recall'])} of its positives (prefilter_recall)")
     print(f"  thumbs given: {out['labels']['pos']} up, {out['labels']['neg']} down; {out['seconds']:.1f} s")
     for caveat in out["caveats"]:
         print(f"note: {caveat}")

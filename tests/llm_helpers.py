@@ -75,8 +75,11 @@ def make_provider(server, *, model: str = "gpt-5.4-nano", sleeps: Sleeps | None 
 
 
 def make_scorer(db, server, embed_cache, *, provider=None, authors=("Yoshua Bengio",), **cfg) -> OpenAIScorer:
-    defaults = dict(model="gpt-5.4-nano", batch_size=5, concurrency=2, prefilter_share=1.0, prefilter_floor=0,
-                    prefilter_ceiling=1000, fewshot_examples=4, daily_budget_usd=0, max_rounds=3)
+    # Every paper goes to the LLM, with 1,500 characters of abstract (the sizes the context tests count on);
+    # the pre-filter and the title screen have their own tests.
+    defaults = dict(model="gpt-5.4-nano", batch_size=5, concurrency=2, prefilter_margin=20, prefilter_share=1.0,
+                    prefilter_floor=0, prefilter_ceiling=1000, title_screen=False, abstract_chars=1500, fewshot_examples=4,
+                    daily_budget_usd=0, max_rounds=3)
     defaults.update(cfg)
     config = LLMConfig(**defaults)
     provider = provider or make_provider(server, model=config.model)

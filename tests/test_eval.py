@@ -105,8 +105,8 @@ def test_eval_json_has_exactly_the_documented_names(files, capsys):
             "--top", "3", "--json", "--quiet", "--cache", str(cache)]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"zero_shot", "with_feedback", "oracle_p_at_top", "random_p_at_top", "caveats", "labels",
-                        "days", "papers", "seconds"}
+    assert set(out) == {"zero_shot", "with_feedback", "oracle_p_at_top", "random_p_at_top", "prefilter_recall",
+                        "prefilter_sent", "caveats", "labels", "days", "papers", "seconds"}
     assert set(out["zero_shot"]) == set(out["with_feedback"]) == {"auc", "p_at_top"}
     assert set(out["labels"]) == {"pos", "neg"}
     assert out["days"] == 3 and out["papers"] == 40

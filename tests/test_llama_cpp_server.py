@@ -48,7 +48,7 @@ def no_openai_env(monkeypatch):
 def settings_for(tmp_path, base_url: str, **changes):
     base = dict(storage__digest_dir=str(tmp_path / "digests"), llm__base_url=base_url, llm__model=MODEL,
                 llm__batch_size=2, llm__concurrency=1, llm__prefilter_share=1.0, llm__prefilter_floor=0,
-                llm__prefilter_ceiling=4, llm__fewshot_examples=0, llm__abstract_chars=ABSTRACT_CHARS,
+                llm__prefilter_ceiling=4, llm__prefilter_margin=20.0, llm__title_screen=False, llm__fewshot_examples=0, llm__abstract_chars=ABSTRACT_CHARS,
                 llm__daily_budget_usd=0.0, llm__price={"input": 0, "cached_input": 0, "output": 0})
     base.update(changes)
     return load_settings().override(**base)
@@ -88,13 +88,13 @@ def test_json_object_carries_the_schema_and_the_reply_parses(tmp_path, proxy):
     assert out.ok, out.error
     fmt = proxy.chats()[-1].request["response_format"]
     assert fmt["type"] == "json_object" and "schema" in fmt
-    assert set(ids) <= set(json.dumps(fmt["schema"]).replace('"', " ").split()), "the batch's ids are in the schema"
-    # The grammar holds the reply to the schema: exactly one item per paper, each naming one of
-    # the batch's ids (a 135M model may still name one paper twice: the enum does not forbid it).
+    numbers = fmt["schema"]["properties"]["comments"]["items"]["properties"]["i"]["enum"]
+    assert numbers == list(range(1, len(ids) + 1)), "the batch's paper numbers are in the schema"
+    # The grammar holds the reply to the schema: exactly one [i, r, n] per paper, in order.
     items = json.loads(out.content)["scores"]
-    assert len(items) == len(ids) and {it["id"] for it in items} <= set(ids)
+    assert [it[0] for it in items] == list(range(1, len(ids) + 1)) and all(len(it) == 3 for it in items)
     parsed = parse_reply(out.content, ids)
-    assert parsed.items and set(parsed.items) <= set(ids) and not parsed.not_json
+    assert set(parsed.items) == set(ids) and not parsed.not_json
     assert all(1 <= it.relevance <= 10 and 1 <= it.novelty <= 10 for it in parsed.items.values())
 
 

@@ -103,14 +103,26 @@ def test_json_object_mode_sends_the_schema_narrowed_to_the_call():
         provider = _provider(srv)
         assert _call(provider).ok and _call(provider, IDS[:2]).ok
         formats = [c.body["response_format"] for c in srv.chat_calls()]
-        assert [f["type"] for f in formats] == ["json_schema", "json_schema", "json_object", "json_object"]
-        for fmt, ids in ((formats[2], IDS), (formats[3], IDS[:2])):
-            scores = fmt["schema"]["properties"]["scores"]
-            assert scores["items"]["properties"]["id"] == {"type": "string", "enum": ids}
+        assert [f["type"] for f in formats] == ["json_object", "json_object"], \
+            "llama-cpp-python is known to refuse json_schema: no 500s are spent finding it out"
+        for fmt, ids in ((formats[0], IDS), (formats[1], IDS[:2])):
+            props = fmt["schema"]["properties"]
+            scores = props["scores"]
+            assert props["comments"]["items"]["properties"]["i"] == {"type": "integer",
+                                                                      "enum": list(range(1, len(ids) + 1))}
             assert scores["minItems"] == scores["maxItems"] == len(ids)
-            assert scores["items"]["properties"]["novelty"] == {"type": "integer", "enum": list(range(1, 11))}
-        assert formats[0]["json_schema"]["schema"]["properties"]["scores"]["maxItems"] == 3, \
-            "json_schema to a self-hosted server is narrowed too"
+            score = {"type": "integer", "enum": list(range(1, 11))}
+            # One entry per paper, in order, each naming its own paper: none repeated, none left out.
+            assert scores["prefixItems"] == [{"type": "array", "prefixItems": [{"const": i}, score, score],
+                                              "minItems": 3, "maxItems": 3} for i in range(1, len(ids) + 1)]
+
+
+def test_json_schema_to_a_self_hosted_server_is_narrowed_too():
+    with OpenAIServer(kind="vllm") as srv:
+        assert _call(_provider(srv)).ok
+        fmt = srv.chat_calls()[0].body["response_format"]
+    assert fmt["type"] == "json_schema"
+    assert len(fmt["json_schema"]["schema"]["properties"]["scores"]["prefixItems"]) == 3
 
 
 def test_openai_gets_the_static_schema_and_no_schema_inside_json_object():
@@ -215,7 +227,8 @@ def test_a_server_that_cannot_be_reached_is_other_and_not_remembered(memory):
 # ---- the endpoint memory --------------------------------------------------------------------------
 
 def test_a_second_run_does_not_reprobe_json_schema_or_the_server(memory):
-    with OpenAIServer(kind="llama-cpp-python") as srv:
+    with OpenAIServer(kind="llama.cpp") as srv:
+        srv.reject_json_schema = True  # a build that refuses json_schema with a 500
         assert _call(_provider(srv, db=memory)).ok
         assert [c.body["response_format"]["type"] for c in srv.chat_calls()] == [
             "json_schema", "json_schema", "json_object"]
@@ -237,10 +250,23 @@ def test_a_week_old_endpoint_is_identified_again(memory):
 
 
 def test_without_a_database_nothing_is_stored(tmp_path):
-    with OpenAIServer(kind="llama-cpp-python") as srv:
+    with OpenAIServer(kind="llama.cpp") as srv:
+        srv.reject_json_schema = True
         assert _call(_provider(srv)).ok and _call(_provider(srv)).ok
         assert [c.body["response_format"]["type"] for c in srv.chat_calls()] == [
             "json_schema", "json_schema", "json_object"] * 2
+
+
+def test_llama_cpp_python_starts_in_json_object_and_forced_json_schema_is_refused_at_once(memory):
+    """Its server answers HTTP 500 to every json_schema: known from its /v1/models (owned_by "me",
+    no /props), the first call already uses json_object, and a forced json_schema is fatal on
+    its first 500 and the probe, not after four requests."""
+    with OpenAIServer(kind="llama-cpp-python") as srv:
+        assert _call(_provider(srv, db=memory)).ok
+        forced = _call(_provider(srv, response_format="json_schema", db=memory))
+        formats = [c.body["response_format"]["type"] for c in srv.chat_calls()]
+    assert formats == ["json_object", "json_schema", "json_object"]
+    assert forced.fatal and 'llm.response_format = "auto"' in forced.error
 
 
 # ---- json_schema forced ----------------------------------------------------------------------------
@@ -255,7 +281,8 @@ def test_forced_json_schema_refused_by_a_400_is_fatal_at_once():
 
 
 def test_forced_json_schema_answered_with_500s_is_fatal_after_a_probe(memory):
-    with OpenAIServer(kind="llama-cpp-python") as srv:
+    with OpenAIServer(kind="llama.cpp") as srv:
+        srv.reject_json_schema = True
         outcome = _call(_provider(srv, response_format="json_schema", db=memory))
         assert outcome.fatal and not outcome.ok
         assert [c.body["response_format"]["type"] for c in srv.chat_calls()] == [
@@ -276,7 +303,8 @@ def test_forced_json_schema_survives_two_passing_500s():
 
 
 def test_forced_json_schema_with_no_try_left_after_the_probe_is_fatal():
-    with OpenAIServer(kind="llama-cpp-python") as srv:
+    with OpenAIServer(kind="llama.cpp") as srv:
+        srv.reject_json_schema = True
         outcome = _call(_provider(srv, response_format="json_schema", max_tries=2))
         assert outcome.fatal and len(srv.chat_calls()) == 3 and "json_object works" in outcome.error
 

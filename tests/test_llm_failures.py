@@ -67,7 +67,7 @@ def test_a_proxy_page_once_is_retried_and_the_papers_are_scored(db, server, embe
 
 def _settings(tmp_path, **changes):
     base = dict(storage__digest_dir=str(tmp_path / "digests"), llm__batch_size=1, llm__concurrency=1,
-                llm__prefilter_share=1.0, llm__prefilter_floor=0, llm__daily_budget_usd=0.0,
+                llm__prefilter_share=1.0, llm__prefilter_floor=0, llm__prefilter_margin=20.0, llm__title_screen=False, llm__daily_budget_usd=0.0,
                 llm__timeout_seconds=1, llm__max_tries=2, llm__max_rounds=3,
                 llm__time_limit_seconds=30, llm__give_up_after_failed_calls=2,
                 ranking__min_relevance=1, ranking__min_novelty=1)
@@ -236,7 +236,7 @@ def test_the_cli_prints_one_warning_line_for_a_dead_endpoint(tmp_path, monkeypat
     monkeypatch.setenv("OPENAI_BASE_URL", closed_port_url())
     settings = tmp_path / "team.toml"
     settings.write_text(f'[storage]\ndigest_dir = "{tmp_path / "digests"}"\n'
-                        "[llm]\nbatch_size = 1\nprefilter_share = 1.0\nprefilter_floor = 0\nmax_tries = 2\n")
+                        "[llm]\nbatch_size = 1\nprefilter_share = 1.0\nprefilter_floor = 0\nprefilter_margin = 20.0\ntitle_screen = false\nmax_tries = 2\n")
     rc = main(["--settings", str(settings), "digest", "--rss", str(DAY), "--db", str(tmp_path / "a.sqlite"),
                "--quiet"])
     out, err = capsys.readouterr()

@@ -23,7 +23,7 @@ SCORER = "openai:gpt-5.4-nano"
 def _settings(tmp_path):
     return load_settings().override(
         storage__digest_dir=str(tmp_path / "digests"), llm__batch_size=1, llm__concurrency=1,
-        llm__prefilter_share=1.0, llm__prefilter_floor=0, llm__daily_budget_usd=0.0, llm__timeout_seconds=5,
+        llm__prefilter_share=1.0, llm__prefilter_floor=0, llm__prefilter_margin=20.0, llm__title_screen=False, llm__daily_budget_usd=0.0, llm__timeout_seconds=5,
         llm__max_tries=2, llm__give_up_after_failed_calls=2, ranking__min_relevance=1, ranking__min_novelty=1)
 
 

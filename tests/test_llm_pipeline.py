@@ -38,7 +38,7 @@ def env(monkeypatch, server):
 
 def settings_for(tmp_path, **changes):
     base = dict(storage__digest_dir=str(tmp_path / "digests"), llm__batch_size=1, llm__concurrency=1,
-                llm__prefilter_share=1.0, llm__prefilter_floor=0, llm__daily_budget_usd=0.0)
+                llm__prefilter_share=1.0, llm__prefilter_floor=0, llm__prefilter_margin=20.0, llm__title_screen=False, llm__daily_budget_usd=0.0)
     base.update(changes)
     return load_settings().override(**base)
 

