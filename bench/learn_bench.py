@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import feedback  # noqa: E402
+from bot.config import DEFAULT_FEED  # noqa: E402
 from bot.db import open_db  # noqa: E402
 from bot.embed import EmbeddingCache, paper_text, text_key  # noqa: E402
 from bot.eval import read_labels  # noqa: E402
@@ -49,7 +50,7 @@ def build(db_path: Path, labels: Path, n_labels: int, cache_file: Path):
         save_papers(db, d, [it.paper for it in by_day[d]])
         for it in by_day[d]:
             if votes < n_labels and (it.relevance >= 8 or it.relevance <= 5):
-                feedback.set_vote(db, it.paper.arxiv_id, "U1", 1 if it.relevance >= 8 else -1, source="bench")
+                feedback.set_vote(db, it.paper.arxiv_id, "U1", 1 if it.relevance >= 8 else -1, source="bench", feed=DEFAULT_FEED)
                 votes += 1
     today = [it.paper for it in by_day[days[-1]]]
     save_papers(db, days[-1], today)
@@ -88,12 +89,12 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         db, cache, today, date, votes = build(Path(tmp) / "team.sqlite", args.file, args.labels, args.cache)
         cfg = LearnConfig()
-        lab = team_labels(db, before=date, max_unlabeled=cfg.max_unlabeled)
+        lab = team_labels(db, before=date, max_unlabeled=cfg.max_unlabeled, feed=DEFAULT_FEED)
         train = lab.liked + lab.disliked + lab.unlabeled
         kind = np.r_[np.ones(len(lab.liked)), -np.ones(len(lab.disliked)), np.zeros(len(lab.unlabeled))]
         print(f"{votes} votes ({len(lab.liked)} liked, {len(lab.disliked)} disliked) + {len(lab.unlabeled)} "
               f"unvoted background papers; scoring {len(today)} papers of {date}; median of {args.repeat}")
-        t_lab, _ = timed(lambda: team_labels(db, before=date, max_unlabeled=cfg.max_unlabeled), args.repeat)
+        t_lab, _ = timed(lambda: team_labels(db, before=date, max_unlabeled=cfg.max_unlabeled, feed=DEFAULT_FEED), args.repeat)
         t_vec, vecs = timed(lambda: cache.get_many([paper_text(p.title, p.abstract) for p in train]), args.repeat)
         docs = [paper_text(p.title, p.abstract) for p in train + today]
         t_tf, (_, rows) = timed(lambda: text_features(docs), args.repeat)
@@ -106,7 +107,7 @@ def main():
         print(f"  fit ridge + linear SVM      {t_both * 1000:7.0f} ms")
         for name, c in (("embeddings + TF-IDF (default)", cfg), ("embeddings only (text_weight 0)",
                                                                    LearnConfig(text_weight=0))):
-            scorer = TasteScorer(LocalScorer(cache), db, cache, c)
+            scorer = TasteScorer(LocalScorer(cache), db, cache, c, feed=DEFAULT_FEED)
             t, _ = timed(lambda: scorer.learned_scores(today, date), args.repeat)
             print(f"  whole retrain + score, {name:32s} {t * 1000:7.0f} ms")
 

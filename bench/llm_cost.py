@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import feedback, store  # noqa: E402
-from bot.config import load_settings  # noqa: E402
+from bot.config import DEFAULT_FEED, load_settings  # noqa: E402
 from bot.db import open_db  # noqa: E402
 from bot.feed import parse_feed, select  # noqa: E402
 from bot.llm.prices import PriceTable  # noqa: E402
@@ -91,7 +91,7 @@ def run_sample_day(settings, examples: int) -> tuple[dict, int, float]:
         db = open_db(Path(tmp) / "bench.sqlite")
         store.save_papers(db, "2025-02-20", history)
         for i, p in enumerate(history):
-            feedback.set_vote(db, p.arxiv_id, "U1", 1 if i % 2 == 0 else -1, "bench")
+            feedback.set_vote(db, p.arxiv_id, "U1", 1 if i % 2 == 0 else -1, "bench", feed=DEFAULT_FEED)
         feed_file = Path(tmp) / "day.xml"
         # The day without the held-out papers: rewrite the feed's items we keep.
         feed_file.write_bytes(_feed_without(SAMPLE_FEED.read_bytes(), {p.arxiv_id for p in history}))

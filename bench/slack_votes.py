@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot import feedback  # noqa: E402
+from bot.config import DEFAULT_FEED  # noqa: E402
 from tests.servers.slack_server import DEFAULT_CHANNEL_ID  # noqa: E402
 from tests.slack_helpers import SlackSender, block_actions_payload, serve_app  # noqa: E402
 from tests.slack_listener_fixtures import PAPERS, make_harness  # noqa: E402
@@ -91,7 +92,7 @@ def main() -> int:
         lost = sum(1 for k, v in expected.items() if held.get(k) != v) + sum(1 for k in held if k not in expected)
         true_tallies = 0
         for p in PAPERS:
-            t = feedback.tally(db, p.arxiv_id)
+            t = feedback.tally(db, p.arxiv_id, feed=DEFAULT_FEED)
             shown = slack.messages[DEFAULT_CHANNEL_ID][messages[p.arxiv_id]]
             ctx_line = next(b["elements"][0]["text"] for b in shown["blocks"] if b["type"] == "context")
             true_tallies += f"👍 {t['up']} · 👎 {t['down']}" in ctx_line

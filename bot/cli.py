@@ -66,6 +66,7 @@ def reads_stored_day(args: argparse.Namespace) -> bool:
 # ---- --feed NAME: the one option, the same in every command, that selects a feed ----
 
 FEED_HELP = "the feed to act on, by name (default: every feed)"
+ONE_FEED_HELP = "the feed to act on (may be left out when there is one feed)"
 
 
 def add_feed_option(parser: argparse.ArgumentParser, default=None, says: str = FEED_HELP) -> None:
@@ -89,7 +90,7 @@ def several_feeds(settings: Settings, db) -> bool:
     return len(names(settings, db)) > 1
 
 
-def _rss_given_as_feed(args: argparse.Namespace, settings: Settings) -> None:
+def rss_given_as_feed(args: argparse.Namespace, settings: Settings) -> None:
     """`--feed FILE` from before feeds existed: a saved RSS file that is no feed's name is read
     as `--rss FILE`, with a note saying the option's new name."""
     if args.feed and not args.rss and args.feed not in settings.feed_names() and Path(args.feed).is_file():
@@ -147,7 +148,7 @@ def cmd_digest(args, settings: Settings) -> int:
     from .pipeline import SAMPLE_FEED, run_day, run_feeds
     from .progress import StepBars
 
-    _rss_given_as_feed(args, settings)
+    rss_given_as_feed(args, settings)
     day_file = SAMPLE_FEED if args.sample else args.rss
     db = open_store(settings, args.db, must_exist=reads_stored_day(args))
     feeds = selected_feeds(args, settings, db)

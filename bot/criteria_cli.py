@@ -8,22 +8,15 @@ import argparse
 import getpass
 
 from . import criteria as criteria_mod
-from .cli import arguments, command, open_store
+from .cli import ONE_FEED_HELP, add_feed_option, arguments, command, open_store
 from .config import Settings
 from .feeds import chosen_feed
 from .text import strip_invisible
 
-FEED_HELP = "the feed to act on (may be left out when there is one feed)"
-
-
-def add_feed_option(p: argparse.ArgumentParser, default=None) -> None:
-    """`--feed NAME`, as every per-feed command spells it."""
-    p.add_argument("--feed", metavar="NAME", default=default, help=FEED_HELP)
-
 
 def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
-    add_feed_option(p)
+    add_feed_option(p, says=ONE_FEED_HELP)
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = actions.add_parser("show", help="print the current criteria and where they came from")
     put = actions.add_parser("set", help="store a text file as the new current criteria")
@@ -34,7 +27,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     for action in (show, put, listing, back):
         # `criteria show --feed X` as well as `criteria --feed X show`: SUPPRESS keeps the
         # value given before the action when none follows it.
-        add_feed_option(action, default=argparse.SUPPRESS)
+        add_feed_option(action, default=argparse.SUPPRESS, says=ONE_FEED_HELP)
 
 
 def _terminal_safe(text: str) -> str:

@@ -9,9 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from .cli import OwnDatabase, arguments, command, iso_date, open_store, whole_number
+from .cli import ONE_FEED_HELP, OwnDatabase, add_feed_option, arguments, command, iso_date, open_store, whole_number
 from .config import ROOT, Settings
-from .criteria_cli import add_feed_option
 from .feeds import chosen_feed
 from .progress import StepBars
 
@@ -109,11 +108,11 @@ def _feedback_args(p: argparse.ArgumentParser) -> None:
     imp.add_argument("file", metavar="FILE")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
     imp.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
-    add_feed_option(imp)
+    add_feed_option(imp, says=ONE_FEED_HELP)
     exp = sub.add_parser("export", help="write the current votes as JSON lines (to FILE or stdout)")
     exp.add_argument("file", metavar="FILE", nargs="?")
     exp.add_argument("--db", metavar="FILE", help="SQLite file (default: storage.database)")
-    add_feed_option(exp)
+    add_feed_option(exp, says=ONE_FEED_HELP)
 
 
 @command("feedback", "import or export one feed's votes (JSON lines: arxiv_id, user, vote, time)")

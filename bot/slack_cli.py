@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 
-from .cli import (_rss_given_as_feed, add_day_source_options, arguments, command, open_store, reads_stored_day,
+from .cli import (rss_given_as_feed, add_day_source_options, arguments, command, open_store, reads_stored_day,
                   selected_feeds, whole_number)
 from .config import ConfigError, Settings, secret
 from .scheduler import WEEKDAYS
@@ -230,7 +230,7 @@ def cmd_post(args, settings: Settings) -> int:
     from .progress import StepBars
 
     client = _client()
-    _rss_given_as_feed(args, settings)
+    rss_given_as_feed(args, settings)
     db = open_store(settings, args.db, must_exist=reads_stored_day(args))
     feeds = _posted_feeds(args, settings, db)
     notify = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731

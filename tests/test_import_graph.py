@@ -2,7 +2,7 @@
 
 Every import counts, the lazy ones inside functions too: a lazy import hides a cycle from
 Python's start-up, not from the design (the two modules still cannot be understood, moved
-or tested apart). The core (bot/ outside bot/slack/, bot/slack_cli.py and bot/scheduler.py)
+or tested apart). The core (bot/ outside bot/slack/ and bot/slack_cli.py)
 runs with no Slack at all, so it may not import bot.slack.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "bot"
 # The modules that stand between the core and Slack: they may import both.
-SLACK_SIDE = ("bot.slack", "bot.slack_cli", "bot.scheduler")
+SLACK_SIDE = ("bot.slack", "bot.slack_cli")
 
 
 def module_name(path: Path) -> str:
