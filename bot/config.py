@@ -18,7 +18,7 @@ DEFAULTS_FILE = ROOT / "settings.toml"
 ANNOUNCE_TYPES = ("new", "cross")
 CATEGORY_RE = re.compile(r"^[a-z\-]+(\.[A-Za-z\-]+)?$")
 DEFAULT_FEED = "default"
-FEED_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+FEED_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}\Z")  # matched from the start; \Z: no trailing newline
 FEED_NAME_RULE = "1-32 lowercase letters, digits, '-' or '_', starting with a letter or digit"
 # One database and one arXiv request serve every feed: these cannot differ between feeds.
 INSTALLATION_KEYS = ("storage.database", "arxiv.feed_url", "arxiv.timeout_seconds", "arxiv.min_interval_seconds",
@@ -200,6 +200,8 @@ class Settings:
     sources: list[str] = field(default_factory=list)
     feeds: dict[str, dict[str, Any]] = field(default_factory=dict)
     feed: str = DEFAULT_FEED
+    # For one feed's Settings: the installation's, which knows every feed (None at the top level).
+    installation: "Settings | None" = field(default=None, repr=False, compare=False)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]
@@ -217,7 +219,7 @@ class Settings:
         for k, v in changes.items():
             values[k.replace("__", ".")] = v
         validate(values)
-        return Settings(values, self.sources + ["override"], self.feeds, self.feed)
+        return Settings(values, self.sources + ["override"], self.feeds, self.feed, self.installation)
 
     def feed_names(self) -> list[str]:
         """The feeds of the settings file(s): its [feeds.NAME] tables, or the one feed "default"."""
@@ -235,7 +237,7 @@ class Settings:
             values["storage.digest_dir"] = str(Path(self.values["storage.digest_dir"]) / name)
             values["slack.channel"] = ""
         values.update(overrides)
-        return Settings(values, self.sources, {}, name)
+        return Settings(values, self.sources, {}, name, self)
 
 
 def _flatten(doc: dict, source: str, prefix: str = "") -> dict[str, Any]:

@@ -132,6 +132,10 @@ def load_file(path: str | Path) -> str:
                           "in your settings file at your criteria file (prompts/criteria.txt is an example)") from None
 
 
+def has_versions(db, *, feed: str) -> bool:
+    return _latest(db, feed=feed) is not None
+
+
 def _latest(db, *, feed: str) -> dict | None:
     return next(db.query("select * from criteria_versions where feed = ? order by id desc limit 1", [feed]), None)
 
@@ -169,7 +173,7 @@ def _made_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
-def file_status(db, path: str | Path, *, feed: str) -> str:
+def file_status(db, path: str | Path | None, *, feed: str) -> str:
     """How the criteria file stands against the store: "adopted" (its text was last adopted,
     or no file), "changed" (the next run adopts it), "older" (changed, but saved before the
     current version was made in Slack or with `criteria set`: the current version stays).
@@ -177,6 +181,8 @@ def file_status(db, path: str | Path, *, feed: str) -> str:
     The file's date only matters against an edit made elsewhere: while the current version
     came from the file (or is its seed), a changed file is adopted however it is dated, since
     cp -p, rsync -a and tar keep an old date on a new text."""
+    if path is None:
+        return "adopted"
     path = Path(path)
     latest = _latest(db, feed=feed)
     if latest is None or not path.is_file():
@@ -203,11 +209,19 @@ def _file_sha(path: Path) -> str | None:
         return None
 
 
-def adopt_file(db, path: str | Path, *, feed: str) -> str | None:
+def file_of(settings) -> Path | None:
+    """A feed's criteria file (ranking.criteria_file), or None for a feed whose criteria live in
+    the database only (one started from Slack: its criteria follow no file)."""
+    return settings.path(SETTING) if settings[SETTING] else None
+
+
+def adopt_file(db, path: str | Path | None, *, feed: str) -> str | None:
     """Make the criteria file the current version when it changed since it was last adopted
     (file_status: unless a Slack or `criteria set` edit made after the file was saved is
     current; an edit there after that wins again). Seeds version 1 when the store has none.
     Returns what to tell the run's reader (adopted, or changed but not adopted), or None."""
+    if path is None:
+        return None  # the feed's criteria live in the database only
     path = Path(path)
     latest = _latest(db, feed=feed)
     if latest is not None and not path.exists():
@@ -231,13 +245,16 @@ def _mark_adopted(db, version: int, path: Path, file_sha: str) -> None:
     db["criteria_versions"].update(version, {"file_path": str(path), "file_sha256": file_sha})
 
 
-def current(db, default_path: str | Path, *, feed: str) -> Criteria:
+def current(db, default_path: str | Path | None, *, feed: str) -> Criteria:
     """The newest stored criteria version; seeded from the criteria file on first use.
 
     Later edits of the file are adopted by a run (`adopt_file`), not here: the Slack views
     show what is stored."""
     row = _latest(db, feed=feed)
     if row is None:
+        if default_path is None:
+            raise ValueError(f"feed {feed!r} has no criteria yet: write them with `/arxiv criteria` in its channel "
+                             f"or `python -m bot criteria --feed {feed} set FILE`")
         adopt_file(db, default_path, feed=feed)
         row = _latest(db, feed=feed)
     crit = parse(row["text"])
@@ -245,7 +262,7 @@ def current(db, default_path: str | Path, *, feed: str) -> Criteria:
     return crit
 
 
-def for_run(db, path: str | Path, *, feed: str) -> tuple[Criteria, list[str]]:
+def for_run(db, path: str | Path | None, *, feed: str) -> tuple[Criteria, list[str]]:
     """The criteria a run of the feed scores with, after adopting its edited criteria file, and
     what to tell the reader about it."""
     said = adopt_file(db, path, feed=feed)
@@ -344,7 +361,7 @@ def restore_version(db, which: str, who: str, *, feed: str) -> Restored:
     return Restored(row["id"], saved_as, current)
 
 
-def history(db, default_path: str | Path, limit: int | None = None, *, feed: str) -> tuple[list[StoredVersion], int]:
+def history(db, default_path: str | Path | None, limit: int | None = None, *, feed: str) -> tuple[list[StoredVersion], int]:
     """The feed's stored versions, newest first (at most `limit`), and how many it has in all;
     seeded from the criteria file on first use, as `current` is."""
     newest = current(db, default_path, feed=feed).version

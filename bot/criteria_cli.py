@@ -59,7 +59,7 @@ def _file_note(db, path, version: int, *, feed: str) -> str | None:
 
 def show(db, settings: Settings) -> str:
     """The feed's current criteria (`settings` are the feed's) and where they came from."""
-    path, feed = settings.path("ranking.criteria_file"), settings.feed
+    path, feed = criteria_mod.file_of(settings), settings.feed
     crit = criteria_mod.current(db, path, feed=feed)
     row = criteria_mod.version_row(db, crit.version, feed=feed)
     lines = [f"criteria version {crit.version}, saved {_when(row['created_at'])} UTC by {row['created_by']}"
@@ -75,7 +75,7 @@ def set_from_file(db, settings: Settings, file: str) -> str:
     except ValueError as exc:
         raise ValueError(f"criteria set {file}: {exc}; nothing changed") from None
     feed = settings.feed
-    before = criteria_mod.current(db, settings.path("ranking.criteria_file"), feed=feed).version
+    before = criteria_mod.current(db, criteria_mod.file_of(settings), feed=feed).version
     version = criteria_mod.save_version(db, text, created_by=_who(), note=f"set from {file}", feed=feed)
     if version == before:
         return f"nothing changed: this is the text of version {version} already"
@@ -86,7 +86,7 @@ def set_from_file(db, settings: Settings, file: str) -> str:
 
 def history(db, settings: Settings, feed_flag: str = "") -> str:
     """The feed's versions, newest first; `feed_flag` (" --feed NAME" or "") goes into the hint."""
-    listed, _ = criteria_mod.history(db, settings.path("ranking.criteria_file"), feed=settings.feed)
+    listed, _ = criteria_mod.history(db, criteria_mod.file_of(settings), feed=settings.feed)
     head = f"{'version':>7}  {'when':<19}  {'who':<16} {'chars':>5}  note"
     out = [head, "-" * len(head)]
     for v in listed:

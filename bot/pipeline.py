@@ -113,6 +113,9 @@ def fetch_day(settings: Settings, db, feeds: list[Settings], *, feed_file: str |
         earlier = store.network_fetch_since(db, last_rebuild().isoformat(timespec="seconds"), categories)
         if earlier is not None and (date is None or date == earlier["date"]):
             return FetchedDay(earlier["date"], "network", earlier["items"])
+        # One request serves the installation's day: the feeds run later (each at its own time)
+        # find it stored instead of asking arXiv again.
+        categories = union_categories(feeds + _other_feeds(settings, db), db)
     feed = _read_feed(settings, feed_file, categories, http)
     feed_date = feed.date.isoformat() if feed.date else None
     if date and feed_date and date != feed_date:
@@ -121,9 +124,23 @@ def fetch_day(settings: Settings, db, feeds: list[Settings], *, feed_file: str |
                      [p.categories for p in feed.papers])
     day.warnings = [f"skipped unreadable feed item: {s}" for s in feed.skipped]
     day.warnings += [f"repaired the feed at {s}" for s in feed.repaired]
-    store.save_papers(db, day.date, _announced(feed), None if feed_file else categories)
+    # A saved file stands for the day in its feeds' categories: other feeds' announcements stay.
+    store.save_papers(db, day.date, _announced(feed), categories)
     store.record_fetch(db, day.date, categories, day.source, day.items)
     return day
+
+
+def _other_feeds(settings: Settings, db) -> list[Settings]:
+    """The installation's feeds (a feed's Settings knows its installation), [] when unknown or
+    when the feeds' configuration is wrong (the feeds being run still run)."""
+    from .feeds import all_feeds
+
+    if settings.installation is None:
+        return []
+    try:
+        return all_feeds(settings.installation, db)
+    except ValueError:
+        return []
 
 
 def _read_feed(settings: Settings, feed_file: str | Path | None, categories: list[str],
@@ -266,7 +283,6 @@ def _run_isolated(feed: Settings, db, fetched: FetchedDay | None, date: str | No
     except DatabaseFileError:
         raise  # the database is gone for every feed
     except Exception as exc:
-        log.debug("feed %s failed", feed.feed, exc_info=True)
         return _failed(feed, fetched.date if fetched else date, exc)
 
 
@@ -274,8 +290,11 @@ def _failed(feed: Settings, date: str | None, exc: Exception) -> RunOutcome:
     from .embed import ModelError
     from .run_lock import RunInProgress, RunLeaseLost
 
-    # Errors whose message says what is wrong and what to do are shown as they are.
+    # Errors whose message says what is wrong and what to do are shown as they are; any other
+    # is a bug, whose traceback goes to the log (a worker's log is all its operator sees).
     said = isinstance(exc, (FeedError, ModelError, ValueError, RunInProgress, RunLeaseLost))
+    if not said:
+        log.error("feed %s failed", feed.feed, exc_info=exc)
     message = str(exc) if said else f"{type(exc).__name__}: {exc}"
     return RunOutcome(date, "failed", message, feed=feed.feed)
 
@@ -307,7 +326,7 @@ def _run_feed(settings: Settings, db, fetched: FetchedDay | None, date: str | No
 
 
 def _score_and_pick(settings: Settings, db, day: _Day, scorer: Scorer, options: _RunOptions) -> RunOutcome:
-    crit, said = criteria_mod.for_run(db, settings.path("ranking.criteria_file"), feed=day.feed)
+    crit, said = criteria_mod.for_run(db, criteria_mod.file_of(settings), feed=day.feed)
     day.warnings += said
     scores, notes, usage = _score_day(db, day, crit, scorer, options.progress)
     day.lease.ensure_held()  # a run taken over while it stalled must not overwrite the new holder's day

@@ -102,8 +102,10 @@ def record_fetch(db, date: str, categories: list[str], source: str, items: list[
 
 def network_fetch_since(db, since: str, categories: list[str]) -> dict | None:
     """The latest fetch from arXiv at or after `since` (ISO time, UTC) that asked for every one
-    of `categories`, with its categories and items read back; None when there is none."""
-    for row in db.query("select * from fetches where source = 'network' and fetched_at >= ? "
+    of `categories` and found announcements, with its categories and items read back; None when
+    there is none. An empty answer is not reused: arXiv may have been rebuilding, so the next
+    run asks again."""
+    for row in db.query("select * from fetches where source = 'network' and fetched_at >= ? and items != '[]' "
                         "order by fetched_at desc, id desc", [since]):
         asked = json.loads(row["categories"])
         if set(categories) <= set(asked):

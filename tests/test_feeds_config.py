@@ -104,3 +104,44 @@ def test_a_feed_that_cannot_be_started_says_why(tmp_path, db, name, channel, sai
     with pytest.raises(feeds.FeedError, match=said):
         feeds.start_feed(s, db, name, channel, "U0ALICE")
     assert feeds.slack_feeds(db) == []
+
+
+def test_two_feeds_writing_digests_to_one_folder_are_a_configuration_error(tmp_path, db):
+    s = _settings(tmp_path, '[feeds.a.storage]\ndigest_dir = "out"\n[feeds.b.storage]\ndigest_dir = "out"\n')
+    with pytest.raises(ConfigError, match="feeds 'a' and 'b' both write their digests to"):
+        feeds.all_feeds(s, db)
+
+
+def test_a_feed_name_with_a_trailing_newline_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="feed name 'ab\\\\n' in"):
+        _settings(tmp_path, '[feeds."ab\\n".ranking]\nmax_papers = 5\n')
+
+
+def test_an_empty_feed_name_selects_no_feed_rather_than_all(tmp_path, db):
+    s = _settings(tmp_path, TWO_FEEDS)
+    with pytest.raises(feeds.FeedError, match="there is no feed ''"):
+        feeds.selected(s, db, "")
+
+
+def test_a_feed_cannot_be_started_in_the_channel_the_settings_name_by_its_name(tmp_path, db):
+    """The shipped settings name the default feed's channel "#arxiv-papers"; /arxiv sends the ID
+    and the name: a second feed there is refused."""
+    s = _settings(tmp_path, "[ranking]\nmin_relevance = 6\n")
+    with pytest.raises(feeds.FeedError, match="this channel has a feed already: 'default'"):
+        feeds.start_feed(s, db, "second", "C0PAPERS", "U0ALICE", "arxiv-papers")
+    assert feeds.slack_feeds(db) == []
+
+
+def test_a_feed_started_from_slack_keeps_its_criteria_when_the_default_feeds_file_changes(tmp_path, db):
+    from bot import criteria
+
+    crit_file = tmp_path / "criteria.txt"
+    crit_file.write_text("- Graph neural networks for molecules\n- Message passing theory\n")
+    s = _settings(tmp_path, f'[ranking]\ncriteria_file = "{crit_file}"\n')
+    made = feeds.start_feed(s, db, "proteins", "C0PROT", "U0ALICE")
+    criteria.save_version(db, "- Protein folding with diffusion models\n- Protein language models\n", "U0ALICE",
+                          feed="proteins")
+    crit_file.write_text("- Graph neural networks for molecules\n- Equivariant networks\n")
+    crit, said = criteria.for_run(db, criteria.file_of(made), feed="proteins")
+    assert "Protein folding" in crit.text and said == []
+    assert "Equivariant" in criteria.for_run(db, criteria.file_of(s.for_feed("default")), feed="default")[0].text

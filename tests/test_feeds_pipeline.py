@@ -25,6 +25,8 @@ VISION_CRITERIA = ROOT / "tests" / "fixtures" / "shared" / "vision-embodied.crit
 DEFAULT_KEPT = {"2502.15657", "2502.15315", "2502.10603", "2502.15451", "2502.15118"}
 VISION_KEPT = {"2502.10603"}  # the one cs.RO/cs.CV paper that is not a replacement
 UNION_PATH = "/rss/cs.LG+cs.AI+cs.CV+cs.RO"
+VISION_FIRST_PATH = "/rss/cs.CV+cs.RO+cs.LG+cs.AI"  # the vision feed run alone: its categories, then the others'
+EMPTY_DAY = ROOT / "tests" / "fixtures" / "rss-2025-03-01-weekend-empty.xml"
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +131,7 @@ def test_a_fetch_from_before_arxivs_last_rebuild_is_asked_again(tmp_path, monkey
     monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
     with ArxivServer() as srv:
         srv.script(UNION_PATH, Reply(200, DAY.read_bytes()))
-        srv.script("/rss/cs.CV+cs.RO", Reply(200, DAY.read_bytes()))
+        srv.script(VISION_FIRST_PATH, Reply(200, DAY.read_bytes()))
         settings = load_settings(write_settings(tmp_path, feed_url=srv.url + "/rss/"))
         db = open_db(settings["storage.database"])
         cache = EmbeddingCache(db, RecordingEmbedder(model))
@@ -137,7 +139,37 @@ def test_a_fetch_from_before_arxivs_last_rebuild_is_asked_again(tmp_path, monkey
         with db.conn:  # the fetch was made yesterday, before arXiv rebuilt its feed at midnight US/Eastern
             db.conn.execute("update fetches set fetched_at = '2000-01-01T00:00:00+00:00'")
         run_day(feed_named(settings, db, "vision"), db, cache=cache)
-    assert [r.path for r in srv.requests] == [UNION_PATH, "/rss/cs.CV+cs.RO"]
+    # A feed run alone asks for every feed's categories (its own first): the others find the day stored.
+    assert [r.path for r in srv.requests] == [UNION_PATH, VISION_FIRST_PATH]
+
+
+def test_a_feed_run_alone_fetches_for_every_feed_so_the_next_feeds_run_reuses_it(tmp_path, monkeypatch, model):
+    """The scheduler runs each feed at its own time: the first feed's request serves the day."""
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    with ArxivServer() as srv:
+        srv.script(VISION_FIRST_PATH, Reply(200, DAY.read_bytes()))
+        settings = load_settings(write_settings(tmp_path, feed_url=srv.url + "/rss/"))
+        db = open_db(settings["storage.database"])
+        cache = EmbeddingCache(db, RecordingEmbedder(model))
+        first = run_day(feed_named(settings, db, "vision"), db, cache=cache)
+        later = run_day(feed_named(settings, db, "default"), db, cache=cache)
+    assert [r.path for r in srv.requests] == [VISION_FIRST_PATH]
+    assert first.status == later.status == "done" and later.report.n_scanned == 5
+
+
+def test_an_empty_answer_from_arxiv_is_not_reused(tmp_path, monkeypatch, model):
+    """arXiv may answer empty while it rebuilds: a later run the same day asks again."""
+    monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
+    with ArxivServer() as srv:
+        srv.script(UNION_PATH, Reply(200, EMPTY_DAY.read_bytes()), Reply(200, DAY.read_bytes()))
+        settings = load_settings(write_settings(tmp_path, feed_url=srv.url + "/rss/"))
+        db = open_db(settings["storage.database"])
+        cache = EmbeddingCache(db, RecordingEmbedder(model))
+        empty = run_feeds(settings, db, all_feeds(settings, db), cache=cache)
+        again = run_feeds(settings, db, all_feeds(settings, db), cache=cache)
+    assert [o.status for o in empty] == ["empty", "empty"]
+    assert [r.path for r in srv.requests] == [UNION_PATH, UNION_PATH]
+    assert [o.status for o in again] == ["done", "done"]
 
 
 def test_arxivs_last_rebuild_is_midnight_us_eastern():

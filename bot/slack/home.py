@@ -62,7 +62,7 @@ def _schedule_words(feed: Settings) -> str:
 
 def _feed_head(ctx, feed: Settings, now: datetime | None) -> dict:
     """The feed's name, where and when it posts, its criteria version, and its editor button."""
-    crit = criteria_mod.current(ctx.db, feed.path("ranking.criteria_file"), feed=feed.feed)
+    crit = criteria_mod.current(ctx.db, criteria_mod.file_of(feed), feed=feed.feed)
     row = criteria_mod.version_row(ctx.db, crit.version, feed=feed.feed)
     where = f"in {channel_ref(feed['slack.channel'])}" if feed["slack.channel"] else "(digest files only)"
     saved = f", saved by {mention(row['created_by'])} on {escape(row['created_at'][:10])}" if row else ""
@@ -79,7 +79,7 @@ def _feed_blocks(ctx, feed: Settings, now: datetime | None, *, in_full: bool) ->
               {"type": "section", "text": {"type": "mrkdwn", "text":
                   "\n".join(stats_lines(team_stats(ctx.db, feed=feed.feed)))}}]
     if in_full:
-        crit = criteria_mod.current(ctx.db, feed.path("ranking.criteria_file"), feed=feed.feed)
+        crit = criteria_mod.current(ctx.db, criteria_mod.file_of(feed), feed=feed.feed)
         # plain_text: the criteria are shown exactly as written, with no mrkdwn parsed in them.
         blocks += [{"type": "section", "text": {"type": "plain_text", "text": part, "emoji": False}}
                    for part in split_parts(crit.text) if part.strip()]

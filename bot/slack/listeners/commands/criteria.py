@@ -24,7 +24,7 @@ def open_editor(ctx, inv: Invocation) -> Answer:
 
 def history(ctx, inv: Invocation) -> Answer:
     feed = inv.feed
-    listed, total = criteria_mod.history(ctx.db, feed.path("ranking.criteria_file"), limit=HISTORY_ROWS, feed=feed.feed)
+    listed, total = criteria_mod.history(ctx.db, criteria_mod.file_of(feed), limit=HISTORY_ROWS, feed=feed.feed)
     lines = [f"*Criteria versions* (newest first, {total} in all)"]
     for v in listed:
         tag = " (current)" if v.current else ""

@@ -4,7 +4,7 @@ and the answer to a feed's command typed in a channel with no feed."""
 from __future__ import annotations
 
 from .... import criteria as criteria_mod
-from ....config import DEFAULT_FEED, Settings
+from ....config import Settings
 from ....feeds import FeedError, start_feed
 from ....store import audit
 from ...home import channel_ref, feed_next_run
@@ -15,7 +15,7 @@ from .usage import USAGE, unknown
 
 
 def _criteria_version(ctx, feed: Settings) -> int:
-    return criteria_mod.current(ctx.db, feed.path("ranking.criteria_file"), feed=feed.feed).version
+    return criteria_mod.current(ctx.db, criteria_mod.file_of(feed), feed=feed.feed).version
 
 
 def _line(ctx, feed: Settings) -> str:
@@ -58,14 +58,10 @@ def start_here(ctx, inv: Invocation) -> Answer:
     if not may_change(ctx.settings, inv.user_id):
         return Answer(refusal(ctx.settings, "start a feed"))
     try:
-        feed = start_feed(ctx.settings, ctx.db, inv.args[1], inv.channel_id, inv.user_id)
+        feed = start_feed(ctx.settings, ctx.db, inv.args[1], inv.channel_id, inv.user_id, inv.channel_name)
     except FeedError as exc:
         return Answer(f"No feed started: {escape(str(exc))}.")
-    source = ctx.settings.for_feed(DEFAULT_FEED)
-    crit = criteria_mod.current(ctx.db, source.path("ranking.criteria_file"), feed=DEFAULT_FEED)
-    version = criteria_mod.seed_feed(ctx.db, crit.text, inv.user_id, feed=feed.feed,
-                                     note=f"started from feed {DEFAULT_FEED}'s version {crit.version}",
-                                     criteria_file=feed.path("ranking.criteria_file"))
+    version = criteria_mod.current(ctx.db, None, feed=feed.feed).version
     audit(ctx.db, inv.user_id, "feed.start", f"{feed.feed} in {inv.channel_id}", feed=feed.feed)
     ctx.feed_started(feed)
     return Answer(f":white_check_mark: Feed *{escape(feed.feed)}* started in this channel with the default "

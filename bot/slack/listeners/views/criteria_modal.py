@@ -84,7 +84,7 @@ def criteria_modal(ctx, feed: Settings, origin: dict | None = None) -> dict:
     """The editor of one feed's criteria, prefilled with its current text. The feed's name
     and `origin` travel in private_metadata (e.g. {"home": true}) so the submit handler
     knows which feed it edits and where it came from."""
-    crit = criteria_mod.current(ctx.db, feed.path("ranking.criteria_file"), feed=feed.feed)
+    crit = criteria_mod.current(ctx.db, criteria_mod.file_of(feed), feed=feed.feed)
     row = criteria_mod.version_row(ctx.db, crit.version, feed=feed.feed)
     parts, joins = split_boxes(crit.text)
     if len(crit.text) < criteria_mod.MAX_CHARS:
@@ -162,7 +162,7 @@ def save_submission(ctx, user_id: str, values: dict, meta: dict) -> dict:
 
 def _saved(ctx, feed: Settings, user_id: str, text: str, base) -> dict:
     """Save the text as the feed's new version (unless it is the current one): the view saying so."""
-    before = criteria_mod.current(ctx.db, feed.path("ranking.criteria_file"), feed=feed.feed).version
+    before = criteria_mod.current(ctx.db, criteria_mod.file_of(feed), feed=feed.feed).version
     version = criteria_mod.save_version(ctx.db, text, created_by=user_id, note="edited in Slack", feed=feed.feed)
     changed = version != before
     note = ""
