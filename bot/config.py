@@ -143,7 +143,8 @@ SPEC: dict[str, Callable[[Any], str | None]] = {
     "llm.prefilter_share": _num_range(0, 1),
     "llm.prefilter_floor": _int_range(0, 10000),
     "llm.prefilter_ceiling": _int_range(0, 10000),
-    "llm.title_screen": _bool,
+    "llm.title_screen": lambda v: None if v in (True, False, "auto") else
+    "true, false or \"auto\" (on for a model with a price in data/prices.toml or llm.price, off for a free one)",
     "llm.screen_batch_size": _int_range(1, 500),
     "llm.fewshot_examples": _int_range(0, 40),
     "llm.abstract_chars": _int_range(0, 10000),

@@ -208,3 +208,12 @@ def test_injection_heuristic_hits(text):
 ])
 def test_injection_heuristic_passes_ordinary_abstracts(text):
     assert not suspicious("A title", text)
+
+
+def test_a_compact_reply_cut_off_at_the_output_limit_keeps_its_complete_scores():
+    ids = ["2502.00001", "2502.00002", "2502.00003", "2502.00004"]
+    parsed = parse_reply('{"scores": [[1, 8, 7], [2, 6, 5], [3, 9, 4], [4,', ids)
+    assert parsed.salvaged and not parsed.not_json
+    assert {pid: (it.relevance, it.novelty) for pid, it in parsed.items.items()} == {
+        "2502.00001": (8, 7), "2502.00002": (6, 5), "2502.00003": (9, 4)}
+    assert parsed.why_unscored("2502.00004") == "the reply left it out"

@@ -3,6 +3,8 @@ in papers; the scorer's cut on a day; the title screen of the uncertain band; an
 prefilter_recall in `python -m bot eval`."""
 from __future__ import annotations
 
+import pytest
+
 import gzip
 import json
 
@@ -77,6 +79,34 @@ def test_a_failed_title_screen_sends_the_whole_band_on(db, server, embed_cache, 
     result = make_scorer(db, server, embed_cache, title_screen=True, prefilter_margin=20).score(papers, criteria, DATE)
     sent = {pid for c in server.chat_calls()[1:] for pid in c.paper_ids}
     assert len(sent) == 11 and all(result.scores[i].source == "llm" for i in sent)
+
+
+@pytest.mark.parametrize("reply", ['{"scores": [[1, 8, 7], [2, 8, 7]], "comments": [], "flagged": []}',
+                                   '{"verdict": "all fine"}'])
+def test_a_screen_reply_that_names_no_read_list_sends_the_whole_band_on(db, server, embed_cache, criteria, reply):
+    """A model answering the screen in another shape (scores, or anything without "read") has
+    not screened: the titles go on, since a title dropped there never reaches the LLM again."""
+    papers = sample_papers(12)
+    stored_day(db, papers)
+    server.content(reply)
+    result = make_scorer(db, server, embed_cache, title_screen=True, prefilter_margin=20).score(papers, criteria, DATE)
+    sent = {pid for c in server.chat_calls()[1:] for pid in c.paper_ids}
+    assert len(sent) == 11 and all(result.scores[i].source == "llm" for i in sent)
+
+
+@pytest.mark.parametrize("price, screens", [((0.75, 0.075, 4.5), True), ((0, 0, 0), False)])
+def test_the_title_screen_is_on_by_default_only_for_a_model_with_a_price(db, server, embed_cache, criteria,
+                                                                         price, screens):
+    from bot.llm.prices import Price, PriceTable
+
+    papers = sample_papers(12)
+    stored_day(db, papers)
+    scorer = make_scorer(db, server, embed_cache, title_screen="auto", prefilter_margin=20, model="my-local-model")
+    scorer.prices = PriceTable.load().with_price("my-local-model", Price(*price))
+    scorer.score(papers, criteria, DATE)
+    screen_calls = [c for c in server.chat_calls() if '"title"' in c.messages[1]["content"]
+                    and '"abstract"' not in c.messages[1]["content"]]
+    assert bool(screen_calls) == screens
 
 
 def test_no_title_screen_once_the_daily_budget_is_spent(db, server, embed_cache, criteria):

@@ -133,13 +133,14 @@ def _strip_fences(text: str) -> str:
 
 
 def _complete_objects(text: str, start: int) -> list:
-    """Decode the complete JSON objects of an array from `start` on, stopping at the cut."""
+    """Decode the complete items of an array from `start` on, stopping at the cut: objects
+    (id-keyed items) or arrays ([i, r, n] scores)."""
     dec = json.JSONDecoder(strict=False)
     out, i = [], start
     while True:
         while i < len(text) and text[i] in " \t\r\n,":
             i += 1
-        if i >= len(text) or text[i] != "{":
+        if i >= len(text) or text[i] not in "{[":
             return out
         try:
             obj, i = dec.raw_decode(text, i)

@@ -10,6 +10,8 @@ abstracts: the screen may save money, never lose a pick to an outage.
 """
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,10 +74,20 @@ class ScreenResult:
 
 
 def titles_kept(content: str | None, batch: list[Paper]) -> set[str] | None:
-    """The ids a screen reply keeps; None when the reply cannot be read (keep them all)."""
-    if content is None:
+    """The ids a screen reply keeps; None when the reply cannot be read or is no screen's answer
+    (no "read" list, e.g. scores instead): then they all go on, since a title dropped here never
+    reaches the LLM again."""
+    if content is None or not _names_a_read_list(content):
         return None
     parsed = parse_reply(content, [p.arxiv_id for p in batch])
     if parsed.not_json or parsed.refusal:
         return None
     return set(parsed.read)
+
+
+def _names_a_read_list(content: str) -> bool:
+    try:
+        doc = json.loads(content.strip().removeprefix("```json").removesuffix("```"), strict=False)
+    except json.JSONDecodeError:
+        return False
+    return isinstance(doc, dict) and isinstance(doc.get("read"), list)

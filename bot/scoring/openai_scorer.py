@@ -92,7 +92,7 @@ class LLMConfig:
     prefilter_floor: int = 30
     prefilter_ceiling: int = 150
     pick_cutoff: int = 7  # ranking.min_relevance: comments are asked for papers at or above it
-    title_screen: bool = True  # the papers sent below the local pick cutoff: titles first (bot.llm.screen)
+    title_screen: bool | str = "auto"  # the papers sent below the local pick cutoff: titles first (bot.llm.screen)
     screen_batch_size: int = 200
     fewshot_examples: int = 8
     daily_budget_usd: float = 1.0  # 0 = no limit
@@ -191,7 +191,7 @@ class OpenAIScorer(Scorer):
         cut = self._cut(day_papers, local)
         out, send = cut.kept_local(papers, local)
         started = time.monotonic()  # the title screen and the scoring calls share one time limit
-        screened = self._screen_titles(send, criteria, local, date, started) if self.config.title_screen else None
+        screened = self._screen_titles(send, criteria, local, date, started) if self._screens_titles() else None
         if screened:
             send = screened.read
             out.update({p.arxiv_id: _below_cut(local[p.arxiv_id]) for p in screened.skipped})
@@ -227,6 +227,15 @@ class OpenAIScorer(Scorer):
                         key=lambda p: (-local[p.arxiv_id].raw, p.arxiv_id))
         k = self.config.prefilter().size([local[p.arxiv_id].raw for p in ranked])
         return _Cut(authored, {p.arxiv_id for p in ranked[:k]}, len(ranked), k)
+
+    def _screens_titles(self) -> bool:
+        """Whether titles are screened first. "auto": for a model with a price, where it saves money;
+        a free or unpriced model (one's own server) saves nothing by it, and a small local model
+        screens titles at random (SmolLM2-135M kept none of a day's)."""
+        if self.config.title_screen != "auto":
+            return bool(self.config.title_screen)
+        price = self.prices.price(self.config.model)
+        return price is not None and (price.input > 0 or price.output > 0)
 
     def _screen_titles(self, send: list[Paper], criteria: Criteria, local: dict[str, Score],
                        date: str, started: float) -> ScreenResult | None:
