@@ -81,7 +81,8 @@ def ranking(feed, db, day_file: Path, cache: EmbeddingCache) -> tuple[str, list[
 def llm_prompts(feed, db, day_file: Path, srv: OpenAIServer, cache: EmbeddingCache) -> list[str]:
     """The system prompts the feed's LLM run of the day sent (its criteria and few-shot examples)."""
     with_llm = feed.override(llm__base_url=srv.base_url, llm__batch_size=50, llm__concurrency=1,
-                             llm__prefilter_share=1.0, llm__prefilter_floor=0, llm__daily_budget_usd=0.0)
+                             llm__prefilter_share=1.0, llm__prefilter_floor=0, llm__daily_budget_usd=0.0,
+                             llm__title_screen=False)  # the scoring prompts, which carry the examples
     already = len(srv.chat_calls())
     outcome = run_day(with_llm, db, feed_file=day_file, write_digest=False, cache=cache)
     assert outcome.status == "done" and outcome.report.scorer != "local", outcome.message
