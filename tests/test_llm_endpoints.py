@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.db import open_db
+from bot.db import now, open_db
 from bot.llm import endpoints
 from bot.llm.endpoints import Endpoint
 from bot.llm.provider import OpenAIChat
@@ -353,3 +353,12 @@ def test_bad_settings_are_named():
         OpenAIChat("m", server="lmstudio")
     with pytest.raises(ValueError, match="context_tokens"):
         OpenAIChat("m", context_tokens=-1)
+
+
+def test_credentials_in_a_base_url_are_never_stored(memory):
+    with OpenAIServer(kind="llama.cpp") as srv:
+        secret_url = srv.base_url.replace("http://", "http://user:sk-secret@") + "?key=hidden"
+        endpoints.remember(memory, secret_url, "m", Endpoint("llama.cpp", 4096, identified_at=now()))
+    stored = [r["base_url"] for r in memory.query("select base_url from llm_endpoints")]
+    assert stored == [srv.base_url.rstrip("/")]
+    assert endpoints.recall(memory, secret_url, "m").context_tokens == 4096

@@ -80,6 +80,16 @@ def endpoint_url(base_url: str | None) -> str:
     return (base_url or OPENAI_URL).rstrip("/")
 
 
+def shown_url(base_url: str | None) -> str:
+    """The base_url as logged and stored: without a user, password or query (they may carry a
+    key, and secrets are never logged or stored)."""
+    parts = urlparse(endpoint_url(base_url))
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{parts.port}" if parts.port else ""
+    return parts._replace(netloc=netloc, query="", fragment="").geturl().rstrip("/")
+
+
 def server_root(base_url: str) -> str:
     """Where a server's own routes live (/props, /api/show): the base_url without /v1."""
     url = base_url.rstrip("/")
@@ -113,7 +123,7 @@ def identify(base_url: str | None, model: str, api_key: str | None = None, kind:
         if http is None:
             client.close()
     found.identified_at, found.answered = now(), probe.answered
-    log.debug("LLM endpoint %s: %s, context %s", base_url, found.kind, found.context_tokens or "unknown")
+    log.debug("LLM endpoint %s: %s, context %s", shown_url(base_url), found.kind, found.context_tokens or "unknown")
     return found
 
 
@@ -339,7 +349,7 @@ def recall(db, base_url: str | None, model: str) -> Endpoint | None:
     if db is None or "llm_endpoints" not in db.table_names():
         return None
     rows = list(db.query("select * from llm_endpoints where base_url = ? and model = ?",
-                         [endpoint_url(base_url), model]))
+                         [shown_url(base_url), model]))
     if not rows or _older_than(rows[0]["identified_at"], REIDENTIFY_AFTER):
         return None
     row = rows[0]
@@ -351,7 +361,7 @@ def remember(db, base_url: str | None, model: str, endpoint: Endpoint) -> None:
     """Store what is known of this endpoint and model (one row, replaced)."""
     if db is None:
         return
-    row = {"base_url": endpoint_url(base_url), "model": model, "kind": endpoint.kind,
+    row = {"base_url": shown_url(base_url), "model": model, "kind": endpoint.kind,
            "response_format": endpoint.response_format, "limit_field": endpoint.limit_field,
            "json_object_schema": int(endpoint.schema_in_json_object),
            "context_tokens": endpoint.context_tokens, "identified_at": endpoint.identified_at or now(),
