@@ -190,21 +190,6 @@ class DailyScheduler:
         log.warning("today's run of feed %s is due and missing: catching up now", self.feed)
         return self.run_job(now)
 
-    def run_forever(self, stop: threading.Event, tick_seconds: float = 20) -> None:
-        """Catch up, then run due jobs until `stop` is set (call in its own thread)."""
-        self.catch_up()
-        while not stop.is_set():
-            try:
-                self.scheduler.run_pending()
-            except Exception:  # keep the clock alive; run_job already logs its failures
-                log.exception("scheduler tick failed")
-            stop.wait(tick_seconds)
-
-    def start_thread(self, stop: threading.Event) -> threading.Thread:
-        thread = threading.Thread(target=self.run_forever, args=(stop,), name="daily-scheduler", daemon=True)
-        thread.start()
-        return thread
-
 
 class FeedClocks:
     """Every feed's clock on one `schedule.Scheduler` and one lock: each feed runs at its own
