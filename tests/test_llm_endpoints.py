@@ -362,3 +362,12 @@ def test_credentials_in_a_base_url_are_never_stored(memory):
     stored = [r["base_url"] for r in memory.query("select base_url from llm_endpoints")]
     assert stored == [srv.base_url.rstrip("/")]
     assert endpoints.recall(memory, secret_url, "m").context_tokens == 4096
+
+
+@pytest.mark.parametrize("body", ["the request exceeds the available context size, try increasing it",
+                                  {"detail": "input too long"}, {"error": "prompt is too long for this model"}])
+def test_a_too_long_answer_said_only_in_the_body_is_recognised(body):
+    """The client's message may be only "Error code: 400" when the body is a bare string or uses
+    another key: the body itself is read."""
+    assert endpoints.too_long_answer("Error code: 400", body) == (True, None)
+    assert endpoints.too_long_answer("Error code: 400", {"error": "invalid api key"}) == (False, None)

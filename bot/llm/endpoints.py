@@ -309,7 +309,8 @@ _CONTEXT_NAMED = (
     re.compile(r"exceeds the available context size \((\d+) tokens\)", re.I),  # llama.cpp, newer builds
 )
 _TOO_LONG = re.compile(r"context_length_exceeded|exceeds? the available context size|exceeds? (?:the )?context "
-                       r"window|maximum context length|exceed_context_size", re.I)
+                       r"window|maximum context length|exceed_context_size|input (?:is )?too long|prompt is too long",
+                       re.I)
 
 
 def too_long_answer(message: str, body) -> tuple[bool, int | None]:
@@ -317,6 +318,9 @@ def too_long_answer(message: str, body) -> tuple[bool, int | None]:
     size it names (None if it names none)."""
     fields = body if isinstance(body, dict) else {}
     marked = fields.get("code") == "context_length_exceeded" or fields.get("type") == "exceed_context_size_error"
+    # The client's message may hold only "Error code: 400": the body says it (a bare string, "detail").
+    message = " ".join([message] + [str(v) for v in (body if isinstance(body, dict) else {"": body}).values()
+                                    if isinstance(v, str)])
     if not (marked or _TOO_LONG.search(message)):
         return False, None
     named = _tokens(fields.get("n_ctx"))
