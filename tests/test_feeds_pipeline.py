@@ -73,6 +73,13 @@ def count(db, table: str, where: str = "", params=()) -> int:
     return db.execute(f"select count(*) from {table} {where}", list(params)).fetchone()[0]
 
 
+def day_against(srv, tmp_path, model):
+    """Two feeds' settings reading arXiv at the stand-in server, their database and embedding cache."""
+    settings = load_settings(write_settings(tmp_path, feed_url=srv.url + "/rss/"))
+    db = open_db(settings["storage.database"])
+    return settings, db, EmbeddingCache(db, RecordingEmbedder(model))
+
+
 def picked(outcome) -> set[str]:
     return {pk.paper.arxiv_id for pk in outcome.report.picks}
 
@@ -113,9 +120,7 @@ def test_one_request_to_arxiv_serves_both_feeds_and_a_later_feed_run_reuses_it(t
     monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
     with ArxivServer() as srv:
         srv.script(UNION_PATH, Reply(200, DAY.read_bytes()))
-        settings = load_settings(write_settings(tmp_path, feed_url=srv.url + "/rss/"))
-        db = open_db(settings["storage.database"])
-        cache = EmbeddingCache(db, RecordingEmbedder(model))
+        settings, db, cache = day_against(srv, tmp_path, model)
         first = run_feeds(settings, db, all_feeds(settings, db), cache=cache)
         assert [r.path for r in srv.requests] == [UNION_PATH]  # one request, the union of the categories
         assert [o.status for o in first] == ["done", "done"]
@@ -132,9 +137,7 @@ def test_a_fetch_from_before_arxivs_last_rebuild_is_asked_again(tmp_path, monkey
     with ArxivServer() as srv:
         srv.script(UNION_PATH, Reply(200, DAY.read_bytes()))
         srv.script(VISION_FIRST_PATH, Reply(200, DAY.read_bytes()))
-        settings = load_settings(write_settings(tmp_path, feed_url=srv.url + "/rss/"))
-        db = open_db(settings["storage.database"])
-        cache = EmbeddingCache(db, RecordingEmbedder(model))
+        settings, db, cache = day_against(srv, tmp_path, model)
         run_feeds(settings, db, all_feeds(settings, db), cache=cache)
         with db.conn:  # the fetch was made yesterday, before arXiv rebuilt its feed at midnight US/Eastern
             db.conn.execute("update fetches set fetched_at = '2000-01-01T00:00:00+00:00'")
@@ -148,9 +151,7 @@ def test_a_feed_run_alone_fetches_for_every_feed_so_the_next_feeds_run_reuses_it
     monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
     with ArxivServer() as srv:
         srv.script(VISION_FIRST_PATH, Reply(200, DAY.read_bytes()))
-        settings = load_settings(write_settings(tmp_path, feed_url=srv.url + "/rss/"))
-        db = open_db(settings["storage.database"])
-        cache = EmbeddingCache(db, RecordingEmbedder(model))
+        settings, db, cache = day_against(srv, tmp_path, model)
         first = run_day(feed_named(settings, db, "vision"), db, cache=cache)
         later = run_day(feed_named(settings, db, "default"), db, cache=cache)
     assert [r.path for r in srv.requests] == [VISION_FIRST_PATH]
@@ -162,9 +163,7 @@ def test_an_empty_answer_from_arxiv_is_not_reused(tmp_path, monkeypatch, model):
     monkeypatch.delenv("ARXIV_SETTINGS", raising=False)
     with ArxivServer() as srv:
         srv.script(UNION_PATH, Reply(200, EMPTY_DAY.read_bytes()), Reply(200, DAY.read_bytes()))
-        settings = load_settings(write_settings(tmp_path, feed_url=srv.url + "/rss/"))
-        db = open_db(settings["storage.database"])
-        cache = EmbeddingCache(db, RecordingEmbedder(model))
+        settings, db, cache = day_against(srv, tmp_path, model)
         empty = run_feeds(settings, db, all_feeds(settings, db), cache=cache)
         again = run_feeds(settings, db, all_feeds(settings, db), cache=cache)
     assert [o.status for o in empty] == ["empty", "empty"]
