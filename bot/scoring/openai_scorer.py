@@ -329,7 +329,7 @@ class _Run:
         self.failed_requests_in_a_row = 0  # the HTTP requests those calls made (a call retries)
         self.deadline = math.inf  # time.monotonic() at which the direct calls stop
         self.started: float | None = None  # when the LLM phase began (a title screen first); None: at score_all
-        self.time_limit = scorer.config.time_limit_seconds
+        self.time_limit = 0.0  # seconds for the LLM phase: by the server's kind, known in score_all
         self.batch_notes: list[str] = []
         self.context: int | None = None  # the endpoint's context window in tokens, once known
         self.prefix_tokens = _tokens(len(prefix))
